@@ -1,0 +1,217 @@
+"""`ide`: the command line. Thin: parse, call the API, print, return an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import store
+from .errors import IDEError
+from .workspace import Workspace
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=1))
+
+
+def _ws(args) -> Workspace:
+    return Workspace.find(args.C)
+
+
+def _pairs(values: list[str]) -> dict[str, str]:
+    if not values or len(values) % 2:
+        raise IDEError("give pairs of ID LABEL")
+    return dict(zip(values[::2], values[1::2]))
+
+
+# -- commands: each takes the parsed args and returns an exit code ----------------------
+def cmd_init(args):
+    ws = store.init(args.dir)
+    print(f"workspace ready: {ws.root}")
+
+
+def cmd_import(args):
+    res = store.import_dataset(_ws(args), args.name, args.src, labels_csv=args.labels,
+                               skip_bad=args.skip_bad, author=args.author)
+    print(f"imported {res['examples']} examples in {len(res['classes'])} classes "
+          f"as {res['commit'][:10]}")
+    for bad in res["skipped"]:
+        print(f"skipped {bad}")
+
+
+def cmd_relabel(args):
+    edits = store.relabel(_ws(args), args.name, _pairs(args.edits))
+    print(f"{len(edits)} edit(s) staged for {args.name}")
+
+
+def cmd_check(args):
+    store.mark_checked(_ws(args), args.name, args.ids)
+    print(f"{len(args.ids)} example(s) marked as checked (staged)")
+
+
+def cmd_unstage(args):
+    store.unstage(_ws(args), args.name, args.ids or None)
+
+
+def cmd_status(args):
+    from . import worker
+
+    ws = _ws(args)
+    names = [args.name] if args.name else store.datasets(ws)
+    report = []
+    for name in names:
+        stage = store.staged(ws, name)
+        report.append({"dataset": name, "head": ws.head(), **stage,
+                       "model": worker.model_status(ws, name)})
+    if args.json:
+        return _print_json(report)
+    if not report:
+        print("no datasets yet (use `ide import NAME SRC`)")
+    for r in report:
+        model = r["model"]
+        state = model["state"] + (f" ({model['progress']})" if model.get("progress") else "")
+        print(f"{r['dataset']}: HEAD {r['head'][:10]}, model {state}")
+        if model.get("error"):
+            print(f"  last training failed: {model['error']}")
+        for e in r["labels"]:
+            print(f"  relabel {e['id']}: {e['old']} -> {e['new']}")
+        for i in r["checked"]:
+            print(f"  checked {i}")
+        if not r["labels"] and not r["checked"]:
+            print("  nothing staged")
+
+
+def cmd_commit(args):
+    rev = store.commit(_ws(args), args.name, args.message, author=args.author)
+    print(rev)
+
+
+def cmd_log(args):
+    from . import train
+
+    ws = _ws(args)
+    entries = train.attach_metrics(ws, args.name, store.log(ws, args.name))
+    if args.json:
+        return _print_json(entries)
+    for e in entries:
+        m = e["metrics"]
+        score = (f"  acc {m['accuracy']:.4f}, {m['suspects']} suspects" if m else "")
+        print(f"{e['commit'][:10]}  {e['date'][:16]}  {e['author']}  "
+              f"({e['edits']} edits){score}\n    {e['message']}")
+
+
+def _print_changes(changes, as_json):
+    if as_json:
+        return _print_json(changes)
+    for c in changes:
+        print(f"{c['id']}: {c['old']} -> {c['new']}")
+    if not changes:
+        print("no label changes")
+
+
+def cmd_diff(args):
+    _print_changes(store.diff(_ws(args), args.name, args.rev, args.rev2), args.json)
+
+
+def cmd_history(args):
+    found = store.history(_ws(args), args.name, args.id)
+    if args.json:
+        return _print_json(found)
+    for h in found:
+        print(f"{h['commit'][:10]}  {h['date'][:16]}  {h['author']}  {h['label']}"
+              f"    {h['message']}")
+
+
+def cmd_checkout(args):
+    print(store.checkout(_ws(args), args.name, args.rev, author=args.author))
+
+
+def cmd_revert(args):
+    print(store.revert(_ws(args), args.name, args.rev, author=args.author))
+
+
+def cmd_export(args):
+    n = store.export(_ws(args), args.name, args.out, fmt=args.format, rev=args.rev)
+    print(f"exported {n} examples to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ide", description="A dataset IDE: review suspected "
+                                "label errors, fix them, commit, retrain.")
+    p.add_argument("-C", metavar="DIR", help="run as if started in DIR")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help, *, json_flag=False, author=False):
+        c = sub.add_parser(name, help=help, description=help)
+        c.set_defaults(func=func)
+        if json_flag:
+            c.add_argument("--json", action="store_true", help="machine-readable output")
+        if author:
+            c.add_argument("--author", help='"Name <email>" (default: git\'s user)')
+        return c
+
+    c = command("init", cmd_init, "make DIR a workspace (git + DVC); safe to repeat")
+    c.add_argument("dir", nargs="?", default=".")
+    c = command("import", cmd_import, "import a folder of images as dataset NAME (one commit)",
+                author=True)
+    c.add_argument("name")
+    c.add_argument("src", help="SRC/<class>/<image>, or any tree with --labels")
+    c.add_argument("--labels", metavar="CSV", help="CSV with columns path,label")
+    c.add_argument("--skip-bad", action="store_true", help="import the readable images, "
+                   "list the rest")
+    c = command("relabel", cmd_relabel, "stage label edits: ID LABEL [ID LABEL ...]")
+    c.add_argument("name")
+    c.add_argument("edits", nargs="+", metavar="ID LABEL")
+    c = command("check", cmd_check, "stage 'checked, label is right' marks for ids")
+    c.add_argument("name")
+    c.add_argument("ids", nargs="+", metavar="ID")
+    c = command("unstage", cmd_unstage, "drop staged edits (all, or of the given ids)")
+    c.add_argument("name")
+    c.add_argument("ids", nargs="*", metavar="ID")
+    c = command("status", cmd_status, "staged edits, HEAD, and the state of its model",
+                json_flag=True)
+    c.add_argument("name", nargs="?")
+    c = command("commit", cmd_commit, "commit the staged edits of NAME", author=True)
+    c.add_argument("name")
+    c.add_argument("-m", "--message", required=True)
+    c = command("log", cmd_log, "dataset commits, newest first, with metrics", json_flag=True)
+    c.add_argument("name")
+    c = command("diff", cmd_diff, "label changes from REV to REV2 (default HEAD)",
+                json_flag=True)
+    c.add_argument("name")
+    c.add_argument("rev")
+    c.add_argument("rev2", nargs="?")
+    c = command("history", cmd_history, "every label an example has had", json_flag=True)
+    c.add_argument("name")
+    c.add_argument("id")
+    c = command("checkout", cmd_checkout, "restore the labels of REV as a new commit",
+                author=True)
+    c.add_argument("name")
+    c.add_argument("rev")
+    c = command("revert", cmd_revert, "undo the label edits of commit REV as a new commit",
+                author=True)
+    c.add_argument("name")
+    c.add_argument("rev")
+    c = command("export", cmd_export, "write a version out as ImageFolder or images + CSV")
+    c.add_argument("name")
+    c.add_argument("out")
+    c.add_argument("--format", choices=["imagefolder", "csv"], default="imagefolder")
+    c.add_argument("--rev", default="HEAD")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except IDEError as exc:
+        print(f"ide: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ide: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

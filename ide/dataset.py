@@ -1,0 +1,216 @@
+"""What a dataset is on disk, and reading and validating one: no git, no side effects.
+
+A dataset lives in `datasets/<name>/`: `labels.csv` (header `id,label`, one line per example,
+sorted by id, git-tracked), `images/` (DVC-tracked) and `dataset.yaml` (classes in order).
+An example's id is its image path relative to `images/`, in POSIX form.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from .errors import InvalidInput
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def dataset_dir(name: str) -> str:
+    """The dataset's folder relative to the workspace root (validates the name)."""
+    if not _NAME.match(name or ""):
+        raise InvalidInput(f"invalid dataset name {name!r}: use letters, digits, '_', '-', '.'")
+    return f"datasets/{name}"
+
+
+# -- labels.csv ----------------------------------------------------------------------------
+def parse_labels(text: str, *, source: str = "labels.csv") -> dict[str, str]:
+    """`id,label` CSV text -> {id: label}, keeping the file's order."""
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header != ["id", "label"]:
+        raise InvalidInput(f"{source}: header must be 'id,label', found {header}")
+    labels = {}
+    for n, row in enumerate(rows, start=2):
+        if len(row) != 2:
+            raise InvalidInput(f"{source}:{n}: expected 2 fields, found {len(row)}")
+        labels[row[0]] = row[1]
+    return labels
+
+
+def format_labels(labels: dict[str, str]) -> str:
+    """{id: label} -> the canonical file text: sorted by id, so `git diff` shows edits."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "label"])
+    writer.writerows(sorted(labels.items()))
+    return out.getvalue()
+
+
+def diff_labels(old: dict[str, str], new: dict[str, str]) -> list[dict]:
+    """Label changes from OLD to NEW, sorted by id: `{"id", "old", "new"}` (None = absent)."""
+    ids = sorted(set(old) | set(new))
+    return [{"id": i, "old": old.get(i), "new": new.get(i)}
+            for i in ids if old.get(i) != new.get(i)]
+
+
+def check_label(label: str, classes: list[str]) -> str:
+    if label is None or not str(label).strip():
+        raise InvalidInput("empty label")
+    if label not in classes:
+        raise InvalidInput(f"unknown class {label!r} (classes: {', '.join(classes)})")
+    return label
+
+
+# -- dataset.yaml --------------------------------------------------------------------------
+def parse_meta(text: str) -> dict:
+    meta = yaml.safe_load(text) or {}
+    if not isinstance(meta.get("classes"), list):
+        raise InvalidInput("dataset.yaml has no list of classes")
+    meta["classes"] = [str(c) for c in meta["classes"]]
+    return meta
+
+
+def format_meta(meta: dict) -> str:
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+
+
+# -- importing -----------------------------------------------------------------------------
+@dataclass
+class Source:
+    """What an import would bring in: {id: label}, {id: source file}, and the bad files."""
+    labels: dict[str, str]
+    files: dict[str, Path]
+    classes: list[str]
+    bad: list[str]
+
+
+def check_image(path: Path) -> str | None:
+    """None if PIL can fully decode the image, else the reason it cannot."""
+    from PIL import Image
+
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return "not an image file"
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:  # PIL raises many types for corrupt data
+        return f"unreadable image ({type(exc).__name__})"
+    return None
+
+
+def _safe_relpath(src: Path, rel: str) -> str:
+    """REL as a clean POSIX path inside SRC; rejects absolute paths, `..` and symlinks out."""
+    p = PurePosixPath(rel.replace("\\", "/"))
+    if not rel or p.is_absolute() or ".." in p.parts or rel.startswith("/"):
+        raise InvalidInput(f"path escapes the source folder: {rel}")
+    real = (src / p).resolve()
+    if not real.is_relative_to(src.resolve()):
+        raise InvalidInput(f"path escapes the source folder (symlink): {rel}")
+    return str(PurePosixPath(*[x for x in p.parts if x != "."]))
+
+
+def _scan_imagefolder(src: Path) -> tuple[dict[str, str], list[str]]:
+    labels = {}
+    classes = sorted(d.name for d in src.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise InvalidInput(f"{src} has no class folders (expected SRC/<class>/<image>)")
+    for cls in classes:
+        for dirpath, dirnames, filenames in os.walk(src / cls, followlinks=False):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for f in filenames:
+                if not f.startswith("."):
+                    rel = os.path.relpath(os.path.join(dirpath, f), src)
+                    labels[_safe_relpath(src, rel)] = cls
+    return labels, classes
+
+
+def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[str]]:
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {csv_path}: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"path", "label"} - set(reader.fieldnames or [])
+    if missing:
+        raise InvalidInput(f"{csv_path.name}: missing column(s) {', '.join(sorted(missing))}"
+                           " (expected path,label)")
+    labels = {}
+    for n, row in enumerate(reader, start=2):
+        path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+        if not path:
+            raise InvalidInput(f"{csv_path.name}:{n}: empty path")
+        if not label:
+            raise InvalidInput(f"{csv_path.name}:{n}: empty label for {path}")
+        if "\n" in label:
+            raise InvalidInput(f"{csv_path.name}:{n}: label contains a newline")
+        rel = _safe_relpath(src, path)
+        if rel in labels:
+            raise InvalidInput(f"{csv_path.name}:{n}: duplicate path {path}")
+        labels[rel] = label
+    if not labels:
+        raise InvalidInput(f"{csv_path.name}: no rows")
+    return labels, sorted(set(labels.values()))
+
+
+def scan_source(src: Path | str, csv_path: Path | str | None = None) -> Source:
+    """Read an ImageFolder tree, or a tree plus a `path,label` CSV, and check every image."""
+    src = Path(src)
+    if not src.is_dir():
+        raise InvalidInput(f"not a folder: {src}")
+    if csv_path is None:
+        labels, classes = _scan_imagefolder(src)
+    else:
+        labels, classes = _read_csv_labels(src, Path(csv_path))
+    files, bad = {}, []
+    for rel in labels:
+        path = src / rel
+        reason = "missing" if not path.is_file() else check_image(path)
+        if reason:
+            bad.append(f"{rel}: {reason}")
+        else:
+            files[rel] = path
+    return Source(labels={i: labels[i] for i in files}, files=files, classes=classes, bad=bad)
+
+
+def images_hash(dvc_text: str) -> str:
+    """The DVC hash of the images directory (`<md5>.dir`) recorded in an `images.dvc`."""
+    outs = (yaml.safe_load(dvc_text) or {}).get("outs") or [{}]
+    md5 = outs[0].get("md5", "")
+    if not md5.endswith(".dir"):
+        raise InvalidInput("images.dvc does not describe a DVC-tracked folder")
+    return md5
+
+
+# -- the training stage that `ide import` writes beside the labels ---------------------------
+DEFAULT_PARAMS = {"folds": 5, "epochs": 8, "batch_size": 64, "lr": 0.002, "image_size": 28,
+                  "seed": 0}
+
+STAGE_YAML = """\
+# The training stage: `dvc repro` here gives the same numbers as `ide retrain`.
+stages:
+  train:
+    cmd: python -m ide.stage
+    deps:
+      - labels.csv
+      - images
+    params:
+      - folds
+      - epochs
+      - batch_size
+      - lr
+      - image_size
+      - seed
+    outs:
+      - model.pt
+      - predictions.csv
+    metrics:
+      - metrics.json:
+          cache: false
+"""

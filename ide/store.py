@@ -1,0 +1,451 @@
+"""The dataset's version control: staged label edits, dataset commits, log, diff, history.
+
+Every git and DVC side effect of the IDE lives here. Label commits change `labels.csv` (and
+the list of checked examples) only: images are DVC-tracked at import and never rewritten.
+Staged edits are a small JSON file under `.ide/staged/`, written atomically, so they survive
+a crash; `commit` rebuilds the labels from HEAD plus the staged edits, so a crash at any
+point between staging and committing loses nothing and repeating the command finishes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+from . import dataset as ds
+from .errors import Conflict, IDEError, InvalidInput, NothingToDo, UnknownDataset
+from .workspace import Workspace, read_json, write_atomic, write_json
+
+_AUTHOR = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$")
+_LOG_FORMAT = "%x1e%H%x1f%an <%ae>%x1f%aI%x1f%s"
+DEFAULT_IDENTITY = ("ide", "ide@localhost")
+
+
+# -- workspaces --------------------------------------------------------------------------
+def init(path: Path | str) -> Workspace:
+    """Make PATH a workspace (git + DVC, analytics off, `.ide/` ignored); safe to repeat."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(root)
+    if not (ws.root / ".git").exists():
+        ws.git("init", "-q")
+    if not (ws.root / ".dvc").is_dir():
+        ws.dvc("init", "-q")
+    ws.dvc("config", "core.analytics", "false")
+    ws.dvc("config", "core.check_update", "false")
+    ignore = ws.root / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if "/.ide/" not in lines:
+        write_atomic(ignore, "\n".join([*lines, "/.ide/"]) + "\n")
+    paths = [p for p in (".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore")
+             if (ws.root / p).exists()]
+    ws.git("add", "--", *paths)
+    if ws.git("diff", "--cached", "--name-only", "--", *paths).strip():
+        _git_commit(ws, paths, "Initialise ide workspace", None)
+    return ws
+
+
+def datasets(ws: Workspace) -> list[str]:
+    """Names of the datasets committed at HEAD."""
+    if ws.head() is None:
+        return []
+    out = ws.git("ls-tree", "--name-only", "HEAD", "datasets/")
+    return sorted(p.split("/", 1)[1] for p in out.split() if
+                  ws.show("HEAD", f"{p}/labels.csv") is not None)
+
+
+def _require(ws: Workspace, name: str, rev: str = "HEAD") -> str:
+    folder = ds.dataset_dir(name)
+    if ws.head() is None or ws.git("ls-tree", "--name-only", rev, f"{folder}/labels.csv",
+                                   check=False).strip() == "":
+        known = ", ".join(datasets(ws)) or "none yet; use `ide import`"
+        raise UnknownDataset(f"unknown dataset {name!r} (datasets: {known})")
+    return folder
+
+
+def labels(ws: Workspace, name: str, rev: str = "HEAD") -> dict[str, str]:
+    """{id: label} of dataset NAME as committed at REV."""
+    commit = ws.rev_parse(rev)
+    folder = _require(ws, name, commit)
+    return ds.parse_labels(ws.show(commit, f"{folder}/labels.csv"))
+
+
+def meta(ws: Workspace, name: str, rev: str = "HEAD") -> dict:
+    """dataset.yaml at REV: at least `classes`, in order."""
+    folder = _require(ws, name, rev)
+    return ds.parse_meta(ws.show(rev, f"{folder}/dataset.yaml") or "")
+
+
+def checked(ws: Workspace, name: str, rev: str = "HEAD") -> set[str]:
+    """Ids a reviewer marked as 'label is right' (committed in checked.txt)."""
+    text = ws.show(rev, f"{ds.dataset_dir(name)}/checked.txt") or ""
+    return set(text.split("\n")) - {""}
+
+
+# -- the one place commits are made ------------------------------------------------------
+def _identity(author: str | None) -> dict:
+    env = {}
+    if author:
+        m = _AUTHOR.match(author)
+        if not m:
+            raise InvalidInput(f"author must look like 'Name <email>', got {author!r}")
+        env.update(GIT_AUTHOR_NAME=m[1], GIT_AUTHOR_EMAIL=m[2])
+    return env
+
+
+def _git_commit(ws: Workspace, paths: list[str], message: str, author: str | None) -> str:
+    env = _identity(author)
+    # A fresh machine may have no git identity: fall back rather than fail the commit.
+    if not ws.git("config", "user.email", check=False).strip():
+        env.setdefault("GIT_AUTHOR_NAME", DEFAULT_IDENTITY[0])
+        env.setdefault("GIT_AUTHOR_EMAIL", DEFAULT_IDENTITY[1])
+        env.update(GIT_COMMITTER_NAME=env["GIT_AUTHOR_NAME"],
+                   GIT_COMMITTER_EMAIL=env["GIT_AUTHOR_EMAIL"])
+    ws.git("add", "--", *paths)
+    ws.git("commit", "-q", "--no-verify", "-m", message, "--", *paths, env=env)
+    return ws.head()
+
+
+@contextlib.contextmanager
+def _restoring(ws: Workspace, paths: list[str]):
+    """Put the working copies of PATHS back as they were if the block fails."""
+    before = {p: (ws.root / p).read_bytes() if (ws.root / p).exists() else None for p in paths}
+    try:
+        yield
+    except BaseException:
+        ws.git("reset", "-q", "--", *paths, check=False)
+        for p, data in before.items():
+            if data is None:
+                shutil.rmtree(ws.root / p, ignore_errors=True)
+                (ws.root / p).unlink(missing_ok=True)
+            else:
+                (ws.root / p).write_bytes(data)
+        raise
+
+
+# -- import ------------------------------------------------------------------------------
+def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = False,
+                   author: str | None = None) -> dict:
+    """Copy a folder of images into datasets/NAME (DVC-tracked) with its labels; one commit."""
+    folder = ds.dataset_dir(name)
+    if (ws.root / folder).exists():
+        raise InvalidInput(f"dataset {name!r} already exists ({folder})")
+    source = ds.scan_source(src, labels_csv)
+    if source.bad and not skip_bad:
+        raise InvalidInput(f"{len(source.bad)} bad file(s), nothing imported (use --skip-bad "
+                           f"to import the rest): " + "; ".join(source.bad))
+    if not source.files:
+        raise InvalidInput(f"no readable images in {src}")
+    classes = [c for c in source.classes if c in set(source.labels.values())]
+    with ws.lock(), _restoring(ws, [folder]):
+        root = ws.root / folder
+        for rel, path in source.files.items():
+            dest = root / "images" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+        write_atomic(root / "labels.csv", ds.format_labels(source.labels))
+        write_atomic(root / "dataset.yaml", ds.format_meta({"name": name, "classes": classes}))
+        write_atomic(root / "params.yaml", ds.format_meta(ds.DEFAULT_PARAMS))
+        write_atomic(root / "dvc.yaml", ds.STAGE_YAML)
+        ws.dvc("add", "-q", f"{folder}/images")
+        files = ["labels.csv", "dataset.yaml", "params.yaml", "dvc.yaml", "images.dvc",
+                 ".gitignore"]
+        msg = f"Import dataset {name}: {len(source.files)} examples, {len(classes)} classes"
+        if source.bad:
+            msg += f"\n\nSkipped {len(source.bad)} bad file(s):\n" + \
+                "\n".join(f"  {b}" for b in source.bad)
+        commit = _git_commit(ws, [f"{folder}/{f}" for f in files], msg, author)
+    return {"commit": commit, "examples": len(source.files), "classes": classes,
+            "skipped": source.bad}
+
+
+# -- staging -----------------------------------------------------------------------------
+def _staged_path(ws: Workspace, name: str) -> Path:
+    return ws.state_path("staged", f"{name}.json")
+
+
+def _load_staged(ws, name) -> dict:
+    return read_json(_staged_path(ws, name), {"labels": {}, "checked": []})
+
+
+def staged(ws: Workspace, name: str) -> dict:
+    """The staged edits against HEAD: {"labels": [{"id","old","new"}], "checked": [ids]}.
+
+    Edits that HEAD already has (say, after a crash right after a commit) are not listed.
+    """
+    base = labels(ws, name)
+    stage = _load_staged(ws, name)
+    edits = [{"id": i, "old": base.get(i), "new": new} for i, new in stage["labels"].items()
+             if base.get(i) != new]
+    done = checked(ws, name)
+    return {"labels": edits, "checked": [i for i in stage["checked"] if i not in done]}
+
+
+def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
+            expected: dict[str, str] | None = None) -> list[dict]:
+    """Stage label edits {id: new label}, validated, on disk until committed.
+
+    EXPECTED maps ids to the label the editor saw; if someone else has since staged or
+    committed another label for that id, nothing is staged and Conflict is raised.
+    """
+    if not edits:
+        raise InvalidInput("no edits given")
+    base = labels(ws, name)
+    classes = meta(ws, name)["classes"]
+    for i, new in edits.items():
+        if i not in base:
+            raise InvalidInput(f"unknown example id {i!r} in dataset {name!r}")
+        ds.check_label(new, classes)
+    with ws.lock():
+        stage = _load_staged(ws, name)
+        for i, seen in (expected or {}).items():
+            now = stage["labels"].get(i, base[i])
+            if now != seen:
+                raise Conflict(f"{i} was changed by someone else to {now!r} (you saw "
+                               f"{seen!r}); reload and try again")
+        for i, new in edits.items():
+            stage["labels"].pop(i, None)
+            if new != base[i]:
+                stage["labels"][i] = new
+        write_json(_staged_path(ws, name), stage)
+    return staged(ws, name)["labels"]
+
+
+def mark_checked(ws: Workspace, name: str, ids: list[str]) -> None:
+    """Stage 'checked, label is right' marks: such examples stop being shown as suspects."""
+    base = labels(ws, name)
+    for i in ids:
+        if i not in base:
+            raise InvalidInput(f"unknown example id {i!r} in dataset {name!r}")
+    with ws.lock():
+        stage = _load_staged(ws, name)
+        stage["checked"] = sorted(set(stage["checked"]) | set(ids))
+        write_json(_staged_path(ws, name), stage)
+
+
+def unstage(ws: Workspace, name: str, ids: list[str] | None = None) -> None:
+    """Drop staged edits and marks for IDS (all of them when IDS is None)."""
+    _require(ws, name)
+    with ws.lock():
+        stage = _load_staged(ws, name)
+        if ids is None:
+            stage = {"labels": {}, "checked": []}
+        else:
+            for i in ids:
+                stage["labels"].pop(i, None)
+            stage["checked"] = [i for i in stage["checked"] if i not in ids]
+        write_json(_staged_path(ws, name), stage)
+
+
+def _edit_message(message: str, edits: list[dict], marks: list[str] = ()) -> str:
+    message = (message or "").strip()
+    if not message:
+        raise InvalidInput("empty commit message")
+    parts = [message]
+    if edits:
+        parts.append(f"Label edits ({len(edits)}):\n" +
+                     "\n".join(f"  {e['id']}: {e['old']} -> {e['new']}" for e in edits))
+    if marks:
+        parts.append(f"Checked ({len(marks)}):\n" + "\n".join(f"  {i}" for i in marks))
+    return "\n\n".join(parts)
+
+
+def _commit_labels(ws, name, new_labels: dict, message: str, author, *,
+                   marks: list[str] = ()) -> str:
+    """Write the labels (and checked marks) and commit them: the one label-commit path."""
+    folder = ds.dataset_dir(name)
+    path = f"{folder}/labels.csv"
+    edits = ds.diff_labels(labels(ws, name), new_labels)
+    text = _edit_message(message, edits, marks)
+    paths = [path] + ([f"{folder}/checked.txt"] if marks else [])
+    with _restoring(ws, paths):
+        write_atomic(ws.root / path, ds.format_labels(new_labels))
+        if marks:
+            done = sorted(checked(ws, name) | set(marks))
+            write_atomic(ws.root / folder / "checked.txt", "\n".join(done) + "\n")
+        return _git_commit(ws, paths, text, author)
+
+
+def _check_worktree(ws: Workspace, name: str, allowed: set[str]) -> None:
+    """Refuse to overwrite hand edits of labels.csv that are neither HEAD nor ours."""
+    path = ws.root / ds.dataset_dir(name) / "labels.csv"
+    if path.exists() and path.read_text() not in allowed:
+        raise IDEError(f"{path.relative_to(ws.root)} has uncommitted changes made outside "
+                       "ide: commit them with git, or discard them with git checkout")
+
+
+def commit(ws: Workspace, name: str, message: str, *, author: str | None = None) -> str:
+    """Turn the staged edits into one git commit that changes labels.csv only."""
+    _identity(author)  # a bad author is an error before anything is written
+    with ws.lock():
+        stage = staged(ws, name)
+        if not stage["labels"] and not stage["checked"]:
+            unstage(ws, name)
+            raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
+        base = labels(ws, name)
+        new = {**base, **{e["id"]: e["new"] for e in stage["labels"]}}
+        _check_worktree(ws, name, {ds.format_labels(base), ds.format_labels(new)})
+        rev = _commit_labels(ws, name, new, message, author, marks=stage["checked"])
+        unstage(ws, name)
+    return rev
+
+
+def checkout(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
+    """Restore the labels of REV as a new commit."""
+    commit_id = ws.rev_parse(rev)
+    old = labels(ws, name, commit_id)
+    if old == labels(ws, name):
+        raise NothingToDo(f"labels of {name!r} at {rev} are the same as HEAD's")
+    with ws.lock():
+        return _commit_labels(ws, name, old, f"Restore labels of {name} from {commit_id[:10]}",
+                              author)
+
+
+def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
+    """Undo the label changes of commit REV as a new commit (conflicts if changed since)."""
+    commit_id = ws.rev_parse(rev)
+    changes = commit_diff(ws, name, commit_id)
+    if not changes:
+        raise NothingToDo(f"commit {rev} changed no labels of {name!r}")
+    if any(c["old"] is None or c["new"] is None for c in changes):
+        raise InvalidInput(f"commit {rev} added or removed examples; only label changes "
+                           "can be reverted")
+    head = labels(ws, name)
+    moved = [c["id"] for c in changes if head.get(c["id"]) != c["new"]]
+    if moved:
+        raise Conflict(f"cannot revert {rev}: changed again since: " + ", ".join(moved[:10]))
+    new = {**head, **{c["id"]: c["old"] for c in changes}}
+    with ws.lock():
+        return _commit_labels(ws, name, new, f"Revert label edits of {commit_id[:10]}", author)
+
+
+# -- reading history ---------------------------------------------------------------------
+def _records(out: str):
+    """Split `git log` output made with _LOG_FORMAT into (fields, body-lines) records."""
+    for rec in out.split("\x1e")[1:]:
+        head, _, body = rec.partition("\n")
+        sha, author, date, subject = head.split("\x1f")
+        yield {"commit": sha, "author": author, "date": date, "message": subject}, body
+
+
+def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
+    """Dataset commits, newest first: commit, author, date, message, edits (metrics: None)."""
+    folder = _require(ws, name, rev)
+    out = ws.git("log", f"--format={_LOG_FORMAT}", "--numstat", "--no-renames",
+                 ws.rev_parse(rev), "--", f"{folder}/labels.csv", f"{folder}/checked.txt")
+    entries = []
+    for entry, body in _records(out):
+        edits = 0
+        for line in body.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[2].endswith("/labels.csv") and parts[0] != "-":
+                added, deleted = int(parts[0]), int(parts[1])
+                # A changed label is one line out and one in; a new file adds its header.
+                edits = added - 1 if deleted == 0 else max(added, deleted)
+        entries.append({**entry, "edits": edits, "metrics": None})
+    return entries
+
+
+def diff(ws: Workspace, name: str, rev: str, rev2: str | None = None) -> list[dict]:
+    """Label changes from REV to REV2 (default HEAD): [{"id", "old", "new"}]."""
+    return ds.diff_labels(labels(ws, name, rev), labels(ws, name, rev2 or "HEAD"))
+
+
+def commit_diff(ws: Workspace, name: str, rev: str) -> list[dict]:
+    """The label changes commit REV itself made (against its first parent)."""
+    commit_id = ws.rev_parse(rev)
+    parent = ws.git("rev-parse", "--verify", "--quiet", f"{commit_id}^", check=False).strip()
+    has_parent = parent and ws.show(parent, f"{ds.dataset_dir(name)}/labels.csv") is not None
+    old = labels(ws, name, parent) if has_parent else {}
+    return ds.diff_labels(old, labels(ws, name, commit_id))
+
+
+def _row_prefix(example_id: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([example_id, ""])
+    return out.getvalue()  # "id," with the id quoted as labels.csv would quote it
+
+
+def history(ws: Workspace, name: str, example_id: str) -> list[dict]:
+    """Every label the example has had, newest first: commit, author, date, message, label."""
+    folder = _require(ws, name)
+    if example_id not in labels(ws, name):
+        raise InvalidInput(f"unknown example id {example_id!r} in dataset {name!r}")
+    prefix = "+" + _row_prefix(example_id)
+    out = ws.git("log", f"--format={_LOG_FORMAT}", "-p", "-U0", "--no-color", "--no-ext-diff",
+                 "--no-renames", "HEAD", "--", f"{folder}/labels.csv")
+    found = []
+    for entry, body in _records(out):
+        at = body.find("\n" + prefix)
+        if at >= 0:
+            line = body[at + 1: body.find("\n", at + 1)]
+            label = next(csv.reader([line[1:]]))[1]
+            found.append({**entry, "label": label})
+    return found
+
+
+# -- images and export -------------------------------------------------------------------
+def image_files(ws: Workspace, name: str, rev: str = "HEAD") -> dict[str, tuple[str, Path]]:
+    """{id: (md5, path)} of the images recorded at REV, read from the DVC cache.
+
+    Where the cache lacks a file (a clone that never ran `dvc pull`) the working copy is
+    used instead; an image found in neither is left out.
+    """
+    folder = _require(ws, name, rev)
+    dvcfile = ds.images_hash(ws.show(rev, f"{folder}/images.dvc") or "")
+    cache = ws.root / ".dvc" / "cache" / "files" / "md5"
+    manifest = cache / dvcfile[:2] / dvcfile[2:]
+    try:
+        entries = json.loads(manifest.read_text())
+    except (FileNotFoundError, ValueError):
+        raise IDEError(f"the DVC cache has no manifest for {folder}/images at {rev}; "
+                       "run `dvc pull` or `dvc checkout`") from None
+    files = {}
+    for e in entries:
+        md5, rel = e["md5"], e["relpath"]
+        path = cache / md5[:2] / md5[2:]
+        if not path.exists():
+            path = ws.root / folder / "images" / rel
+        if path.exists():
+            files[rel] = (md5, path)
+    return files
+
+
+def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
+           rev: str = "HEAD") -> int:
+    """Write the labels of REV with their images to OUT: ImageFolder, or images + labels.csv."""
+    if fmt not in ("imagefolder", "csv"):
+        raise InvalidInput(f"unknown export format {fmt!r} (imagefolder, csv)")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InvalidInput(f"{out} exists and is not empty")
+    lab = labels(ws, name, rev)
+    files = image_files(ws, name, rev)
+    missing = [i for i in lab if i not in files]
+    if missing:
+        raise IDEError(f"{len(missing)} image(s) missing from the DVC cache, e.g. {missing[0]}")
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        rows = {}
+        for i, label in lab.items():
+            dest = out / "images" / i
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(files[i][1], dest)
+            rows[f"images/{i}"] = label
+        text = ds.format_labels(rows).replace("id,label", "path,label", 1)
+        write_atomic(out / "labels.csv", text)
+        return len(rows)
+    used = set()
+    for i, label in sorted(lab.items()):
+        base = Path(i).name
+        rel = f"{label}/{base}" if f"{label}/{base}" not in used else \
+            f"{label}/{i.replace('/', '__')}"
+        used.add(rel)
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files[i][1], out / rel)
+    return len(lab)
