@@ -11,7 +11,7 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -188,12 +188,46 @@ def images_hash(dvc_text: str) -> str:
     return md5
 
 
-# -- the training stage that `ide import` writes beside the labels ---------------------------
-DEFAULT_PARAMS = {"folds": 5, "epochs": 8, "batch_size": 64, "lr": 0.002, "image_size": 28,
-                  "seed": 0}
+# -- training parameters and the stage that `ide import` writes beside the labels ----------
+@dataclass(frozen=True)
+class Params:
+    folds: int = 5
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 0.002
+    image_size: int = 28
+    seed: int = 0
+    width: int = 16
+    warm_epochs: int = 2
 
-STAGE_YAML = """\
-# The training stage: `dvc repro` here gives the same numbers as `ide retrain`.
+    @classmethod
+    def parse(cls, data: dict | None) -> "Params":
+        data = dict(data or {})
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InvalidInput(f"params.yaml: unknown parameter(s) {', '.join(sorted(unknown))}")
+        try:
+            p = cls(**{k: (float(v) if k == "lr" else int(v)) for k, v in data.items()})
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"params.yaml: {exc}") from None
+        if p.folds < 2 or p.epochs < 1 or p.batch_size < 2 or p.image_size < 4 or p.lr <= 0:
+            raise InvalidInput("params.yaml: need folds >= 2, epochs >= 1, batch_size >= 2, "
+                               "image_size >= 4, lr > 0")
+        return p
+
+
+def parse_params(text: str) -> dict:
+    """params.yaml text -> dict (the training parameters of a version)."""
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise InvalidInput("params.yaml must be a mapping of name: value")
+    return data
+
+
+def stage_yaml() -> str:
+    """dvc.yaml of a dataset: `dvc repro` there gives the same numbers as `ide retrain`."""
+    params = "".join(f"      - {f.name}\n" for f in fields(Params))
+    return f"""\
 stages:
   train:
     cmd: python -m ide.stage
@@ -201,16 +235,11 @@ stages:
       - labels.csv
       - images
     params:
-      - folds
-      - epochs
-      - batch_size
-      - lr
-      - image_size
-      - seed
-    outs:
+{params}    outs:
       - model.pt
       - predictions.csv
     metrics:
       - metrics.json:
           cache: false
 """
+

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from . import dataset as ds
@@ -150,8 +151,8 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
             shutil.copyfile(path, dest)
         write_atomic(root / "labels.csv", ds.format_labels(source.labels))
         write_atomic(root / "dataset.yaml", ds.format_meta({"name": name, "classes": classes}))
-        write_atomic(root / "params.yaml", ds.format_meta(ds.DEFAULT_PARAMS))
-        write_atomic(root / "dvc.yaml", ds.STAGE_YAML)
+        write_atomic(root / "params.yaml", ds.format_meta(asdict(ds.Params())))
+        write_atomic(root / "dvc.yaml", ds.stage_yaml())
         ws.dvc("add", "-q", f"{folder}/images")
         files = ["labels.csv", "dataset.yaml", "params.yaml", "dvc.yaml", "images.dvc",
                  ".gitignore"]

@@ -1,0 +1,83 @@
+"""Suspicion scores from out-of-sample probabilities: pure numpy, no model, no IO.
+
+Every function takes `labels`, an (N,) integer array of given labels in [0, K), and
+`pred_probs`, an (N, K) array of out-of-fold predicted probabilities (rows sum to 1).
+Label quality scores are in [0, 1] for self-confidence, [-1, 1] for the margin:
+lower means more likely mislabelled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-12
+
+
+def _check(labels, pred_probs) -> tuple[np.ndarray, np.ndarray]:
+    labels, pred_probs = np.asarray(labels), np.asarray(pred_probs, dtype=np.float64)
+    if pred_probs.ndim != 2 or labels.shape != (len(pred_probs),):
+        raise ValueError(f"need labels (N,) and pred_probs (N, K); got {labels.shape} "
+                         f"and {pred_probs.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= pred_probs.shape[1]):
+        raise ValueError("labels must be integers in [0, K)")
+    return labels.astype(np.int64), pred_probs
+
+
+def _self_confidence(labels, probs):
+    return probs[np.arange(len(labels)), labels]
+
+
+def _normalized_margin(labels, probs):
+    given = probs[np.arange(len(labels)), labels]
+    others = probs.copy()
+    others[np.arange(len(labels)), labels] = -np.inf
+    return given - others.max(axis=1)
+
+
+METHODS = {
+    "self_confidence": _self_confidence,
+    "normalized_margin": _normalized_margin,
+}
+DEFAULT_METHOD = "self_confidence"  # chosen by bench/detection.py; see the README
+
+
+def label_quality(labels, pred_probs, *, method: str = DEFAULT_METHOD) -> np.ndarray:
+    """(N,) label quality scores: lower means more likely mislabelled."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[method](*_check(labels, pred_probs))
+
+
+def per_example_loss(labels, pred_probs) -> np.ndarray:
+    """(N,) cross-entropy of each given label under its out-of-fold prediction."""
+    labels, probs = _check(labels, pred_probs)
+    return -np.log(np.clip(_self_confidence(labels, probs), EPS, None))
+
+
+def per_class_thresholds(labels, pred_probs) -> np.ndarray:
+    """(K,) mean predicted probability of class j over the examples labelled j."""
+    labels, probs = _check(labels, pred_probs)
+    k = probs.shape[1]
+    return np.array([probs[labels == j, j].mean() if (labels == j).any() else 1.0
+                     for j in range(k)])
+
+
+def find_label_issues(labels, pred_probs) -> np.ndarray:
+    """(N,) bool: the confident-learning filter (prune by noise rate's confident joint).
+
+    An example is confidently of class j when p_j is at least class j's threshold (its mean
+    self-confidence); it is flagged when it confidently belongs to a class other than its
+    label, and its label's probability is below its own class threshold.
+    """
+    labels, probs = _check(labels, pred_probs)
+    t = per_class_thresholds(labels, probs)
+    above = probs >= t[None, :] - 1e-9
+    masked = np.where(above, probs, -1.0)
+    confident = masked.argmax(axis=1)
+    has_confident = above.any(axis=1)
+    return has_confident & (confident != labels) & (_self_confidence(labels, probs) < t[labels])
+
+
+def order(labels, pred_probs, *, method: str = DEFAULT_METHOD) -> np.ndarray:
+    """(N,) indices, most suspicious first (stable for ties)."""
+    return np.argsort(label_quality(labels, pred_probs, method=method), kind="stable")
