@@ -136,6 +136,59 @@ def cmd_export(args):
     print(f"exported {n} examples to {args.out}")
 
 
+def _one_dataset(ws, name):
+    if name:
+        return name
+    names = store.datasets(ws)
+    if len(names) != 1:
+        raise IDEError("name the dataset: " + (", ".join(names) or "none yet"))
+    return names[0]
+
+
+def cmd_retrain(args):
+    from . import train
+
+    ws = _ws(args)
+    name = _one_dataset(ws, args.name)
+    res = train.retrain(ws, name, args.rev, full=args.full, device=args.device,
+                        progress=train.progress_bar(sys.stderr))
+    print(file=sys.stderr)
+    if args.json:
+        return _print_json(res)
+    m = res["metrics"]
+    how = "cached" if res["cached"] else f"{res['seconds']:.1f} s" + (
+        f", warm-started from {res['warm_start'][:10]}" if res["warm_start"] else "")
+    print(f"{name} at {res['commit'][:10]} ({how}): out-of-fold accuracy {m['accuracy']:.4f}, "
+          f"mean loss {m['mean_loss']:.4f}, {m['suspects']} suspected errors in "
+          f"{m['examples']} examples")
+
+
+def cmd_suspects(args):
+    from . import train
+
+    rows = train.suspects(_ws(args), args.name, args.rev, top=args.top, method=args.method)
+    if args.json:
+        return _print_json([{k: r[k] for k in ("id", "label", "predicted", "loss", "score")}
+                            for r in rows])
+    print(f"{'id':<28} {'label':>10} {'predicted':>10} {'loss':>8} {'score':>7}")
+    for r in rows:
+        print(f"{r['id']:<28} {r['label']:>10} {r['predicted']:>10} {r['loss']:>8.3f} "
+              f"{r['score']:>7.4f}")
+
+
+def cmd_watch(args):
+    from . import worker
+
+    def log(done):
+        what = done.get("error") or "accuracy {accuracy:.4f}, {suspects} suspects".format(
+            **done["metrics"])
+        print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
+
+    print("watching for new commits (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    worker.watch(_ws(args), interval=args.interval, once=args.once, device=args.device,
+                 log=log)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ide", description="A dataset IDE: review suspected "
                                 "label errors, fix them, commit, retrain.")
@@ -198,6 +251,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("out")
     c.add_argument("--format", choices=["imagefolder", "csv"], default="imagefolder")
     c.add_argument("--rev", default="HEAD")
+    c = command("retrain", cmd_retrain, "train on a version now (K-fold, out-of-sample)",
+                json_flag=True)
+    c.add_argument("name", nargs="?")
+    c.add_argument("--rev", default="HEAD")
+    c.add_argument("--full", action="store_true", help="no warm start from an earlier version")
+    c.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    c = command("suspects", cmd_suspects, "examples ranked most-suspicious first",
+                json_flag=True)
+    c.add_argument("name")
+    c.add_argument("--top", type=int, default=20, help="how many (0: all)")
+    c.add_argument("--rev", default="HEAD")
+    c.add_argument("--method", default="self_confidence",
+                   choices=["self_confidence", "normalized_margin"])
+    c = command("watch", cmd_watch, "the worker: retrain every new commit")
+    c.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    c.add_argument("--once", action="store_true", help="stop when nothing is queued")
+    c.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     return p
 
 

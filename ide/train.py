@@ -214,6 +214,33 @@ def evaluate(y: np.ndarray, probs: np.ndarray, classes: list[str],
             "suspects": int(issues.sum()), "per_class_accuracy": per_class}
 
 
+def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes: list[str],
+                  params: Params, *, checked=frozenset(), **kw):
+    """The whole training of one version, shared by `ide retrain` and the DVC stage.
+
+    IDS/X: every image (sorted ids); LABELS: {id: class}. Returns (ids, probs, fold models,
+    metrics) over the labelled images.
+    """
+    missing = [i for i in labels if i not in set(ids)]
+    if missing:
+        raise IDEError(f"{len(missing)} labelled example(s) have no image, e.g. {missing[0]}")
+    keep = [n for n, i in enumerate(ids) if i in labels]
+    ids, x = [ids[n] for n in keep], x[keep]
+    index = {c: j for j, c in enumerate(classes)}
+    y = np.array([index[labels[i]] for i in ids])
+    probs, states = cross_validate(ids, x, y, len(classes), params, **kw)
+    metrics = evaluate(y, probs, classes, np.array([i in checked for i in ids], dtype=bool))
+    return ids, probs, states, metrics
+
+
+def save_model(path: Path, states: list[dict], classes: list[str], params: Params) -> None:
+    """The kept model: the K fold models (an ensemble), with what is needed to use them."""
+    import torch
+
+    torch.save({"states": states, "classes": classes, "params": asdict(params),
+                "train_version": TRAIN_VERSION}, path)
+
+
 # -- runs stored per dataset version -----------------------------------------------------
 def _params_at(ws: Workspace, name: str, rev: str) -> Params:
     text = ws.show(rev, f"{ds.dataset_dir(name)}/params.yaml")
@@ -270,41 +297,29 @@ def retrain(ws: Workspace, name: str, rev: str = "HEAD", *, full: bool = False,
     if (run / "metrics.json").exists():
         return _record(ws, name, commit, key, cached=True)
     ids, x = load_images(ws, name, commit, params.image_size)
-    missing = [i for i in labels if i not in set(ids)]
-    if missing:
-        raise IDEError(f"{len(missing)} labelled example(s) have no image, e.g. {missing[0]}")
-    keep = [n for n, i in enumerate(ids) if i in labels]
-    ids, x = [ids[n] for n in keep], x[keep]
-    cls_index = {c: j for j, c in enumerate(classes)}
-    y = np.array([cls_index[labels[i]] for i in ids])
     images = ds.images_hash(ws.show(commit, f"{folder}/images.dvc"))
-
     warm, warm_from = None, None
     prev = None if full else _previous_run(ws, name, images, params)
     if prev is not None:
         info = read_json(prev / "run.json", {})
         old = dict(zip(info.get("ids", []), info.get("labels", [])))
-        changed = sum(old.get(i) != labels[i] for i in ids)
-        if set(old) == set(ids) and changed <= WARM_MAX_CHANGED * len(ids):
+        changed = sum(old.get(i) != labels.get(i) for i in ids)
+        if set(old) == set(labels) and changed <= WARM_MAX_CHANGED * len(labels):
             warm = torch.load(prev / "model.pt", weights_only=False)["states"]
             warm_from = info["commit"]
-
     start = time.time()
-    probs, states = cross_validate(ids, x, y, len(classes), params, progress=progress,
-                                   device=device, warm=warm, partial=run / "partial")
+    ids, probs, states, metrics = train_version(
+        ids, x, labels, classes, params, checked=store.checked(ws, name, commit),
+        progress=progress, device=device, warm=warm, partial=run / "partial")
     seconds = time.time() - start
-    done = store.checked(ws, name, commit)
-    metrics = evaluate(y, probs, classes, np.array([i in done for i in ids]))
     epochs = params.warm_epochs if warm else params.epochs
-    metrics.update(seconds=round(seconds, 2), warm_start=warm_from,
-                   examples_per_s=round(epochs * len(ids) * (params.folds - 1) / params.folds
-                                        / max(seconds, 1e-6), 1))
-    torch.save({"states": states, "classes": classes, "params": asdict(params),
-                "channels": int(x.shape[1])}, run / "model.pt")
+    save_model(run / "model.pt", states, classes, params)
     np.save(run / "probs.npy", probs)
-    write_json(run / "run.json", {"commit": commit, "ids": ids,
-                                  "labels": [labels[i] for i in ids], "images": images,
-                                  "params": asdict(params), "finished": time.time()})
+    write_json(run / "run.json", {
+        "commit": commit, "ids": ids, "labels": [labels[i] for i in ids], "images": images,
+        "params": asdict(params), "finished": time.time(), "seconds": round(seconds, 2),
+        "warm_start": warm_from, "examples_per_s": round(
+            epochs * len(ids) * (params.folds - 1) / params.folds / max(seconds, 1e-6), 1)})
     write_json(run / "metrics.json", metrics)  # written last: its presence means done
     shutil.rmtree(run / "partial", ignore_errors=True)
     return _record(ws, name, commit, key, cached=False)
@@ -315,8 +330,11 @@ def _record(ws, name, commit, key, *, cached: bool) -> dict:
         index = trained(ws, name)
         index[commit] = key
         write_json(_index_path(ws, name), index)
-    metrics = read_json(_run_dir(ws, name, key) / "metrics.json", None)
-    return {"commit": commit, "metrics": metrics, "cached": cached}
+    run = _run_dir(ws, name, key)
+    info = read_json(run / "run.json", {})
+    return {"commit": commit, "metrics": read_json(run / "metrics.json", None),
+            "cached": cached, "seconds": info.get("seconds"),
+            "warm_start": info.get("warm_start")}
 
 
 def metrics(ws: Workspace, name: str, commit: str) -> dict | None:
@@ -380,3 +398,21 @@ def suspects(ws: Workspace, name: str, rev: str = "HEAD", *, top: int | None = 2
     """The TOP most suspicious examples: id, label, predicted, loss, score."""
     r = ranking(ws, name, rev, method=method)
     return r.rows(r.order[:top] if top else r.order)
+
+
+def progress_bar(stream, width: int = 24):
+    """A progress callback that draws `fold 2/5 epoch 3/6 [#####-----] 41% 2300 ex/s`."""
+    last = [0.0]
+
+    def show(p: dict) -> None:
+        now = time.time()
+        if now - last[0] < 0.2 and p["fraction"] < 1:
+            return
+        last[0] = now
+        filled = int(p["fraction"] * width)
+        stream.write(f"\rfold {p['fold']}/{p['folds']} epoch {p['epoch']}/{p['epochs']} "
+                     f"[{'#' * filled}{'-' * (width - filled)}] {p['fraction']:4.0%} "
+                     f"{p['rate']:6.0f} ex/s ")
+        stream.flush()
+
+    return show

@@ -1,0 +1,133 @@
+"""The retrain-on-commit worker: every commit that lands gets trained, without asking.
+
+It polls HEAD, so it sees commits made by `ide commit`, by plain `git commit`, or arriving
+by `git pull` or a merge. Each dataset whose HEAD version is not trained is queued (in order
+of arrival); a burst of commits coalesces into one run on the newest, because only HEAD is
+queued and a newer HEAD replaces an older queued one. The queue lives in `.ide/worker/`
+and an item leaves it only when its run has finished, so a killed worker's next start
+finishes the job (resuming from the folds already saved).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+from . import store, train
+from .errors import IDEError
+from .workspace import Workspace, read_json, write_json
+
+
+def _paths(ws: Workspace) -> dict:
+    return {k: ws.state_path("worker", f"{k}.json") for k in ("queue", "status", "errors")}
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def scan(ws: Workspace) -> list[dict]:
+    """Queue every dataset whose HEAD is neither trained nor failed; returns the queue."""
+    p = _paths(ws)
+    head = ws.head()
+    with ws.lock("worker-queue"):
+        queue = read_json(p["queue"], [])
+        errors = read_json(p["errors"], {})
+        for name in store.datasets(ws) if head else []:
+            if head in train.trained(ws, name) or f"{name}@{head}" in errors:
+                continue
+            if any(q["dataset"] == name and q["commit"] == head for q in queue):
+                continue
+            # Coalesce: a newer HEAD replaces the dataset's older queued commit.
+            queue = [q for q in queue if q["dataset"] != name]
+            queue.append({"dataset": name, "commit": head, "queued": time.time()})
+        write_json(p["queue"], queue)
+    return queue
+
+
+def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
+    """Train the first queued version; returns what it did, or None if nothing was queued."""
+    p = _paths(ws)
+    queue = read_json(p["queue"], [])
+    if not queue:
+        return None
+    job = queue[0]
+    last = [0.0]
+
+    def progress(info):
+        if time.time() - last[0] > 0.5:
+            last[0] = time.time()
+            write_json(p["status"], {**job, "pid": os.getpid(), "progress": info})
+
+    progress({"fraction": 0.0})
+    try:
+        result = train.retrain(ws, job["dataset"], job["commit"], progress=progress,
+                               device=device)
+    except IDEError as exc:
+        result = {"commit": job["commit"], "error": str(exc)}
+    except Exception as exc:  # a bug or a broken image must not kill the worker
+        result = {"commit": job["commit"], "error": f"{type(exc).__name__}: {exc}"}
+    with ws.lock("worker-queue"):
+        if "error" in result:
+            errors = read_json(p["errors"], {})
+            errors[f"{job['dataset']}@{job['commit']}"] = result["error"]
+            write_json(p["errors"], errors)
+        queue = [q for q in read_json(p["queue"], []) if q != job]
+        write_json(p["queue"], queue)
+        write_json(p["status"], {"pid": os.getpid()})
+    return {**job, **result}
+
+
+def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: str = "cpu",
+          log=None) -> None:
+    """Run the worker until interrupted (or, with ONCE, until the queue is empty)."""
+    with open(ws.state_path("locks", "worker-running"), "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = read_json(_paths(ws)["status"], {}).get("pid")
+            raise IDEError(f"a worker is already running on this workspace (pid {pid})") \
+                from None
+        write_json(_paths(ws)["status"], {"pid": os.getpid()})
+        seen = None
+        while True:
+            head = ws.head()
+            if head != seen or read_json(_paths(ws)["queue"], []):
+                seen = head
+                scan(ws)
+                done = run_next(ws, device=device)
+                if done and log:
+                    log(done)
+                if done:
+                    continue
+            if once:
+                return
+            time.sleep(interval)
+
+
+def model_status(ws: Workspace, name: str, rev: str = "HEAD") -> dict:
+    """Whether the model for REV is `trained`, `training` (with progress), `queued`,
+    `failed` (with the error) or `not trained`."""
+    commit = ws.rev_parse(rev)
+    if commit in train.trained(ws, name):
+        return {"state": "trained", "commit": commit}
+    p = _paths(ws)
+    status = read_json(p["status"], {})
+    worker = _alive(status.get("pid"))
+    if worker and status.get("dataset") == name and status.get("commit") == commit:
+        prog = status.get("progress") or {}
+        text = (f"fold {prog['fold']}/{prog['folds']}, {prog['fraction']:.0%}"
+                if "fold" in prog else "starting")
+        return {"state": "training", "commit": commit, "progress": text,
+                "fraction": prog.get("fraction", 0.0)}
+    if any(q["dataset"] == name and q["commit"] == commit for q in read_json(p["queue"], [])):
+        return {"state": "queued", "commit": commit, "worker": worker}
+    error = read_json(p["errors"], {}).get(f"{name}@{commit}")
+    if error:
+        return {"state": "failed", "commit": commit, "error": error}
+    return {"state": "not trained", "commit": commit, "worker": worker}
