@@ -1,0 +1,81 @@
+"""Fixtures: real temporary git + DVC workspaces, built in one call, with generated images."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ide import cli, store
+from ide.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = ROOT.parent / "shared" / "data" / "mnist-test"
+
+
+def pattern(kind: str, rng, size: int = 16) -> np.ndarray:
+    """A noisy grey image of a simple shape; each kind is easy to tell apart."""
+    img = rng.integers(0, 40, (size, size)).astype(np.uint8)
+    pos = rng.integers(3, size - 3)
+    if kind == "h":
+        img[pos - 1:pos + 2, 2:-2] = 255
+    elif kind == "v":
+        img[2:-2, pos - 1:pos + 2] = 255
+    else:
+        for i in range(2, size - 2):
+            img[i, max(i - 1, 0):i + 2] = 255
+    return img
+
+
+def write_imagefolder(root: Path, per_class: int = 30, classes=("d", "h", "v"), seed=0,
+                      rgb_jpeg_every: int = 0) -> Path:
+    """SRC/<class>/<n>.png (and, every Nth, an RGB JPEG) of generated patterns."""
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for n in range(per_class):
+            img = pattern(c, rng)
+            if rgb_jpeg_every and n % rgb_jpeg_every == 0:
+                Image.fromarray(np.stack([img] * 3, -1)).save(root / c / f"{n:03d}.jpg",
+                                                               quality=95)
+            else:
+                Image.fromarray(img).save(root / c / f"{n:03d}.png")
+    return root
+
+
+@pytest.fixture
+def ws(tmp_path):
+    """An empty workspace (git + DVC) in a temporary folder."""
+    return store.init(tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def toy_template(tmp_path_factory):
+    base = tmp_path_factory.mktemp("template")
+    ws = store.init(base / "ws")
+    src = write_imagefolder(base / "src", rgb_jpeg_every=10)
+    store.import_dataset(ws, "toy", src, author="Importer <imp@example.org>")
+    return ws.root
+
+
+@pytest.fixture
+def toy(toy_template, tmp_path):
+    """A workspace with dataset `toy` imported: 3 classes x 30 generated images (a copy of
+    one made per session, since importing costs a `dvc add`)."""
+    shutil.copytree(toy_template, tmp_path / "ws", symlinks=True)
+    return Workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def run(capsys):
+    """Run the CLI in-process: run(ws, "log", "toy") -> (exit code, stdout, stderr)."""
+    def _run(ws, *argv):
+        code = cli.main(["-C", str(ws.root), *argv] if ws is not None else list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return _run
+
+
+def git(ws, *args) -> str:
+    return ws.git(*args)

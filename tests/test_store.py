@@ -1,0 +1,201 @@
+"""Dataset workspaces and versioned label commits, through the API and the CLI."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ide import store
+from ide.errors import Conflict, IDEError, InvalidInput, NotAWorkspace, NothingToDo
+from ide.workspace import Workspace
+
+from conftest import write_imagefolder
+
+TWO = {"h/000.jpg": "v", "v/001.png": "d"}
+
+
+def head(ws):
+    return ws.git("rev-parse", "HEAD").strip()
+
+
+def clean(ws) -> bool:
+    return ws.git("status", "--porcelain").strip() == ""
+
+
+def test_init_is_repeatable_and_offline(ws):
+    again = store.init(ws.root)
+    assert again.root == ws.root
+    config = (ws.root / ".dvc" / "config").read_text()
+    assert "analytics = false" in config
+    assert "/.ide/" in (ws.root / ".gitignore").read_text().splitlines()
+    assert ws.git("log", "--oneline").count("\n") == 1  # the second init committed nothing
+    assert clean(ws)
+
+
+def test_workspace_is_found_from_a_subfolder(toy):
+    sub = toy.root / "datasets" / "toy"
+    assert Workspace.find(sub).root == toy.root
+    with pytest.raises(NotAWorkspace):
+        Workspace.find("/")
+
+
+def test_import_imagefolder(toy):
+    folder = toy.root / "datasets" / "toy"
+    text = (folder / "labels.csv").read_text().splitlines()
+    assert text[0] == "id,label" and len(text) == 91
+    assert text[1:] == sorted(text[1:])
+    assert "h/000.jpg,h" in text  # RGB JPEGs are imported beside grayscale PNGs
+    assert store.meta(toy, "toy")["classes"] == ["d", "h", "v"]
+    assert (folder / "images.dvc").exists() and (folder / "dvc.yaml").exists()
+    tracked = toy.git("ls-files", "datasets/toy").split()
+    assert not any("/images/" in p for p in tracked)  # images are DVC's, not git's
+    assert clean(toy)
+    log = store.log(toy, "toy")
+    assert len(log) == 1 and log[0]["edits"] == 90
+    assert log[0]["author"] == "Importer <imp@example.org>"
+    assert set(store.image_files(toy, "toy")) == set(store.labels(toy, "toy"))
+
+
+def test_import_with_csv_any_depth(ws, tmp_path):
+    src = tmp_path / "flat"
+    (src / "deep" / "er").mkdir(parents=True)
+    Image.new("L", (9, 7), 10).save(src / "deep" / "er" / "a.png")
+    Image.new("RGB", (20, 30), (1, 2, 3)).save(src / "b.jpeg")
+    (tmp_path / "l.csv").write_text("path,label\ndeep/er/a.png,cat\nb.jpeg,dog\n")
+    store.import_dataset(ws, "pets", src, labels_csv=tmp_path / "l.csv")
+    assert store.labels(ws, "pets") == {"b.jpeg": "dog", "deep/er/a.png": "cat"}
+    assert store.meta(ws, "pets")["classes"] == ["cat", "dog"]
+
+
+def test_relabel_stages_on_disk_and_commit_changes_labels_only(toy):
+    before_images = (toy.root / "datasets/toy/images.dvc").read_text()
+    cache = sorted(p for p in (toy.root / ".dvc/cache").rglob("*") if p.is_file())
+    store.relabel(toy, "toy", TWO)
+    # A new process (a fresh Workspace object) sees the staged edits: they are on disk.
+    fresh = Workspace.find(toy.root)
+    assert {e["id"]: (e["old"], e["new"]) for e in store.staged(fresh, "toy")["labels"]} == \
+        {"h/000.jpg": ("h", "v"), "v/001.png": ("v", "d")}
+    rev = store.commit(fresh, "toy", "Fix two", author="Ann <ann@example.org>")
+    changed = toy.git("show", "--name-only", "--format=", rev).split()
+    assert changed == ["datasets/toy/labels.csv"]
+    msg = toy.git("log", "-1", "--format=%B")
+    assert "Fix two" in msg and "h/000.jpg: h -> v" in msg and "v/001.png: v -> d" in msg
+    assert toy.git("log", "-1", "--format=%an <%ae>").strip() == "Ann <ann@example.org>"
+    assert (toy.root / "datasets/toy/images.dvc").read_text() == before_images
+    assert sorted(p for p in (toy.root / ".dvc/cache").rglob("*") if p.is_file()) == cache
+    assert store.staged(toy, "toy") == {"labels": [], "checked": []}
+    assert clean(toy)
+
+
+def test_relabel_back_to_the_committed_label_unstages(toy):
+    store.relabel(toy, "toy", {"h/000.jpg": "v"})
+    store.relabel(toy, "toy", {"h/000.jpg": "h"})
+    assert store.staged(toy, "toy")["labels"] == []
+
+
+def test_log_diff_history_checkout_revert(toy):
+    first = head(toy)
+    a = (store.relabel(toy, "toy", {"h/000.jpg": "v"}), store.commit(toy, "toy", "one"))[1]
+    b = (store.relabel(toy, "toy", {"h/000.jpg": "d", "d/002.png": "h"}),
+         store.commit(toy, "toy", "two"))[1]
+    log = store.log(toy, "toy")
+    assert [e["commit"] for e in log] == [b, a, first]
+    assert [e["edits"] for e in log] == [2, 1, 90]
+    assert set(log[0]) == {"commit", "author", "date", "message", "edits", "metrics"}
+    assert store.diff(toy, "toy", first) == [
+        {"id": "d/002.png", "old": "d", "new": "h"}, {"id": "h/000.jpg", "old": "h", "new": "d"}]
+    assert store.diff(toy, "toy", "HEAD~1", "HEAD~2") == [
+        {"id": "h/000.jpg", "old": "v", "new": "h"}]
+    hist = store.history(toy, "toy", "h/000.jpg")
+    assert [(h["commit"], h["label"]) for h in hist] == [(b, "d"), (a, "v"), (first, "h")]
+    assert [h["message"] for h in hist][:2] == ["two", "one"]
+    c = store.revert(toy, "toy", b)
+    assert store.labels(toy, "toy") == store.labels(toy, "toy", a)
+    d = store.checkout(toy, "toy", first)
+    assert store.labels(toy, "toy") == store.labels(toy, "toy", first)
+    assert len({a, b, c, d}) == 4 and clean(toy)
+    with pytest.raises(NothingToDo):
+        store.checkout(toy, "toy", first)
+    with pytest.raises(Conflict):
+        store.revert(toy, "toy", a)  # h/000.jpg changed again since a
+
+
+def test_log_diff_history_are_fast_enough_for_tags(toy):
+    store.relabel(toy, "toy", {"h/000.jpg": "v"})
+    toy.git("tag", "v1", store.commit(toy, "toy", "one"))
+    assert store.diff(toy, "toy", "v1~1", "v1") == [{"id": "h/000.jpg", "old": "h", "new": "v"}]
+
+
+def test_conflicting_edits_are_refused(toy):
+    store.relabel(toy, "toy", {"h/000.jpg": "v"}, expected={"h/000.jpg": "h"})
+    with pytest.raises(Conflict, match="someone else"):
+        store.relabel(toy, "toy", {"h/000.jpg": "d"}, expected={"h/000.jpg": "h"})
+    assert store.staged(toy, "toy")["labels"][0]["new"] == "v"
+
+
+def test_a_crash_between_writing_labels_and_committing_loses_nothing(toy, monkeypatch):
+    store.relabel(toy, "toy", TWO)
+    real = store._git_commit
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt  # the process dies after labels.csv was written
+    monkeypatch.setattr(store, "_git_commit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.commit(toy, "toy", "Fix two")
+    assert len(store.staged(toy, "toy")["labels"]) == 2
+    # A harder crash leaves the new labels.csv behind: the next commit still completes.
+    new = {**store.labels(toy, "toy"), **TWO}
+    from ide import dataset as ds
+    (toy.root / "datasets/toy/labels.csv").write_text(ds.format_labels(new))
+    monkeypatch.setattr(store, "_git_commit", real)
+    store.commit(toy, "toy", "Fix two")
+    assert store.labels(toy, "toy") == new and clean(toy)
+
+
+def test_a_crash_after_the_commit_leaves_no_phantom_edits(toy, monkeypatch):
+    store.relabel(toy, "toy", TWO)
+    monkeypatch.setattr(store, "unstage", lambda *a, **k: (_ for _ in ()).throw(SystemExit))
+    with pytest.raises(SystemExit):
+        store.commit(toy, "toy", "Fix two")
+    monkeypatch.undo()
+    assert store.staged(toy, "toy")["labels"] == []  # HEAD already has them
+    with pytest.raises(NothingToDo):
+        store.commit(toy, "toy", "again")
+
+
+def test_hand_edits_of_labels_csv_are_not_overwritten(toy):
+    path = toy.root / "datasets/toy/labels.csv"
+    path.write_text(path.read_text().replace("d/001.png,d", "d/001.png,h"))
+    store.relabel(toy, "toy", TWO)
+    with pytest.raises(IDEError, match="outside ide"):
+        store.commit(toy, "toy", "x")
+    assert "d/001.png,h" in path.read_text()
+
+
+def test_checked_marks_are_committed(toy):
+    store.mark_checked(toy, "toy", ["v/003.png"])
+    store.commit(toy, "toy", "Reviewed")
+    assert store.checked(toy, "toy") == {"v/003.png"}
+    assert "Checked (1)" in toy.git("log", "-1", "--format=%B")
+
+
+@pytest.mark.parametrize("fmt", ["imagefolder", "csv"])
+def test_export_round_trips(toy, tmp_path, fmt):
+    store.relabel(toy, "toy", TWO)
+    store.commit(toy, "toy", "Fix two")
+    out = tmp_path / "out"
+    assert store.export(toy, "toy", out, fmt=fmt) == 90
+    if fmt == "imagefolder":
+        assert (out / "v" / "000.jpg").exists() and sorted(p.name for p in out.iterdir()) == \
+            ["d", "h", "v"]
+        store.import_dataset(toy, "again", out)
+        assert sorted(store.labels(toy, "again").values()) == \
+            sorted(store.labels(toy, "toy").values())
+    else:
+        store.import_dataset(toy, "again", out, labels_csv=out / "labels.csv")
+        assert store.labels(toy, "again") == {f"images/{i}": c
+                                              for i, c in store.labels(toy, "toy").items()}
