@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import yaml
 
 from .errors import InvalidInput
@@ -199,6 +200,7 @@ class Params:
     seed: int = 0
     width: int = 16
     warm_epochs: int = 2
+    min_steps: int = 300     # tiny datasets get more epochs, so that a model is learnt at all
 
     @classmethod
     def parse(cls, data: dict | None) -> "Params":
@@ -214,6 +216,19 @@ class Params:
             raise InvalidInput("params.yaml: need folds >= 2, epochs >= 1, batch_size >= 2, "
                                "image_size >= 4, lr > 0")
         return p
+
+
+def suggest_params(paths: list[Path]) -> Params:
+    """Default parameters for these images: the network's input side follows the images'
+    (digits of 8 px are upscaled to 16, photos are shrunk to 32)."""
+    from PIL import Image
+
+    sides = []
+    for path in paths[:200]:
+        with Image.open(path) as im:
+            sides.append(max(im.size))
+    side = int(np.median(sides)) if sides else 28
+    return Params(image_size=min(32, max(16, 4 * round(side / 4))))
 
 
 def parse_params(text: str) -> dict:

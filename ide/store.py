@@ -151,7 +151,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
             shutil.copyfile(path, dest)
         write_atomic(root / "labels.csv", ds.format_labels(source.labels))
         write_atomic(root / "dataset.yaml", ds.format_meta({"name": name, "classes": classes}))
-        write_atomic(root / "params.yaml", ds.format_meta(asdict(ds.Params())))
+        write_atomic(root / "params.yaml", ds.format_meta(asdict(ds.suggest_params(list(source.files.values())))))
         write_atomic(root / "dvc.yaml", ds.stage_yaml())
         ws.dvc("add", "-q", f"{folder}/images")
         files = ["labels.csv", "dataset.yaml", "params.yaml", "dvc.yaml", "images.dvc",

@@ -100,8 +100,12 @@ def _augment(x, gen):
 
 
 def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int,
-        epochs: int, lr: float, state=None, device: str = "cpu", on_epoch=None):
-    """Train one model on (x, y); returns its state_dict. ON_EPOCH(epoch, seen, seconds)."""
+        epochs: int, lr: float, min_steps: int = 0, state=None, device: str = "cpu",
+        on_step=None):
+    """Train one model on (x, y); returns its state_dict.
+
+    ON_STEP(epoch, epochs, fraction done, examples/s) is called every 20 batches.
+    """
     import torch
 
     from .model import ModelConfig, Net
@@ -114,7 +118,9 @@ def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int
     if state is not None:
         net.load_state_dict(state)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    steps = max(1, math.ceil(len(x) / params.batch_size)) * epochs
+    per_epoch = max(1, math.ceil(len(x) / params.batch_size))
+    epochs = max(epochs, math.ceil(min_steps / per_epoch))
+    steps = per_epoch * epochs
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     start = time.time()
@@ -132,10 +138,10 @@ def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int
                 opt.step()
             sched.step()
             seen += len(idx)
-            if on_epoch and (b // params.batch_size) % 20 == 0:
-                on_epoch(epoch, seen, time.time() - start)
-        if on_epoch:
-            on_epoch(epoch + 1, 0, time.time() - start)
+            if on_step and ((b // params.batch_size) % 20 == 0 or seen == len(x)):
+                done = epoch * len(x) + seen
+                on_step(epoch + 1, epochs, done / (epochs * len(x)),
+                        done / max(time.time() - start, 1e-6))
     return {k: v.cpu() for k, v in net.state_dict().items()}
 
 
@@ -182,16 +188,15 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
             continue
         train_idx = np.flatnonzero(~held)
 
-        def on_epoch(epoch, seen, seconds, k=k):
+        def on_step(epoch, epochs, fraction, rate, k=k):
             if progress:
-                done = epoch * len(train_idx) + seen
-                progress({"fold": k + 1, "folds": params.folds, "epoch": min(epoch + 1, epochs),
-                          "epochs": epochs, "rate": done / max(seconds, 1e-6),
-                          "fraction": (k + done / (epochs * len(train_idx))) / params.folds})
+                progress({"fold": k + 1, "folds": params.folds, "epoch": epoch,
+                          "epochs": epochs, "rate": rate, "fraction": (k + fraction) / params.folds})
 
         state = fit(x[train_idx], y[train_idx], classes, params, seed=params.seed * 1000 + k,
                     epochs=epochs, lr=params.lr * (0.3 if warm else 1),
-                    state=warm[k] if warm else None, device=device, on_epoch=on_epoch)
+                    min_steps=params.min_steps // (3 if warm else 1),
+                    state=warm[k] if warm else None, device=device, on_step=on_step)
         states.append(state)
         probs[held] = predict([state], x[held], classes, params, device)
         if saved:
@@ -294,7 +299,8 @@ def retrain(ws: Workspace, name: str, rev: str = "HEAD", *, full: bool = False,
     params = _params_at(ws, name, commit)
     key = run_key(ws, name, commit)
     run = _run_dir(ws, name, key)
-    if (run / "metrics.json").exists():
+    done_before = read_json(run / "run.json", {}) if (run / "metrics.json").exists() else None
+    if done_before is not None and not (full and done_before.get("warm_start")):
         return _record(ws, name, commit, key, cached=True)
     ids, x = load_images(ws, name, commit, params.image_size)
     images = ds.images_hash(ws.show(commit, f"{folder}/images.dvc"))
@@ -312,14 +318,12 @@ def retrain(ws: Workspace, name: str, rev: str = "HEAD", *, full: bool = False,
         ids, x, labels, classes, params, checked=store.checked(ws, name, commit),
         progress=progress, device=device, warm=warm, partial=run / "partial")
     seconds = time.time() - start
-    epochs = params.warm_epochs if warm else params.epochs
     save_model(run / "model.pt", states, classes, params)
     np.save(run / "probs.npy", probs)
     write_json(run / "run.json", {
         "commit": commit, "ids": ids, "labels": [labels[i] for i in ids], "images": images,
         "params": asdict(params), "finished": time.time(), "seconds": round(seconds, 2),
-        "warm_start": warm_from, "examples_per_s": round(
-            epochs * len(ids) * (params.folds - 1) / params.folds / max(seconds, 1e-6), 1)})
+        "warm_start": warm_from})
     write_json(run / "metrics.json", metrics)  # written last: its presence means done
     shutil.rmtree(run / "partial", ignore_errors=True)
     return _record(ws, name, commit, key, cached=False)

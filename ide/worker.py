@@ -23,11 +23,14 @@ def _paths(ws: Workspace) -> dict:
     return {k: ws.state_path("worker", f"{k}.json") for k in ("queue", "status", "errors")}
 
 
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except (OSError, TypeError, ValueError):
+def running(ws: Workspace) -> bool:
+    """Whether a worker holds this workspace's worker lock (it is released when it dies)."""
+    with open(ws.state_path("locks", "worker-running"), "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
         return False
 
 
@@ -118,7 +121,7 @@ def model_status(ws: Workspace, name: str, rev: str = "HEAD") -> dict:
         return {"state": "trained", "commit": commit}
     p = _paths(ws)
     status = read_json(p["status"], {})
-    worker = _alive(status.get("pid"))
+    worker = running(ws)
     if worker and status.get("dataset") == name and status.get("commit") == commit:
         prog = status.get("progress") or {}
         text = (f"fold {prog['fold']}/{prog['folds']}, {prog['fraction']:.0%}"

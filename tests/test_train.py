@@ -1,0 +1,170 @@
+"""Out-of-sample training, per-version results, the DVC stage and the retrain worker."""
+
+import json
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ide import dataset as ds
+from ide import store, train, worker
+from ide.errors import NotTrained
+from ide.workspace import Workspace
+
+FLIPPED = {"h/003.png": "v", "v/004.png": "d", "d/005.png": "h"}
+
+
+def noisy_copy(template, dest) -> Workspace:
+    shutil.copytree(template, dest, symlinks=True)
+    ws = Workspace(dest)
+    store.relabel(ws, "toy", FLIPPED)
+    store.commit(ws, "toy", "Simulated annotation noise")
+    return ws
+
+
+@pytest.fixture(scope="module")
+def trained(toy_template, tmp_path_factory):
+    """The toy dataset with three planted label errors, trained once for the module."""
+    ws = noisy_copy(toy_template, tmp_path_factory.mktemp("trained") / "ws")
+    result = train.retrain(ws, "toy")
+    return ws, result
+
+
+def test_planted_label_errors_rank_first(trained):
+    ws, result = trained
+    top = train.suspects(ws, "toy", top=3)
+    assert {r["id"] for r in top} == set(FLIPPED)
+    assert all(r["predicted"] != r["label"] for r in top)
+    assert set(top[0]) >= {"id", "label", "predicted", "loss", "score"}
+    assert result["metrics"]["suspects"] >= 3 and not result["cached"]
+
+
+def test_metrics_fill_the_log(trained, run):
+    ws, result = trained
+    code, out, _ = run(ws, "log", "toy", "--json")
+    log = json.loads(out)
+    m = log[0]["metrics"]
+    assert log[0]["commit"] == result["commit"] and log[1]["metrics"] is None
+    assert m["examples"] == 90 and 0.9 <= m["accuracy"] <= 1
+    assert set(m) >= {"accuracy", "mean_loss", "examples", "suspects", "per_class_accuracy"}
+    assert set(m["per_class_accuracy"]) == {"d", "h", "v"}
+
+
+def test_a_second_retrain_is_a_cache_hit(trained):
+    ws, first = trained
+    start = time.time()
+    again = train.retrain(ws, "toy")
+    assert again["cached"] and again["metrics"] == first["metrics"]
+    assert time.time() - start < 1
+
+
+def test_results_belong_to_a_commit_not_the_working_tree(trained):
+    ws, result = trained
+    store.relabel(ws, "toy", {"h/011.png": "v"})  # staged, not committed
+    try:
+        assert train.retrain(ws, "toy")["cached"]
+        with pytest.raises(NotTrained):
+            train.suspects(ws, "toy", "HEAD~1")
+    finally:
+        store.unstage(ws, "toy")
+
+
+def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, tmp_path):
+    ws = Workspace(shutil.copytree(trained[0].root, tmp_path / "ws", symlinks=True))
+    store.relabel(ws, "toy", {"h/003.png": "h"})  # fix one of the three
+    store.commit(ws, "toy", "Fix one")
+    res = train.retrain(ws, "toy")
+    assert res["warm_start"] == trained[1]["commit"]
+    top = train.suspects(ws, "toy", top=2)
+    assert {r["id"] for r in top} == {"v/004.png", "d/005.png"}
+
+
+def test_worker_retrains_a_plain_git_commit_and_leaves_the_tree_clean(trained, tmp_path):
+    ws = Workspace(shutil.copytree(trained[0].root, tmp_path / "ws", symlinks=True))
+    path = ws.root / "datasets/toy/labels.csv"
+    path.write_text(path.read_text().replace("v/004.png,d", "v/004.png,v"))
+    ws.git("commit", "-qam", "fixed by hand")
+    assert worker.model_status(ws, "toy")["state"] == "not trained"
+    assert worker.scan(ws)[0]["commit"] == ws.head()
+    assert worker.model_status(ws, "toy")["state"] == "queued"
+    worker.watch(ws, once=True)
+    assert worker.model_status(ws, "toy")["state"] == "trained"
+    assert train.metrics(ws, "toy", ws.head())["examples"] == 90
+    assert ws.git("status", "--porcelain") == ""
+
+
+def test_a_burst_of_commits_is_coalesced(toy):
+    heads = []
+    for n, lab in enumerate(["v", "d", "v"]):
+        store.relabel(toy, "toy", {"h/001.png": lab})
+        heads.append(store.commit(toy, "toy", f"edit {n}"))
+        worker.scan(toy)
+    queue = worker.scan(toy)
+    assert [q["commit"] for q in queue] == [heads[-1]]
+
+
+def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
+    store.relabel(toy, "toy", FLIPPED)
+    store.commit(toy, "toy", "noise")
+    worker.scan(toy)
+    real_fit, calls = train.fit, []
+
+    def dying_fit(*a, **k):
+        if len(calls) == 2:
+            raise SystemExit("killed")  # not an error the worker records: it just dies
+        calls.append(1)
+        return real_fit(*a, **k)
+    monkeypatch.setattr(train, "fit", dying_fit)
+    with pytest.raises(SystemExit):
+        worker.watch(toy, once=True)
+    assert worker.model_status(toy, "toy")["state"] == "queued"
+    calls.clear()
+    monkeypatch.setattr(train, "fit", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
+    worker.watch(toy, once=True)
+    assert len(calls) == 3  # folds 3, 4 and 5; folds 1 and 2 were saved before the kill
+    assert {r["id"] for r in train.suspects(toy, "toy", top=3)} == set(FLIPPED)
+
+
+def test_a_failed_training_is_reported_not_retried(toy):
+    (toy.root / "datasets/toy/params.yaml").write_text("folds: 1\n")
+    toy.git("commit", "-qam", "bad params")
+    worker.watch(toy, once=True)
+    status = worker.model_status(toy, "toy")
+    assert status["state"] == "failed" and "folds >= 2" in status["error"]
+    assert worker.scan(toy) == []
+
+
+def test_dvc_repro_gives_the_same_metrics(trained, tmp_path):
+    ws = Workspace(shutil.copytree(trained[0].root, tmp_path / "ws", symlinks=True))
+    proc = subprocess.run(["dvc", "repro", "-q"], cwd=ws.root / "datasets/toy",
+                          capture_output=True, text=True, env={**__import__("os").environ,
+                                                               "DVC_NO_ANALYTICS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads((ws.root / "datasets/toy/metrics.json").read_text())
+    want = trained[1]["metrics"]
+    assert got["examples"] == want["examples"] and got["suspects"] == want["suspects"]
+    assert got["accuracy"] == pytest.approx(want["accuracy"], abs=1e-9)
+    assert got["mean_loss"] == pytest.approx(want["mean_loss"], rel=1e-4)
+    preds = (ws.root / "datasets/toy/predictions.csv").read_text().splitlines()
+    assert preds[0].startswith("id,label,predicted,loss,score") and len(preds) == 91
+
+
+def test_images_of_any_size_and_mode(ws, tmp_path):
+    rng = np.random.default_rng(0)
+    src = tmp_path / "photos"
+    for c, colour in [("red", (200, 30, 30)), ("blue", (30, 30, 200))]:
+        (src / c).mkdir(parents=True)
+        for n in range(12):
+            arr = (np.array(colour) + rng.integers(-20, 20, (40 + n, 50, 3))).clip(0, 255)
+            im = Image.fromarray(arr.astype(np.uint8))
+            [im, im.convert("RGBA"), im.convert("P")][n % 3].save(src / c / f"{n}.png")
+    store.import_dataset(ws, "photos", src)
+    assert ds.Params.parse(ds.parse_params(
+        (ws.root / "datasets/photos/params.yaml").read_text())).image_size == 32
+    ids, x = train.load_images(ws, "photos", "HEAD", 32)
+    assert x.shape == (24, 3, 32, 32) and x.dtype == np.uint8
+    res = train.retrain(ws, "photos")
+    assert res["metrics"]["accuracy"] >= 0.9
