@@ -189,6 +189,28 @@ def cmd_watch(args):
                  log=log)
 
 
+def cmd_serve(args):
+    from . import serve
+
+    return serve.serve(_ws(args), host=args.host, port=args.port)
+
+
+def cmd_demo(args):
+    from . import demo, serve, train
+
+    ws, flips = demo.build(args.dir)
+    if flips:
+        print(f"demo workspace {ws.root}: {len(flips)} labels of `digits` flipped at random in "
+              "the last commit; training it now", file=sys.stderr)
+    res = train.retrain(ws, "digits", progress=train.progress_bar(sys.stderr))
+    m = res["metrics"]
+    print(f"\nout-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} suspected label "
+          "errors", file=sys.stderr)
+    if args.no_serve:
+        return 0
+    return serve.serve(ws, host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ide", description="A dataset IDE: review suspected "
                                 "label errors, fix them, commit, retrain.")
@@ -268,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     c.add_argument("--once", action="store_true", help="stop when nothing is queued")
     c.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    for name, func, help in [
+            ("serve", cmd_serve, "the app (http://127.0.0.1:8501) plus the retrain worker"),
+            ("demo", cmd_demo, "a demo workspace of real handwritten digits with 5% label "
+             "noise, trained, then served")]:
+        c = command(name, func, help)
+        if name == "demo":
+            c.add_argument("dir", nargs="?", default="ide-demo")
+            c.add_argument("--no-serve", action="store_true", help="build and train only")
+        c.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; any but loopback needs IDE_PASSWORD")
+        c.add_argument("--port", type=int, default=8501)
     return p
 
 

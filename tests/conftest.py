@@ -67,6 +67,28 @@ def toy(toy_template, tmp_path):
     return Workspace(tmp_path / "ws")
 
 
+FLIPPED = {"h/003.png": "v", "v/004.png": "d", "d/005.png": "h"}
+
+
+@pytest.fixture(scope="session")
+def trained_template(toy_template, tmp_path_factory):
+    """The toy dataset with three planted label errors (FLIPPED) committed and trained."""
+    from ide import train
+
+    dest = tmp_path_factory.mktemp("trained") / "ws"
+    shutil.copytree(toy_template, dest, symlinks=True)
+    ws = Workspace(dest)
+    store.relabel(ws, "toy", FLIPPED)
+    store.commit(ws, "toy", "Simulated annotation noise")
+    return ws, train.retrain(ws, "toy")
+
+
+@pytest.fixture
+def trained_ws(trained_template, tmp_path):
+    """A private copy of the trained workspace, for tests that change it."""
+    return Workspace(shutil.copytree(trained_template[0].root, tmp_path / "ws", symlinks=True))
+
+
 @pytest.fixture
 def run(capsys):
     """Run the CLI in-process: run(ws, "log", "toy") -> (exit code, stdout, stderr)."""

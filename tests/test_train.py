@@ -14,23 +14,12 @@ from ide import store, train, worker
 from ide.errors import NotTrained
 from ide.workspace import Workspace
 
-FLIPPED = {"h/003.png": "v", "v/004.png": "d", "d/005.png": "h"}
+from conftest import FLIPPED
 
 
-def noisy_copy(template, dest) -> Workspace:
-    shutil.copytree(template, dest, symlinks=True)
-    ws = Workspace(dest)
-    store.relabel(ws, "toy", FLIPPED)
-    store.commit(ws, "toy", "Simulated annotation noise")
-    return ws
-
-
-@pytest.fixture(scope="module")
-def trained(toy_template, tmp_path_factory):
-    """The toy dataset with three planted label errors, trained once for the module."""
-    ws = noisy_copy(toy_template, tmp_path_factory.mktemp("trained") / "ws")
-    result = train.retrain(ws, "toy")
-    return ws, result
+@pytest.fixture
+def trained(trained_template):
+    return trained_template
 
 
 def test_planted_label_errors_rank_first(trained):
@@ -72,8 +61,8 @@ def test_results_belong_to_a_commit_not_the_working_tree(trained):
         store.unstage(ws, "toy")
 
 
-def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, tmp_path):
-    ws = Workspace(shutil.copytree(trained[0].root, tmp_path / "ws", symlinks=True))
+def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, trained_ws):
+    ws = trained_ws
     store.relabel(ws, "toy", {"h/003.png": "h"})  # fix one of the three
     store.commit(ws, "toy", "Fix one")
     res = train.retrain(ws, "toy")
@@ -82,8 +71,8 @@ def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, tmp_path):
     assert {r["id"] for r in top} == {"v/004.png", "d/005.png"}
 
 
-def test_worker_retrains_a_plain_git_commit_and_leaves_the_tree_clean(trained, tmp_path):
-    ws = Workspace(shutil.copytree(trained[0].root, tmp_path / "ws", symlinks=True))
+def test_worker_retrains_a_plain_git_commit_and_leaves_the_tree_clean(trained_ws):
+    ws = trained_ws
     path = ws.root / "datasets/toy/labels.csv"
     path.write_text(path.read_text().replace("v/004.png,d", "v/004.png,v"))
     ws.git("commit", "-qam", "fixed by hand")
@@ -137,8 +126,8 @@ def test_a_failed_training_is_reported_not_retried(toy):
     assert worker.scan(toy) == []
 
 
-def test_dvc_repro_gives_the_same_metrics(trained, tmp_path):
-    ws = Workspace(shutil.copytree(trained[0].root, tmp_path / "ws", symlinks=True))
+def test_dvc_repro_gives_the_same_metrics(trained, trained_ws):
+    ws = trained_ws
     proc = subprocess.run(["dvc", "repro", "-q"], cwd=ws.root / "datasets/toy",
                           capture_output=True, text=True, env={**__import__("os").environ,
                                                                "DVC_NO_ANALYTICS": "1"})

@@ -1,0 +1,355 @@
+"""The IDE in the browser: review suspects, relabel, commit, watch the model improve.
+
+A shell over the same API as the CLI (store, train, worker): `ide serve` runs it with the
+workspace in IDE_WORKSPACE. Two pages: Review (gallery of the most suspicious examples of
+the viewed commit, relabelling, staged edits, commit) and History (commits and metrics,
+diffs as images, an example's label history, the confusion matrix).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ide import store, thumbs, train, worker
+from ide.errors import IDEError
+from ide.workspace import Workspace
+
+PAGE_SIZE = 50
+COLUMNS = 5
+
+
+# -- data, cached by what it depends on --------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_ranking(root: str, name: str, commit: str) -> train.Ranking:
+    return train.ranking(Workspace(root), name, commit)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_images(root: str, name: str, commit: str) -> dict:
+    return store.image_files(Workspace(root), name, commit)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_labels(root: str, name: str, commit: str) -> dict:
+    return store.labels(Workspace(root), name, commit)
+
+
+@st.cache_data(show_spinner=False, max_entries=20000)
+def load_thumb(root: str, md5: str, path: str) -> bytes | None:
+    return thumbs.thumbnail(Workspace(root), md5, path)
+
+
+def image_of(ws, name, commit, example_id):
+    entry = load_images(str(ws.root), name, commit).get(example_id)
+    return load_thumb(str(ws.root), entry[0], str(entry[1])) if entry else None
+
+
+# -- actions: callbacks that turn errors into a message shown on the next run ----------
+def act(fn, *args, done: str | None = None, **kwargs) -> None:
+    try:
+        fn(*args, **kwargs)
+        if done:
+            st.session_state.flash = ("success", done)
+    except IDEError as exc:
+        st.session_state.flash = ("error", str(exc))
+
+
+def relabel(ws, name, edits: dict, seen: dict) -> None:
+    act(store.relabel, ws, name, edits, expected=seen,
+        done=f"staged {len(edits)} edit(s)")
+
+
+def step(delta: int) -> None:
+    st.session_state.cursor = max(0, st.session_state.cursor + delta)
+
+
+# -- pieces of the page ------------------------------------------------------------------
+def login_ui() -> bool:
+    password = os.environ.get("IDE_PASSWORD")
+    if not password or st.session_state.get("authenticated"):
+        return True
+    st.title("Dataset IDE")
+    given = st.text_input("Password", type="password", key="password")
+    if given and hmac.compare_digest(given.encode(), password.encode()):
+        st.session_state.authenticated = True
+        st.rerun()
+    if given:
+        st.error("wrong password")
+    return False
+
+
+def sidebar_ui(ws) -> tuple[str | None, str | None, str]:
+    st.sidebar.title("Dataset IDE")
+    names = store.datasets(ws)
+    page = st.sidebar.radio("Page", ["Review", "History"], key="page")
+    name = st.sidebar.selectbox("Dataset", names, key="dataset") if names else None
+    st.sidebar.text_input("Your name", key="user_name", placeholder="Ada Lovelace")
+    st.sidebar.text_input("Your email", key="user_email", placeholder="ada@example.org")
+    who, email = st.session_state.user_name.strip(), st.session_state.user_email.strip()
+    author = f"{who} <{email or 'unknown@localhost'}>" if who else None
+    return name, author, page
+
+
+@st.fragment(run_every=2)
+def status_ui(ws, name) -> None:
+    """The model of HEAD: trained, training (with progress) or queued; reruns the page
+    when a training finishes, so the new ranking appears without a manual refresh."""
+    status = worker.model_status(ws, name)
+    state = status["state"]
+    if state == "training":
+        st.progress(status.get("fraction", 0.0), text=f"Training HEAD: {status['progress']}")
+    elif state == "queued":
+        st.info("HEAD is queued for training" + ("" if status.get("worker") else
+                " (no worker running: start `ide watch` or `ide serve`)"))
+    elif state == "failed":
+        st.error(f"Training HEAD failed: {status['error']}")
+    elif state == "not trained":
+        st.warning("HEAD is not trained" + ("" if status.get("worker") else
+                   ": run `ide retrain` or keep `ide serve` running"))
+    key = f"state_{name}"
+    before = st.session_state.get(key)
+    st.session_state[key] = (status["commit"], state)
+    if before and before != (status["commit"], state) and state == "trained":
+        st.rerun(scope="app")
+
+
+def viewed_commit(ws, name) -> str | None:
+    """HEAD if it is trained, else the newest trained commit (or the one picked)."""
+    log = train.attach_metrics(ws, name, store.log(ws, name))
+    done = [e for e in log if e["metrics"]]
+    if not done:
+        return None
+    options = {f"{e['commit'][:8]}  {e['message'][:40]}": e["commit"] for e in done}
+    picked = st.sidebar.selectbox("Viewing the model of", list(options), key="viewed")
+    commit = options[picked]
+    if commit != log[0]["commit"]:
+        st.caption(f"Showing the model of {commit[:8]}, not of HEAD ({log[0]['commit'][:8]}).")
+    return commit
+
+
+def filters_ui(r: train.Ranking, classes: list[str]) -> np.ndarray:
+    """Indices of the examples to show, most suspicious first."""
+    pred = r.probs.argmax(1)
+    c1, c2, c3, c4 = st.columns([2, 2, 3, 1.3])
+    given = c1.multiselect("Given class", classes, key="f_given")
+    predicted = c2.multiselect("Predicted class", classes, key="f_pred")
+    pairs = pd.Series([f"{classes[a]} → {classes[b]}" for a, b in zip(r.labels, pred)
+                       if a != b]).value_counts()
+    pair = c3.selectbox("Confusion (given → predicted)", ["any"] + [
+        f"{p} ({n})" for p, n in pairs.items()], key="f_pair")
+    only = c4.checkbox("Only suspects", key="f_only")
+    keep = np.ones(len(r.ids), dtype=bool)
+    if given:
+        keep &= np.isin(r.labels, [classes.index(c) for c in given])
+    if predicted:
+        keep &= np.isin(pred, [classes.index(c) for c in predicted])
+    if pair != "any":
+        a, b = pair.rsplit(" (", 1)[0].split(" → ")
+        keep &= (r.labels == classes.index(a)) & (pred == classes.index(b))
+    if only:
+        keep &= r.suspect
+    return r.order[keep[r.order]]
+
+
+def shortcut_keys(classes: list[str]) -> list[str | None]:
+    """Digit keys for classes: the class name itself for digit classes, else 1..9."""
+    if all(len(c) == 1 and c.isdigit() for c in classes):
+        return list(classes)
+    return [str(j + 1) if j < 9 else None for j in range(len(classes))]
+
+
+def focus_ui(ws, name, commit, r, shown, current) -> None:
+    """One example at a time, driven by the keyboard: N/P move, A accepts, K keeps."""
+    if not len(shown):
+        return
+    st.session_state.cursor = min(st.session_state.get("cursor", 0), len(shown) - 1)
+    row = r.rows([shown[st.session_state.cursor]])[0]
+    i, now = row["id"], current[row["id"]]
+    left, right = st.columns([1, 3])
+    picture = image_of(ws, name, commit, i)
+    if picture:
+        left.image(picture, width=160)
+    else:
+        left.warning("image missing")
+    right.markdown(f"**{st.session_state.cursor + 1} / {len(shown)}** · `{i}` · given "
+                   f"**{now}** · suggested **{row['predicted']}** "
+                   f"({row['probability']:.0%}) · loss {row['loss']:.2f}")
+    b = right.columns(4)
+    b[0].button("Previous (P)", key="k_prev", shortcut="P", on_click=step, args=(-1,))
+    b[1].button("Next (N)", key="k_next", shortcut="N", on_click=step, args=(1,))
+    b[2].button(f"Accept {row['predicted']} (A)", key="k_accept", shortcut="A",
+                type="primary", disabled=row["predicted"] == now,
+                on_click=lambda: (relabel(ws, name, {i: row["predicted"]}, {i: now}), step(1)))
+    b[3].button("Label is right (K)", key="k_keep", shortcut="K",
+                on_click=lambda: (act(store.mark_checked, ws, name, [i],
+                                      done=f"{i} marked as checked"), step(1)))
+    keys = shortcut_keys(r.classes)
+    cols = right.columns(min(len(r.classes), 10))
+    for j, (cls, key) in enumerate(zip(r.classes, keys)):
+        cols[j % len(cols)].button(
+            f"{cls}" + (f" ({key})" if key and key != cls else ""), key=f"k_class_{j}",
+            shortcut=key, disabled=cls == now,
+            on_click=lambda cls=cls: (relabel(ws, name, {i: cls}, {i: now}), step(1)))
+
+
+def gallery_ui(ws, name, commit, r, shown, current) -> None:
+    pages = max(1, -(-len(shown) // PAGE_SIZE))
+    top = st.columns([1, 3])
+    page = top[0].number_input(f"Page (of {pages})", 1, pages, key="gallery_page")
+    top[1].caption(f"{len(shown)} examples match; most suspicious first. "
+                   "Score: the model's probability of the given label.")
+    rows = r.rows(shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
+    for start in range(0, len(rows), COLUMNS):
+        for col, row in zip(st.columns(COLUMNS), rows[start:start + COLUMNS]):
+            i, now = row["id"], current[row["id"]]
+            picture = image_of(ws, name, commit, i)
+            if picture:
+                col.image(picture, width=96)
+            else:
+                col.caption("image missing")
+            flag = " ⚠" if row["suspect"] else ""
+            col.markdown(f"`{i}`{flag}  \n{now} → **{row['predicted']}** "
+                         f"({row['probability']:.0%})")
+            if row["predicted"] != now:
+                col.button(f"Accept {row['predicted']}", key=f"acc_{i}", on_click=relabel,
+                           args=(ws, name, {i: row["predicted"]}, {i: now}))
+            col.checkbox("select", key=f"sel_{i}")
+
+
+def bulk_ui(ws, name, classes, current) -> None:
+    selected = [k[4:] for k, v in st.session_state.items()
+                if k.startswith("sel_") and v and k[4:] in current]
+    if not selected:
+        return
+    c1, c2 = st.columns([1, 3])
+    cls = c1.selectbox(f"Assign {len(selected)} selected to", classes, key="bulk_class")
+
+    def assign():
+        relabel(ws, name, {i: cls for i in selected}, {i: current[i] for i in selected})
+        for i in selected:
+            st.session_state[f"sel_{i}"] = False
+    c2.button("Assign", key="bulk_assign", on_click=assign)
+
+
+def staged_ui(ws, name, author) -> None:
+    stage = store.staged(ws, name)
+    edits, marks = stage["labels"], stage["checked"]
+    st.sidebar.subheader(f"Staged: {len(edits)} edit(s), {len(marks)} checked")
+    for e in edits:
+        c1, c2 = st.sidebar.columns([4, 1])
+        c1.write(f"`{e['id']}` {e['old']} → {e['new']}")
+        c2.button("↺", key=f"undo_{e['id']}", help="unstage",
+                  on_click=act, args=(store.unstage, ws, name, [e["id"]]))
+    for i in marks:
+        st.sidebar.write(f"`{i}` ✓ checked")
+    if edits or marks:
+        message = st.sidebar.text_input("Commit message", key="commit_message",
+                                        placeholder="Fix mislabelled digits")
+
+        def do_commit():
+            act(store.commit, ws, name, message or "Label fixes from review",
+                author=author, done="committed; retraining starts by itself")
+            st.session_state.commit_message = ""
+        st.sidebar.button("Commit", key="commit", type="primary", on_click=do_commit)
+
+
+def review_page(ws, name, author) -> None:
+    status_ui(ws, name)
+    commit = viewed_commit(ws, name)
+    staged_ui(ws, name, author)
+    if commit is None:
+        st.info(f"No trained model for {name} yet: the ranking appears when the first "
+                "training finishes.")
+        return
+    r = load_ranking(str(ws.root), name, commit)
+    head = load_labels(str(ws.root), name, ws.head())
+    current = {**head, **{e["id"]: e["new"] for e in store.staged(ws, name)["labels"]}}
+    current = {i: current.get(i, r.classes[r.labels[n]]) for n, i in enumerate(r.ids)}
+    m = train.metrics(ws, name, commit)
+    c = st.columns(3)
+    c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
+    c[1].metric("Suspected label errors", m["suspects"])
+    c[2].metric("Examples", m["examples"])
+    shown = filters_ui(r, r.classes)
+    focus_ui(ws, name, commit, r, shown, current)
+    bulk_ui(ws, name, r.classes, current)
+    gallery_ui(ws, name, commit, r, shown, current)
+
+
+def history_page(ws, name) -> None:
+    log = train.attach_metrics(ws, name, store.log(ws, name))
+    table = pd.DataFrame([{
+        "commit": e["commit"][:10], "date": e["date"][:16].replace("T", " "),
+        "author": e["author"], "message": e["message"], "edits": e["edits"],
+        "accuracy": e["metrics"]["accuracy"] if e["metrics"] else None,
+        "suspects": e["metrics"]["suspects"] if e["metrics"] else None} for e in log])
+    st.subheader("Commits")
+    st.dataframe(table, hide_index=True, width="stretch")
+    trend = table.dropna(subset=["accuracy"]).iloc[::-1].set_index("commit")
+    if len(trend):
+        c1, c2 = st.columns(2)
+        c1.caption("Out-of-fold accuracy")
+        c1.line_chart(trend["accuracy"])
+        c2.caption("Suspected label errors")
+        c2.line_chart(trend["suspects"])
+
+    st.subheader("What a commit changed")
+    options = {f"{e['commit'][:10]}  {e['message'][:50]}": e["commit"] for e in log}
+    picked = st.selectbox("Commit", list(options), key="diff_commit")
+    changes = store.commit_diff(ws, name, options[picked])
+    st.caption(f"{len(changes)} label change(s)")
+    for start in range(0, min(len(changes), 100), COLUMNS):
+        for col, ch in zip(st.columns(COLUMNS), changes[start:start + COLUMNS]):
+            picture = image_of(ws, name, options[picked], ch["id"])
+            if picture:
+                col.image(picture, width=72)
+            col.markdown(f"`{ch['id']}`  \n{ch['old']} → **{ch['new']}**")
+
+    st.subheader("Label history of an example")
+    example = st.text_input("Example id", key="history_id", placeholder="e.g. 7/0123.png")
+    if example:
+        try:
+            st.dataframe(pd.DataFrame(store.history(ws, name, example.strip())),
+                         hide_index=True, width="stretch")
+        except IDEError as exc:
+            st.error(str(exc))
+
+    trained_log = [e for e in log if e["metrics"]]
+    if trained_log:
+        st.subheader(f"Confusion matrix of {trained_log[0]['commit'][:10]}")
+        r = load_ranking(str(ws.root), name, trained_log[0]["commit"])
+        counts = np.zeros((len(r.classes),) * 2, dtype=int)
+        np.add.at(counts, (r.labels, r.probs.argmax(1)), 1)
+        st.caption("Rows: given label; columns: out-of-fold prediction.")
+        st.dataframe(pd.DataFrame(counts, index=[f"given {c}" for c in r.classes],
+                                  columns=[f"pred {c}" for c in r.classes]))
+
+
+def main() -> None:
+    st.set_page_config(page_title="Dataset IDE", layout="wide")
+    if not login_ui():
+        return
+    try:
+        ws = Workspace.find(os.environ.get("IDE_WORKSPACE"))
+    except IDEError as exc:
+        st.error(str(exc))
+        return
+    name, author, page = sidebar_ui(ws)
+    flash = st.session_state.pop("flash", None)
+    if flash:
+        getattr(st, flash[0])(flash[1])
+    if name is None:
+        st.info("No dataset yet: import one with `ide import NAME SRC` (or try `ide demo`).")
+        return
+    try:
+        review_page(ws, name, author) if page == "Review" else history_page(ws, name)
+    except IDEError as exc:
+        st.error(str(exc))
+
+
+main()
