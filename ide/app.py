@@ -227,9 +227,10 @@ def bulk_ui(ws, name, classes, current) -> None:
     if not selected:
         return
     c1, c2 = st.columns([1, 3])
-    cls = c1.selectbox(f"Assign {len(selected)} selected to", classes, key="bulk_class")
+    c1.selectbox(f"Assign {len(selected)} selected to", classes, key="bulk_class")
 
-    def assign():
+    def assign():  # a callback: read widget values from session state, not this run's
+        cls = st.session_state.bulk_class
         relabel(ws, name, {i: cls for i in selected}, {i: current[i] for i in selected})
         for i in selected:
             st.session_state[f"sel_{i}"] = False
@@ -248,10 +249,11 @@ def staged_ui(ws, name, author) -> None:
     for i in marks:
         st.sidebar.write(f"`{i}` ✓ checked")
     if edits or marks:
-        message = st.sidebar.text_input("Commit message", key="commit_message",
-                                        placeholder="Fix mislabelled digits")
+        st.sidebar.text_input("Commit message", key="commit_message",
+                              placeholder="Fix mislabelled digits")
 
         def do_commit():
+            message = st.session_state.commit_message.strip()
             act(store.commit, ws, name, message or "Label fixes from review",
                 author=author, done="committed; retraining starts by itself")
             st.session_state.commit_message = ""

@@ -1,0 +1,165 @@
+"""The Streamlit app, driven by AppTest: every page, the main actions, the bad states."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ide import store, worker
+from ide.serve import check_host
+from ide.errors import IDEError
+
+from conftest import FLIPPED
+
+APP = str(Path(__file__).resolve().parents[1] / "ide" / "app.py")
+
+
+@pytest.fixture
+def app(monkeypatch):
+    def _open(ws, password=None):
+        monkeypatch.setenv("IDE_WORKSPACE", str(ws.root))
+        if password:
+            monkeypatch.setenv("IDE_PASSWORD", password)
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        assert not at.exception, at.exception
+        return at
+    return _open
+
+
+def texts(elements) -> str:
+    return " | ".join(str(e.value) for e in elements)
+
+
+def test_no_dataset_yet(ws, app):
+    assert "No dataset yet" in texts(app(ws).info)
+
+
+def test_not_trained_yet(toy, app):
+    at = app(toy)
+    assert "not trained" in texts(at.warning) and "No trained model" in texts(at.info)
+
+
+def test_a_failed_training_is_shown(toy, app):
+    (toy.root / "datasets/toy/params.yaml").write_text("folds: 1\n")
+    toy.git("commit", "-qam", "bad params")
+    worker.watch(toy, once=True)
+    assert "Training HEAD failed" in texts(app(toy).error)
+
+
+def test_review_shows_the_planted_errors_first_and_accepting_stages(trained_ws, app):
+    at = app(trained_ws)
+    assert [m.value for m in at.metric][2] == "90"
+    focus = at.markdown[0].value
+    first = next(i for i in FLIPPED if f"`{i}`" in focus)
+    accept = at.button(key="k_accept")
+    assert accept.label.startswith("Accept")
+    accept.click().run()
+    assert not at.exception
+    staged = store.staged(trained_ws, "toy")["labels"]
+    assert [(e["id"], e["old"]) for e in staged] == [(first, FLIPPED[first])]
+    assert "staged 1 edit" in texts(at.success)
+
+
+def test_commit_from_the_app_uses_the_sidebar_author(trained_ws, app):
+    at = app(trained_ws)
+    at.button(key="k_accept").click().run()
+    at.sidebar.text_input(key="user_name").input("Ada Lovelace")
+    at.sidebar.text_input(key="user_email").input("ada@example.org")
+    at.sidebar.text_input(key="commit_message").input("Fix a suspect").run()
+    at.sidebar.button(key="commit").click().run()
+    assert not at.exception and "committed" in texts(at.success)
+    log = store.log(trained_ws, "toy")
+    assert log[0]["author"] == "Ada Lovelace <ada@example.org>"
+    assert log[0]["message"] == "Fix a suspect" and log[0]["edits"] == 1
+    assert worker.model_status(trained_ws, "toy")["state"] == "not trained"  # new HEAD
+
+
+def test_keyboard_panel_checks_and_steps(trained_ws, app):
+    at = app(trained_ws)
+    first = at.markdown[0].value
+    at.button(key="k_keep").click().run()
+    assert len(store.staged(trained_ws, "toy")["checked"]) == 1
+    assert at.markdown[0].value != first  # moved on to the next example
+    at.button(key="k_prev").click().run()
+    assert at.markdown[0].value == first
+
+
+def test_bulk_assign(trained_ws, app):
+    at = app(trained_ws)
+    at.multiselect(key="f_given").set_value(["h"]).run()
+    at.checkbox(key="sel_h/001.png").check()
+    at.checkbox(key="sel_h/002.png").check().run()
+    at.selectbox(key="bulk_class").set_value("v")
+    at.button(key="bulk_assign").click().run()
+    assert {e["id"]: e["new"] for e in store.staged(trained_ws, "toy")["labels"]} == \
+        {"h/001.png": "v", "h/002.png": "v"}
+
+
+def test_filters(trained_ws, app):
+    at = app(trained_ws)
+    at.checkbox(key="f_only").check().run()
+    assert "matches" not in texts(at.caption)
+    shown = [c.value for c in at.caption if "examples match" in c.value][0]
+    assert int(shown.split()[0]) < 90
+    at.multiselect(key="f_given").set_value(["v"]).run()
+    assert not at.exception
+
+
+def test_two_sessions_get_a_conflict_not_an_overwrite(trained_ws, app):
+    one, two = app(trained_ws), app(trained_ws)
+    one.button(key="k_accept").click().run()
+    two.button(key="k_class_0").click().run()  # same example, based on the old label
+    assert "someone else" in texts(two.error)
+    assert len(store.staged(trained_ws, "toy")["labels"]) == 1
+
+
+def test_the_other_sessions_commit_is_seen_on_the_next_action(trained_ws, app):
+    one, two = app(trained_ws), app(trained_ws)
+    store.relabel(trained_ws, "toy", {"h/003.png": "h"})
+    store.commit(trained_ws, "toy", "someone else's fix")
+    two.sidebar.radio(key="page").set_value("History").run()
+    assert "someone else's fix" in two.dataframe[0].value["message"].tolist()
+
+
+def test_history_page(trained_ws, app):
+    at = app(trained_ws)
+    at.sidebar.radio(key="page").set_value("History").run()
+    assert not at.exception
+    commits = at.dataframe[0].value
+    assert commits["message"].tolist()[0] == "Simulated annotation noise"
+    assert commits["accuracy"].notna().tolist() == [True, False]
+    assert len(at.get("image")) >= 3  # the diff of the noise commit, as images
+    assert "h → **v**" in texts(at.markdown)
+    at.text_input(key="history_id").input("h/003.png").run()
+    assert at.dataframe[1].value["label"].tolist() == ["v", "h"]
+    confusion = at.dataframe[-1].value
+    assert confusion.shape == (3, 3) and confusion.values.sum() == 90
+
+
+def test_a_missing_image_is_shown_not_crashed_on(trained_ws, app):
+    from ide.workspace import Workspace
+    files = store.image_files(trained_ws, "toy")
+    for i in FLIPPED:
+        files[i][1].chmod(0o644)
+        files[i][1].unlink()
+        (trained_ws.root / "datasets/toy/images" / i).unlink(missing_ok=True)
+    at = app(trained_ws)
+    assert "image missing" in texts(at.warning) + texts(at.caption)
+
+
+def test_a_password_is_asked_before_anything(trained_ws, app):
+    at = app(trained_ws, password="s3cret")
+    assert not at.metric and at.text_input(key="password")
+    at.text_input(key="password").input("wrong").run()
+    assert "wrong password" in texts(at.error) and not at.metric
+    at.text_input(key="password").input("s3cret").run()
+    assert at.metric
+
+
+def test_serve_refuses_other_hosts_without_a_password(run, toy):
+    check_host("127.0.0.1", None)
+    check_host("0.0.0.0", "pw")
+    with pytest.raises(IDEError):
+        check_host("0.0.0.0", None)
+    code, out, err = run(toy, "serve", "--host", "0.0.0.0")
+    assert code == 1 and "IDE_PASSWORD" in err and "Traceback" not in err
