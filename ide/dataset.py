@@ -11,7 +11,7 @@ import csv
 import io
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -106,29 +106,40 @@ def check_image(path: Path) -> str | None:
     return None
 
 
-def _safe_relpath(src: Path, rel: str) -> str:
-    """REL as a clean POSIX path inside SRC; rejects absolute paths, `..` and symlinks out."""
+def _safe_relpath(src_real: str, src: Path, rel: str) -> str:
+    """REL as a clean POSIX path inside SRC; rejects absolute paths, `..` and symlinks out.
+
+    SRC_REAL is `os.path.realpath(src)`, computed once by the caller (this runs per file).
+    """
     p = PurePosixPath(rel.replace("\\", "/"))
-    if not rel or p.is_absolute() or ".." in p.parts or rel.startswith("/"):
+    if not rel or p.is_absolute() or ".." in p.parts:
         raise InvalidInput(f"path escapes the source folder: {rel}")
-    real = (src / p).resolve()
-    if not real.is_relative_to(src.resolve()):
+    real = os.path.realpath(os.path.join(src, rel))
+    if real != src_real and not real.startswith(src_real + os.sep):
         raise InvalidInput(f"path escapes the source folder (symlink): {rel}")
     return str(PurePosixPath(*[x for x in p.parts if x != "."]))
 
 
 def _scan_imagefolder(src: Path) -> tuple[dict[str, str], list[str]]:
     labels = {}
+    src_real = os.path.realpath(src)
     classes = sorted(d.name for d in src.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise InvalidInput(f"{src} has no class folders (expected SRC/<class>/<image>)")
     for cls in classes:
-        for dirpath, dirnames, filenames in os.walk(src / cls, followlinks=False):
+        top = os.path.join(src, cls)
+        # Symlinks are the only way out of SRC here: resolve just those (and the class folder).
+        linked = os.path.islink(top)
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for f in filenames:
-                if not f.startswith("."):
-                    rel = os.path.relpath(os.path.join(dirpath, f), src)
-                    labels[_safe_relpath(src, rel)] = cls
+                if f.startswith("."):
+                    continue
+                path = os.path.join(dirpath, f)
+                rel = os.path.relpath(path, src).replace(os.sep, "/")
+                if linked or os.path.islink(path):
+                    rel = _safe_relpath(src_real, src, rel)
+                labels[rel] = cls
     return labels, classes
 
 
@@ -143,6 +154,7 @@ def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[st
         raise InvalidInput(f"{csv_path.name}: missing column(s) {', '.join(sorted(missing))}"
                            " (expected path,label)")
     labels = {}
+    src_real = os.path.realpath(src)
     for n, row in enumerate(reader, start=2):
         path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
         if not path:
@@ -151,7 +163,7 @@ def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[st
             raise InvalidInput(f"{csv_path.name}:{n}: empty label for {path}")
         if "\n" in label:
             raise InvalidInput(f"{csv_path.name}:{n}: label contains a newline")
-        rel = _safe_relpath(src, path)
+        rel = _safe_relpath(src_real, src, path)
         if rel in labels:
             raise InvalidInput(f"{csv_path.name}:{n}: duplicate path {path}")
         labels[rel] = label

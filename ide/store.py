@@ -10,12 +10,14 @@ point between staging and committing loses nothing and repeating the command fin
 from __future__ import annotations
 
 import contextlib
+import functools
 import csv
-import io
 import json
 import re
 import shutil
 from dataclasses import asdict
+from types import MappingProxyType
+from typing import Mapping
 from pathlib import Path
 
 from . import dataset as ds
@@ -60,20 +62,32 @@ def datasets(ws: Workspace) -> list[str]:
                   ws.show("HEAD", f"{p}/labels.csv") is not None)
 
 
-def _require(ws: Workspace, name: str, rev: str = "HEAD") -> str:
+def _labels_blob(ws: Workspace, name: str, rev: str = "HEAD") -> str:
+    """The git blob id of NAME's labels.csv at REV; UnknownDataset if there is none."""
     folder = ds.dataset_dir(name)
-    if ws.head() is None or ws.git("ls-tree", "--name-only", rev, f"{folder}/labels.csv",
-                                   check=False).strip() == "":
+    blob = ws.git("rev-parse", "--verify", "--quiet", f"{rev}:{folder}/labels.csv",
+                  check=False).strip() if ws.head() else ""
+    if not blob:
         known = ", ".join(datasets(ws)) or "none yet; use `ide import`"
         raise UnknownDataset(f"unknown dataset {name!r} (datasets: {known})")
-    return folder
+    return blob
 
 
-def labels(ws: Workspace, name: str, rev: str = "HEAD") -> dict[str, str]:
-    """{id: label} of dataset NAME as committed at REV."""
-    commit = ws.rev_parse(rev)
-    folder = _require(ws, name, commit)
-    return ds.parse_labels(ws.show(commit, f"{folder}/labels.csv"))
+def _require(ws: Workspace, name: str, rev: str = "HEAD") -> str:
+    _labels_blob(ws, name, rev)
+    return ds.dataset_dir(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_blob(root: str, blob: str) -> Mapping[str, str]:
+    # A blob id names its content: parsing it once per process is always right.
+    text = Workspace(root).git("cat-file", "blob", blob)
+    return MappingProxyType(ds.parse_labels(text))
+
+
+def labels(ws: Workspace, name: str, rev: str = "HEAD") -> Mapping[str, str]:
+    """{id: label} of dataset NAME as committed at REV (read-only)."""
+    return _parse_blob(str(ws.root), _labels_blob(ws, name, ws.rev_parse(rev)))
 
 
 def meta(ws: Workspace, name: str, rev: str = "HEAD") -> dict:
@@ -256,28 +270,38 @@ def _edit_message(message: str, edits: list[dict], marks: list[str] = ()) -> str
     return "\n\n".join(parts)
 
 
-def _commit_labels(ws, name, new_labels: dict, message: str, author, *,
-                   marks: list[str] = ()) -> str:
-    """Write the labels (and checked marks) and commit them: the one label-commit path."""
+def _commit_labels(ws, name, edits: list[dict], message: str, author, *,
+                   marks: list[str] = (), text: str | None = None) -> str:
+    """Apply EDITS ({"id","old","new"} against HEAD) and the checked MARKS, and commit them:
+    the one label-commit path. TEXT: the new labels.csv, if the caller already made it."""
     folder = ds.dataset_dir(name)
     path = f"{folder}/labels.csv"
-    edits = ds.diff_labels(labels(ws, name), new_labels)
-    text = _edit_message(message, edits, marks)
+    if text is None:
+        text = ds.format_labels({**labels(ws, name), **{e["id"]: e["new"] for e in edits}})
     paths = [path] + ([f"{folder}/checked.txt"] if marks else [])
     with _restoring(ws, paths):
-        write_atomic(ws.root / path, ds.format_labels(new_labels))
+        write_atomic(ws.root / path, text)
         if marks:
             done = sorted(checked(ws, name) | set(marks))
             write_atomic(ws.root / folder / "checked.txt", "\n".join(done) + "\n")
-        return _git_commit(ws, paths, text, author)
+        rev = _git_commit(ws, paths, _edit_message(message, edits, marks), author)
+    _save_changes(ws, name, rev, {"created": False, "edits": len(edits),
+                                  "changes": [[e["id"], e["old"], e["new"]] for e in edits]})
+    return rev
 
 
-def _check_worktree(ws: Workspace, name: str, allowed: set[str]) -> None:
-    """Refuse to overwrite hand edits of labels.csv that are neither HEAD nor ours."""
-    path = ws.root / ds.dataset_dir(name) / "labels.csv"
-    if path.exists() and path.read_text() not in allowed:
-        raise IDEError(f"{path.relative_to(ws.root)} has uncommitted changes made outside "
-                       "ide: commit them with git, or discard them with git checkout")
+def _check_worktree(ws: Workspace, name: str, ours: str) -> None:
+    """Refuse to overwrite hand edits of labels.csv: it must be as at HEAD, or OURS (the
+    text this commit writes, left by a crash of an earlier try)."""
+    rel = f"{ds.dataset_dir(name)}/labels.csv"
+    path = ws.root / rel
+    if not path.exists():
+        return
+    if ws.git("hash-object", "--", rel).strip() == _labels_blob(ws, name):
+        return
+    if path.read_text() != ours:
+        raise IDEError(f"{rel} has uncommitted changes made outside ide: commit them with "
+                       "git, or discard them with git checkout")
 
 
 def commit(ws: Workspace, name: str, message: str, *, author: str | None = None) -> str:
@@ -288,10 +312,11 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None)
         if not stage["labels"] and not stage["checked"]:
             unstage(ws, name)
             raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
-        base = labels(ws, name)
-        new = {**base, **{e["id"]: e["new"] for e in stage["labels"]}}
-        _check_worktree(ws, name, {ds.format_labels(base), ds.format_labels(new)})
-        rev = _commit_labels(ws, name, new, message, author, marks=stage["checked"])
+        text = ds.format_labels({**labels(ws, name),
+                                 **{e["id"]: e["new"] for e in stage["labels"]}})
+        _check_worktree(ws, name, text)
+        rev = _commit_labels(ws, name, stage["labels"], message, author,
+                             marks=stage["checked"], text=text)
         unstage(ws, name)
     return rev
 
@@ -302,9 +327,12 @@ def checkout(ws: Workspace, name: str, rev: str, *, author: str | None = None) -
     old = labels(ws, name, commit_id)
     if old == labels(ws, name):
         raise NothingToDo(f"labels of {name!r} at {rev} are the same as HEAD's")
+    edits = ds.diff_labels(labels(ws, name), old)
+    if any(e["old"] is None or e["new"] is None for e in edits):
+        raise InvalidInput(f"{rev} has other examples than HEAD; only labels can be restored")
     with ws.lock():
-        return _commit_labels(ws, name, old, f"Restore labels of {name} from {commit_id[:10]}",
-                              author)
+        return _commit_labels(ws, name, edits,
+                              f"Restore labels of {name} from {commit_id[:10]}", author)
 
 
 def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
@@ -320,9 +348,10 @@ def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> 
     moved = [c["id"] for c in changes if head.get(c["id"]) != c["new"]]
     if moved:
         raise Conflict(f"cannot revert {rev}: changed again since: " + ", ".join(moved[:10]))
-    new = {**head, **{c["id"]: c["old"] for c in changes}}
+    edits = [{"id": c["id"], "old": c["new"], "new": c["old"]} for c in changes]
     with ws.lock():
-        return _commit_labels(ws, name, new, f"Revert label edits of {commit_id[:10]}", author)
+        return _commit_labels(ws, name, edits, f"Revert label edits of {commit_id[:10]}",
+                              author)
 
 
 # -- reading history ---------------------------------------------------------------------
@@ -334,22 +363,59 @@ def _records(out: str):
         yield {"commit": sha, "author": author, "date": date, "message": subject}, body
 
 
+def _changes_path(ws: Workspace, name: str, commit: str):
+    return ws.root / ".ide" / "changes" / name / f"{commit}.json"
+
+
+def _save_changes(ws, name, commit, changes: dict) -> None:
+    write_json(ws.state_path("changes", name, f"{commit}.json"), changes)
+
+
+def _changes(ws: Workspace, name: str, commit: str) -> dict:
+    """What COMMIT did to NAME's labels against its first parent:
+    {"created": bool, "edits": n, "changes": [[id, old, new], ...]}.
+
+    A commit never changes, so this is computed once (by `ide commit`, or from git's diff
+    for commits made otherwise) and kept under .ide/changes/: `git log --numstat` on a
+    100,000-line file costs 50 ms a commit, too slow for `log` and `history`.
+    """
+    cached = read_json(_changes_path(ws, name, commit), None)
+    if cached is not None:
+        return cached
+    path = f"{ds.dataset_dir(name)}/labels.csv"
+    parent = ws.git("rev-parse", "--verify", "--quiet", f"{commit}^", check=False).strip()
+    if not parent or ws.show(parent, path) is None:
+        result = {"created": True, "edits": len(labels(ws, name, commit)), "changes": []}
+    else:
+        old, new = {}, {}
+        out = ws.git("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", parent,
+                     commit, "--", path)
+        for line in out.splitlines():
+            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                row = next(csv.reader([line[1:]]))
+                if len(row) == 2 and row != ["id", "label"]:
+                    (new if line[0] == "+" else old)[row[0]] = row[1]
+        changes = ds.diff_labels(old, new)
+        result = {"created": False, "edits": len(changes),
+                  "changes": [[c["id"], c["old"], c["new"]] for c in changes]}
+    _save_changes(ws, name, commit, result)
+    return result
+
+
+def _records(out: str):
+    """Split `git log` output made with _LOG_FORMAT into entries."""
+    for rec in out.split("\x1e")[1:]:
+        sha, author, date, subject = rec.strip("\n").split("\x1f")
+        yield {"commit": sha, "author": author, "date": date, "message": subject}
+
+
 def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
     """Dataset commits, newest first: commit, author, date, message, edits (metrics: None)."""
     folder = _require(ws, name, rev)
-    out = ws.git("log", f"--format={_LOG_FORMAT}", "--numstat", "--no-renames",
-                 ws.rev_parse(rev), "--", f"{folder}/labels.csv", f"{folder}/checked.txt")
-    entries = []
-    for entry, body in _records(out):
-        edits = 0
-        for line in body.splitlines():
-            parts = line.split("\t")
-            if len(parts) == 3 and parts[2].endswith("/labels.csv") and parts[0] != "-":
-                added, deleted = int(parts[0]), int(parts[1])
-                # A changed label is one line out and one in; a new file adds its header.
-                edits = added - 1 if deleted == 0 else max(added, deleted)
-        entries.append({**entry, "edits": edits, "metrics": None})
-    return entries
+    out = ws.git("log", f"--format={_LOG_FORMAT}", ws.rev_parse(rev), "--",
+                 f"{folder}/labels.csv", f"{folder}/checked.txt")
+    return [{**e, "edits": _changes(ws, name, e["commit"])["edits"], "metrics": None}
+            for e in _records(out)]
 
 
 def diff(ws: Workspace, name: str, rev: str, rev2: str | None = None) -> list[dict]:
@@ -359,34 +425,28 @@ def diff(ws: Workspace, name: str, rev: str, rev2: str | None = None) -> list[di
 
 def commit_diff(ws: Workspace, name: str, rev: str) -> list[dict]:
     """The label changes commit REV itself made (against its first parent)."""
-    commit_id = ws.rev_parse(rev)
-    parent = ws.git("rev-parse", "--verify", "--quiet", f"{commit_id}^", check=False).strip()
-    has_parent = parent and ws.show(parent, f"{ds.dataset_dir(name)}/labels.csv") is not None
-    old = labels(ws, name, parent) if has_parent else {}
-    return ds.diff_labels(old, labels(ws, name, commit_id))
-
-
-def _row_prefix(example_id: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow([example_id, ""])
-    return out.getvalue()  # "id," with the id quoted as labels.csv would quote it
+    commit = ws.rev_parse(rev)
+    _require(ws, name, commit)
+    ch = _changes(ws, name, commit)
+    if ch["created"]:
+        return ds.diff_labels({}, labels(ws, name, commit))
+    return [{"id": i, "old": old, "new": new} for i, old, new in ch["changes"]]
 
 
 def history(ws: Workspace, name: str, example_id: str) -> list[dict]:
     """Every label the example has had, newest first: commit, author, date, message, label."""
-    folder = _require(ws, name)
     if example_id not in labels(ws, name):
         raise InvalidInput(f"unknown example id {example_id!r} in dataset {name!r}")
-    prefix = "+" + _row_prefix(example_id)
-    out = ws.git("log", f"--format={_LOG_FORMAT}", "-p", "-U0", "--no-color", "--no-ext-diff",
-                 "--no-renames", "HEAD", "--", f"{folder}/labels.csv")
     found = []
-    for entry, body in _records(out):
-        at = body.find("\n" + prefix)
-        if at >= 0:
-            line = body[at + 1: body.find("\n", at + 1)]
-            label = next(csv.reader([line[1:]]))[1]
-            found.append({**entry, "label": label})
+    for entry in log(ws, name):
+        ch = _changes(ws, name, entry["commit"])
+        if ch["created"]:
+            label = labels(ws, name, entry["commit"]).get(example_id)
+        else:
+            label = next((new for i, _, new in ch["changes"] if i == example_id), None)
+        if label is not None:
+            found.append({**{k: entry[k] for k in ("commit", "author", "date", "message")},
+                          "label": label})
     return found
 
 

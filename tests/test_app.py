@@ -114,7 +114,7 @@ def test_two_sessions_get_a_conflict_not_an_overwrite(trained_ws, app):
 
 
 def test_the_other_sessions_commit_is_seen_on_the_next_action(trained_ws, app):
-    one, two = app(trained_ws), app(trained_ws)
+    _one, two = app(trained_ws), app(trained_ws)
     store.relabel(trained_ws, "toy", {"h/003.png": "h"})
     store.commit(trained_ws, "toy", "someone else's fix")
     two.sidebar.radio(key="page").set_value("History").run()
@@ -137,7 +137,6 @@ def test_history_page(trained_ws, app):
 
 
 def test_a_missing_image_is_shown_not_crashed_on(trained_ws, app):
-    from ide.workspace import Workspace
     files = store.image_files(trained_ws, "toy")
     for i in FLIPPED:
         files[i][1].chmod(0o644)

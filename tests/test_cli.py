@@ -2,10 +2,8 @@
 
 import json
 import os
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from ide import cli, store
 

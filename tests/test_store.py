@@ -1,19 +1,13 @@
 """Dataset workspaces and versioned label commits, through the API and the CLI."""
 
-import json
-import os
-import subprocess
-from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from ide import store
-from ide.errors import Conflict, IDEError, InvalidInput, NotAWorkspace, NothingToDo
+from ide.errors import Conflict, IDEError, NotAWorkspace, NothingToDo
 from ide.workspace import Workspace
 
-from conftest import write_imagefolder
 
 TWO = {"h/000.jpg": "v", "v/001.png": "d"}
 

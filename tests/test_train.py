@@ -1,7 +1,6 @@
 """Out-of-sample training, per-version results, the DVC stage and the retrain worker."""
 
 import json
-import shutil
 import subprocess
 import time
 
@@ -12,7 +11,6 @@ from PIL import Image
 from ide import dataset as ds
 from ide import store, train, worker
 from ide.errors import NotTrained
-from ide.workspace import Workspace
 
 from conftest import FLIPPED
 

@@ -1,0 +1,131 @@
+"""The real MNIST test set (10,000 digits): full retrain, warm retrain, detection, app speed.
+
+    python bench/mnist.py        # needs ../shared/data/mnist-test; ~8 minutes on 2 cores
+
+Imports the digits, commits 5% label noise, trains it in full, then commits a handful of
+fixes and retrains warm (from the previous version's fold models) and in full, and prints
+time, examples/s, peak memory, out-of-fold accuracy and top-k precision of the suspects
+for each; finally how long the app's review page (50 thumbnails) takes to render.
+"""
+
+import gzip
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ide import store, train
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    raw = gzip.open(path).read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def write_mnist(dest: Path) -> Path:
+    images = read_idx(DATA / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(DATA / "t10k-labels-idx1-ubyte.gz")
+    for n, (img, y) in enumerate(zip(images, labels)):
+        (dest / str(y)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(dest / str(y) / f"{n:05d}.png")
+    return dest
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def precision_at_k(ws, rev, flipped: set) -> float:
+    top = train.suspects(ws, "mnist", rev, top=len(flipped))
+    return len({r["id"] for r in top} & flipped) / len(flipped)
+
+
+def main():
+    if not DATA.exists():
+        sys.exit(f"no MNIST at {DATA}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ws = store.init(tmp / "ws")
+        t = time.time()
+        store.import_dataset(ws, "mnist", write_mnist(tmp / "src"))
+        rows.append(("import 10,000 PNGs (incl. writing them)", time.time() - t, "", "", ""))
+        labels = store.labels(ws, "mnist")
+        rng = np.random.default_rng(0)
+        ids = sorted(labels)
+        pick = rng.choice(len(ids), 500, replace=False)
+        noise = {ids[n]: str((int(labels[ids[n]]) + rng.integers(1, 10)) % 10) for n in pick}
+        store.relabel(ws, "mnist", noise)
+        store.commit(ws, "mnist", "5% noise")
+        params = train._params_at(ws, "mnist", "HEAD")
+        n_train = len(ids) * (params.folds - 1) / params.folds
+
+        t = time.time()
+        res = train.retrain(ws, "mnist")
+        secs = time.time() - t
+        rows.append(("full retrain (5 folds), 5% noise", secs,
+                     f"{params.epochs * n_train / res['seconds']:.0f}",
+                     f"{res['metrics']['accuracy']:.4f}",
+                     f"{precision_at_k(ws, 'HEAD', set(noise)):.3f}"))
+        fixes = dict(list({i: labels[i] for i in noise}.items())[:10])
+        store.relabel(ws, "mnist", fixes)
+        store.commit(ws, "mnist", "fix 10")
+        left = set(noise) - set(fixes)
+        t = time.time()
+        res = train.retrain(ws, "mnist")
+        rows.append((f"warm retrain after 10 fixes (from {res['warm_start'][:7]})",
+                     time.time() - t, f"{params.warm_epochs * n_train / res['seconds']:.0f}",
+                     f"{res['metrics']['accuracy']:.4f}",
+                     f"{precision_at_k(ws, 'HEAD', left):.3f}"))
+        warm_key = train.trained(ws, "mnist")[ws.head()]
+        t = time.time()
+        res = train.retrain(ws, "mnist", full=True)
+        rows.append(("full retrain of the same commit, for comparison", time.time() - t,
+                     f"{params.epochs * n_train / res['seconds']:.0f}",
+                     f"{res['metrics']['accuracy']:.4f}",
+                     f"{precision_at_k(ws, 'HEAD', left):.3f}"))
+        del warm_key
+        t = time.time()
+        res = train.retrain(ws, "mnist")
+        rows.append(("retrain again (cache hit)", time.time() - t, "", "", ""))
+        rows += app_speed(ws)
+    print(f"{'what':<52} {'seconds':>8} {'ex/s':>6} {'oof acc':>8} {'prec@k':>7}")
+    for what, secs, rate, acc, prec in rows:
+        print(f"{what:<52} {secs:>8.2f} {rate:>6} {acc:>8} {prec:>7}")
+    print(f"peak memory (this process): {peak_mb():.0f} MB")
+
+
+def app_speed(ws):
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["IDE_WORKSPACE"] = str(ws.root)
+    app = str(Path(__file__).resolve().parents[1] / "ide" / "app.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    t = time.time()
+    at.run()
+    cold = time.time() - t
+    t = time.time()
+    at.run()
+    warm = time.time() - t
+    fresh = AppTest.from_file(app, default_timeout=120)
+    t = time.time()
+    fresh.run()
+    new_session = time.time() - t
+    assert not at.exception and len(at.get("image")) >= 50
+    return [("app review page, 50 thumbnails, first ever render", cold, "", "", ""),
+            ("app review page, rerun", warm, "", "", ""),
+            ("app review page, new session (thumbnails on disk)", new_session, "", "", "")]
+
+
+if __name__ == "__main__":
+    main()
