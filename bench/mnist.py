@@ -48,10 +48,20 @@ def precision_at_k(ws, rev, flipped: set) -> float:
     return len({r["id"] for r in top} & flipped) / len(flipped)
 
 
+class Rows(list):
+    """Prints each row as it is added, so a long run shows its results as it goes."""
+
+    def append(self, row):
+        what, secs, rate, acc, prec = row
+        print(f"{what:<52} {secs:>8.2f} {rate:>6} {acc:>8} {prec:>7}", flush=True)
+        super().append(row)
+
+
 def main():
     if not DATA.exists():
         sys.exit(f"no MNIST at {DATA}")
-    rows = []
+    print(f"{'what':<52} {'seconds':>8} {'ex/s':>6} {'oof acc':>8} {'prec@k':>7}")
+    rows = Rows()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ws = store.init(tmp / "ws")
@@ -96,10 +106,8 @@ def main():
         t = time.time()
         res = train.retrain(ws, "mnist")
         rows.append(("retrain again (cache hit)", time.time() - t, "", "", ""))
-        rows += app_speed(ws)
-    print(f"{'what':<52} {'seconds':>8} {'ex/s':>6} {'oof acc':>8} {'prec@k':>7}")
-    for what, secs, rate, acc, prec in rows:
-        print(f"{what:<52} {secs:>8.2f} {rate:>6} {acc:>8} {prec:>7}")
+        for row in app_speed(ws):
+            rows.append(row)
     print(f"peak memory (this process): {peak_mb():.0f} MB")
 
 
@@ -121,7 +129,8 @@ def app_speed(ws):
     t = time.time()
     fresh.run()
     new_session = time.time() - t
-    assert not at.exception and len(at.get("image")) >= 50
+    if at.exception or len(at.get("image")) < 50:
+        raise SystemExit(f"the app did not render the gallery: {at.exception}")
     return [("app review page, 50 thumbnails, first ever render", cold, "", "", ""),
             ("app review page, rerun", warm, "", "", ""),
             ("app review page, new session (thumbnails on disk)", new_session, "", "", "")]

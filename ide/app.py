@@ -34,11 +34,6 @@ def load_images(root: str, name: str, commit: str) -> dict:
     return store.image_files(Workspace(root), name, commit)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def load_labels(root: str, name: str, commit: str) -> dict:
-    return store.labels(Workspace(root), name, commit)
-
-
 @st.cache_data(show_spinner=False, max_entries=20000)
 def load_thumb(root: str, md5: str, path: str) -> bytes | None:
     return thumbs.thumbnail(Workspace(root), md5, path)
@@ -269,7 +264,7 @@ def review_page(ws, name, author) -> None:
                 "training finishes.")
         return
     r = load_ranking(str(ws.root), name, commit)
-    head = load_labels(str(ws.root), name, ws.head())
+    head = store.labels(ws, name)  # parsed once per version by the store itself
     current = {**head, **{e["id"]: e["new"] for e in store.staged(ws, name)["labels"]}}
     current = {i: current.get(i, r.classes[r.labels[n]]) for n, i in enumerate(r.ids)}
     m = train.metrics(ws, name, commit)

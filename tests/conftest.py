@@ -1,6 +1,8 @@
 """Fixtures: real temporary git + DVC workspaces, built in one call, with generated images."""
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,12 @@ from ide import cli, store
 from ide.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests also make plain `git commit`s; a fresh CI machine may have no git identity.
+if not subprocess.run(["git", "config", "user.email"], capture_output=True).stdout.strip():
+    for role in ("AUTHOR", "COMMITTER"):
+        os.environ.setdefault(f"GIT_{role}_NAME", "ide tests")
+        os.environ.setdefault(f"GIT_{role}_EMAIL", "tests@localhost")
 MNIST = ROOT.parent / "shared" / "data" / "mnist-test"
 
 

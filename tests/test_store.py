@@ -193,3 +193,15 @@ def test_export_round_trips(toy, tmp_path, fmt):
         store.import_dataset(toy, "again", out, labels_csv=out / "labels.csv")
         assert store.labels(toy, "again") == {f"images/{i}": c
                                               for i, c in store.labels(toy, "toy").items()}
+
+
+def test_commits_work_on_a_machine_without_a_git_identity(tmp_path, monkeypatch):
+    for role in ("AUTHOR", "COMMITTER"):
+        for part in ("NAME", "EMAIL"):
+            monkeypatch.delenv(f"GIT_{role}_{part}", raising=False)
+    (tmp_path / "empty").write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "empty"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    ws = store.init(tmp_path / "w")
+    store.import_dataset(ws, "d", write_imagefolder(tmp_path / "src", per_class=2))
+    assert store.log(ws, "d")[0]["author"] == "ide <ide@localhost>"

@@ -1,0 +1,57 @@
+"""Screenshots of the app on the demo workspace, for the README.
+
+    python docs/screenshots.py      # needs Debian's chromium and playwright; ~1 minute
+
+Builds (or reuses) the demo workspace in /tmp/ide-screenshots, serves it, and saves the
+Review page as docs/gallery.png and the History page as docs/history.png.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).resolve().parent
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def main(workspace: str = "/tmp/ide-screenshots") -> None:
+    subprocess.run([sys.executable, "-m", "ide.cli", "demo", workspace, "--no-serve"],
+                   check=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "ide.cli", "-C", workspace, "serve",
+                               "--port", str(port)], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(60):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(f"http://127.0.0.1:{port}")
+            page.get_by_text("Out-of-fold accuracy").wait_for(timeout=60_000)
+            page.wait_for_timeout(2500)
+            page.screenshot(path=str(HERE / "gallery.png"))
+            page.get_by_text("History").click()
+            page.get_by_text("What a commit changed").wait_for(timeout=60_000)
+            page.wait_for_timeout(2500)
+            page.screenshot(path=str(HERE / "history.png"), full_page=True)
+            browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
