@@ -76,7 +76,7 @@ def main():
         store.relabel(ws, "mnist", noise)
         store.commit(ws, "mnist", "5% noise")
         params = train._params_at(ws, "mnist", "HEAD")
-        n_train = len(ids) * (params.folds - 1) / params.folds
+        n_train = len(ids) * (params.folds - 1)  # examples seen per epoch, all folds
 
         t = time.time()
         res = train.retrain(ws, "mnist")

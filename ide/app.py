@@ -24,12 +24,14 @@ COLUMNS = 5
 
 
 # -- data, cached by what it depends on --------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=8)
+# cache_resource, not cache_data: these are read-only and large, and cache_data would
+# unpickle a fresh copy on every call (51 calls a page).
+@st.cache_resource(show_spinner=False, max_entries=8)
 def load_ranking(root: str, name: str, commit: str) -> train.Ranking:
     return train.ranking(Workspace(root), name, commit)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def load_images(root: str, name: str, commit: str) -> dict:
     return store.image_files(Workspace(root), name, commit)
 
@@ -120,6 +122,10 @@ def viewed_commit(ws, name) -> str | None:
     if not done:
         return None
     options = {f"{e['commit'][:8]}  {e['message'][:40]}": e["commit"] for e in done}
+    newest = next(iter(options))
+    if st.session_state.get("newest_trained") != newest:
+        # A training finished since the last run: show its ranking, not the one picked before.
+        st.session_state.newest_trained = st.session_state.viewed = newest
     picked = st.sidebar.selectbox("Viewing the model of", list(options), key="viewed")
     commit = options[picked]
     if commit != log[0]["commit"]:

@@ -211,7 +211,7 @@ class Params:
     image_size: int = 28
     seed: int = 0
     width: int = 16
-    warm_epochs: int = 2
+    warm_epochs: int = 1
     min_steps: int = 300     # tiny datasets get more epochs, so that a model is learnt at all
 
     @classmethod

@@ -10,15 +10,15 @@ point between staging and committing loses nothing and repeating the command fin
 from __future__ import annotations
 
 import contextlib
-import functools
 import csv
+import functools
 import json
 import re
 import shutil
 from dataclasses import asdict
+from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
-from pathlib import Path
 
 from . import dataset as ds
 from .errors import Conflict, IDEError, InvalidInput, NothingToDo, UnknownDataset

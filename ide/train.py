@@ -290,18 +290,29 @@ def _previous_run(ws, name, images: str, params: Params) -> Path | None:
 def retrain(ws: Workspace, name: str, rev: str = "HEAD", *, full: bool = False,
             progress=None, device: str = "cpu") -> dict:
     """Train on the version at REV (or return its stored results): {"commit", "metrics"}."""
-    import torch
-
     commit = ws.rev_parse(rev)
-    folder = ds.dataset_dir(name)
     labels = store.labels(ws, name, commit)
     classes = store.meta(ws, name, commit)["classes"]
     params = _params_at(ws, name, commit)
     key = run_key(ws, name, commit)
     run = _run_dir(ws, name, key)
-    done_before = read_json(run / "run.json", {}) if (run / "metrics.json").exists() else None
-    if done_before is not None and not (full and done_before.get("warm_start")):
-        return _record(ws, name, commit, key, cached=True)
+    # One training per version at a time: a second caller (the worker and `ide retrain`
+    # on the same commit) waits, then finds the results stored.
+    with ws.lock(f"run-{key}"):
+        done = read_json(run / "run.json", {}) if (run / "metrics.json").exists() else None
+        if done is not None and not (full and done.get("warm_start")):
+            return _record(ws, name, commit, key, cached=True)
+        _train_run(ws, name, commit, run, labels, classes, params, full=full,
+                   progress=progress, device=device)
+    return _record(ws, name, commit, key, cached=False)
+
+
+def _train_run(ws, name, commit, run: Path, labels, classes, params: Params, *, full: bool,
+               progress, device: str) -> None:
+    """Train one version and store everything under RUN (metrics.json last)."""
+    import torch
+
+    folder = ds.dataset_dir(name)
     ids, x = load_images(ws, name, commit, params.image_size)
     images = ds.images_hash(ws.show(commit, f"{folder}/images.dvc"))
     warm, warm_from = None, None
@@ -326,7 +337,6 @@ def retrain(ws: Workspace, name: str, rev: str = "HEAD", *, full: bool = False,
         "warm_start": warm_from})
     write_json(run / "metrics.json", metrics)  # written last: its presence means done
     shutil.rmtree(run / "partial", ignore_errors=True)
-    return _record(ws, name, commit, key, cached=False)
 
 
 def _record(ws, name, commit, key, *, cached: bool) -> dict:

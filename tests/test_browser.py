@@ -71,6 +71,7 @@ def page():
 
 
 def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
     ws, url = served
     page.goto(url)
     page.get_by_text("Out-of-fold accuracy").wait_for()
@@ -92,7 +93,11 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     head = ws.head()
     assert store.log(ws, "toy")[0]["message"] == "Fixed in the browser"
     # The worker inside `ide serve` retrains; the page picks up the new model by itself.
-    page.get_by_text(re.compile(f"^{head[:8]} ")).first.wait_for(timeout=120_000)
+    try:
+        viewing = page.get_by_label("Viewing the model of")
+        sync_api.expect(viewing).to_have_value(re.compile(head[:8]), timeout=120_000)
+    finally:
+        page.screenshot(path=str(tmp_path / "after-commit.png"), full_page=True)
     page.get_by_text("History").click()
     page.get_by_text("Out-of-fold accuracy").first.wait_for()
     page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
