@@ -1,6 +1,6 @@
 """The IDE in the browser: review suspects, relabel, commit, watch the model improve.
 
-A shell over the same API as the CLI (store, train, worker): `ide serve` runs it with the
+A shell over the same API as the CLI (store, runs, worker): `ide serve` runs it with the
 workspace in IDE_WORKSPACE. Two pages: Review (gallery of the most suspicious examples of
 the viewed commit, relabelling, staged edits, commit) and History (commits and metrics,
 diffs as images, an example's label history, the confusion matrix).
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ide import store, thumbs, train, worker
+from ide import runs, store, thumbs, worker
 from ide.errors import IDEError
 from ide.workspace import Workspace
 
@@ -27,8 +27,8 @@ COLUMNS = 5
 # cache_resource, not cache_data: these are read-only and large, and cache_data would
 # unpickle a fresh copy on every call (51 calls a page).
 @st.cache_resource(show_spinner=False, max_entries=8)
-def load_ranking(root: str, name: str, commit: str) -> train.Ranking:
-    return train.ranking(Workspace(root), name, commit)
+def load_ranking(root: str, name: str, commit: str) -> runs.Ranking:
+    return runs.ranking(Workspace(root), name, commit)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -117,7 +117,7 @@ def status_ui(ws, name) -> None:
 
 def viewed_commit(ws, name) -> str | None:
     """HEAD if it is trained, else the newest trained commit (or the one picked)."""
-    log = train.attach_metrics(ws, name, store.log(ws, name))
+    log = runs.attach_metrics(ws, name, store.log(ws, name))
     done = [e for e in log if e["metrics"]]
     if not done:
         return None
@@ -133,7 +133,7 @@ def viewed_commit(ws, name) -> str | None:
     return commit
 
 
-def filters_ui(r: train.Ranking, classes: list[str]) -> np.ndarray:
+def filters_ui(r: runs.Ranking, classes: list[str]) -> np.ndarray:
     """Indices of the examples to show, most suspicious first."""
     pred = r.probs.argmax(1)
     c1, c2, c3, c4 = st.columns([2, 2, 3, 1.3])
@@ -273,7 +273,7 @@ def review_page(ws, name, author) -> None:
     head = store.labels(ws, name)  # parsed once per version by the store itself
     current = {**head, **{e["id"]: e["new"] for e in store.staged(ws, name)["labels"]}}
     current = {i: current.get(i, r.classes[r.labels[n]]) for n, i in enumerate(r.ids)}
-    m = train.metrics(ws, name, commit)
+    m = runs.metrics(ws, name, commit)
     c = st.columns(3)
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
@@ -285,7 +285,7 @@ def review_page(ws, name, author) -> None:
 
 
 def history_page(ws, name) -> None:
-    log = train.attach_metrics(ws, name, store.log(ws, name))
+    log = runs.attach_metrics(ws, name, store.log(ws, name))
     table = pd.DataFrame([{
         "commit": e["commit"][:10], "date": e["date"][:16].replace("T", " "),
         "author": e["author"], "message": e["message"], "edits": e["edits"],

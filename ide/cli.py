@@ -88,10 +88,10 @@ def cmd_commit(args):
 
 
 def cmd_log(args):
-    from . import train
+    from . import runs
 
     ws = _ws(args)
-    entries = train.attach_metrics(ws, args.name, store.log(ws, args.name))
+    entries = runs.attach_metrics(ws, args.name, store.log(ws, args.name))
     if args.json:
         return _print_json(entries)
     for e in entries:
@@ -146,11 +146,11 @@ def _one_dataset(ws, name):
 
 
 def cmd_retrain(args):
-    from . import train
+    from . import runs, train
 
     ws = _ws(args)
     name = _one_dataset(ws, args.name)
-    res = train.retrain(ws, name, args.rev, full=args.full, device=args.device,
+    res = runs.retrain(ws, name, args.rev, full=args.full, device=args.device,
                         progress=train.progress_bar(sys.stderr))
     print(file=sys.stderr)
     if args.json:
@@ -164,9 +164,9 @@ def cmd_retrain(args):
 
 
 def cmd_suspects(args):
-    from . import train
+    from . import runs
 
-    rows = train.suspects(_ws(args), args.name, args.rev, top=args.top, method=args.method)
+    rows = runs.suspects(_ws(args), args.name, args.rev, top=args.top, method=args.method)
     if args.json:
         return _print_json([{k: r[k] for k in ("id", "label", "predicted", "loss", "score")}
                             for r in rows])
@@ -196,13 +196,13 @@ def cmd_serve(args):
 
 
 def cmd_demo(args):
-    from . import demo, serve, train
+    from . import demo, runs, serve, train
 
     ws, flips = demo.build(args.dir)
     if flips:
         print(f"demo workspace {ws.root}: {len(flips)} labels of `digits` flipped at random in "
               "the last commit; training it now", file=sys.stderr)
-    res = train.retrain(ws, "digits", progress=train.progress_bar(sys.stderr))
+    res = runs.retrain(ws, "digits", progress=train.progress_bar(sys.stderr))
     m = res["metrics"]
     print(f"\nout-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} suspected label "
           "errors", file=sys.stderr)

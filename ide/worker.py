@@ -14,7 +14,7 @@ import fcntl
 import os
 import time
 
-from . import store, train
+from . import runs, store
 from .errors import IDEError
 from .workspace import Workspace, read_json, write_json
 
@@ -42,7 +42,7 @@ def scan(ws: Workspace) -> list[dict]:
         queue = read_json(p["queue"], [])
         errors = read_json(p["errors"], {})
         for name in store.datasets(ws) if head else []:
-            if head in train.trained(ws, name) or f"{name}@{head}" in errors:
+            if head in runs.trained(ws, name) or f"{name}@{head}" in errors:
                 continue
             if any(q["dataset"] == name and q["commit"] == head for q in queue):
                 continue
@@ -69,7 +69,7 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
 
     progress({"fraction": 0.0})
     try:
-        result = train.retrain(ws, job["dataset"], job["commit"], progress=progress,
+        result = runs.retrain(ws, job["dataset"], job["commit"], progress=progress,
                                device=device)
     except IDEError as exc:
         result = {"commit": job["commit"], "error": str(exc)}
@@ -117,7 +117,7 @@ def model_status(ws: Workspace, name: str, rev: str = "HEAD") -> dict:
     """Whether the model for REV is `trained`, `training` (with progress), `queued`,
     `failed` (with the error) or `not trained`."""
     commit = ws.rev_parse(rev)
-    if commit in train.trained(ws, name):
+    if commit in runs.trained(ws, name):
         return {"state": "trained", "commit": commit}
     p = _paths(ws)
     status = read_json(p["status"], {})

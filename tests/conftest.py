@@ -81,14 +81,14 @@ FLIPPED = {"h/003.png": "v", "v/004.png": "d", "d/005.png": "h"}
 @pytest.fixture(scope="session")
 def trained_template(toy_template, tmp_path_factory):
     """The toy dataset with three planted label errors (FLIPPED) committed and trained."""
-    from ide import train
+    from ide import runs
 
     dest = tmp_path_factory.mktemp("trained") / "ws"
     shutil.copytree(toy_template, dest, symlinks=True)
     ws = Workspace(dest)
     store.relabel(ws, "toy", FLIPPED)
     store.commit(ws, "toy", "Simulated annotation noise")
-    return ws, train.retrain(ws, "toy")
+    return ws, runs.retrain(ws, "toy")
 
 
 @pytest.fixture

@@ -101,5 +101,5 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     page.get_by_text("History").click()
     page.get_by_text("Out-of-fold accuracy").first.wait_for()
     page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
-    from ide import train
-    assert train.metrics(ws, "toy", head)["examples"] == 90
+    from ide import runs
+    assert runs.metrics(ws, "toy", head)["examples"] == 90

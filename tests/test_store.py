@@ -8,6 +8,8 @@ from ide import store
 from ide.errors import Conflict, IDEError, NotAWorkspace, NothingToDo
 from ide.workspace import Workspace
 
+from conftest import write_imagefolder
+
 
 TWO = {"h/000.jpg": "v", "v/001.png": "d"}
 

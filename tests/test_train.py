@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ide import dataset as ds
-from ide import store, train, worker
+from ide import runs, store, train, worker
 from ide.errors import NotTrained
 
 from conftest import FLIPPED
@@ -22,7 +22,7 @@ def trained(trained_template):
 
 def test_planted_label_errors_rank_first(trained):
     ws, result = trained
-    top = train.suspects(ws, "toy", top=3)
+    top = runs.suspects(ws, "toy", top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
     assert all(r["predicted"] != r["label"] for r in top)
     assert set(top[0]) >= {"id", "label", "predicted", "loss", "score"}
@@ -43,7 +43,7 @@ def test_metrics_fill_the_log(trained, run):
 def test_a_second_retrain_is_a_cache_hit(trained):
     ws, first = trained
     start = time.time()
-    again = train.retrain(ws, "toy")
+    again = runs.retrain(ws, "toy")
     assert again["cached"] and again["metrics"] == first["metrics"]
     assert time.time() - start < 1
 
@@ -52,9 +52,9 @@ def test_results_belong_to_a_commit_not_the_working_tree(trained):
     ws, result = trained
     store.relabel(ws, "toy", {"h/011.png": "v"})  # staged, not committed
     try:
-        assert train.retrain(ws, "toy")["cached"]
+        assert runs.retrain(ws, "toy")["cached"]
         with pytest.raises(NotTrained):
-            train.suspects(ws, "toy", "HEAD~1")
+            runs.suspects(ws, "toy", "HEAD~1")
     finally:
         store.unstage(ws, "toy")
 
@@ -63,9 +63,9 @@ def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, trained_ws
     ws = trained_ws
     store.relabel(ws, "toy", {"h/003.png": "h"})  # fix one of the three
     store.commit(ws, "toy", "Fix one")
-    res = train.retrain(ws, "toy")
+    res = runs.retrain(ws, "toy")
     assert res["warm_start"] == trained[1]["commit"]
-    top = train.suspects(ws, "toy", top=2)
+    top = runs.suspects(ws, "toy", top=2)
     assert {r["id"] for r in top} == {"v/004.png", "d/005.png"}
 
 
@@ -79,7 +79,7 @@ def test_worker_retrains_a_plain_git_commit_and_leaves_the_tree_clean(trained_ws
     assert worker.model_status(ws, "toy")["state"] == "queued"
     worker.watch(ws, once=True)
     assert worker.model_status(ws, "toy")["state"] == "trained"
-    assert train.metrics(ws, "toy", ws.head())["examples"] == 90
+    assert runs.metrics(ws, "toy", ws.head())["examples"] == 90
     assert ws.git("status", "--porcelain") == ""
 
 
@@ -112,7 +112,7 @@ def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
     monkeypatch.setattr(train, "fit", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
     worker.watch(toy, once=True)
     assert len(calls) == 3  # folds 3, 4 and 5; folds 1 and 2 were saved before the kill
-    assert {r["id"] for r in train.suspects(toy, "toy", top=3)} == set(FLIPPED)
+    assert {r["id"] for r in runs.suspects(toy, "toy", top=3)} == set(FLIPPED)
 
 
 def test_a_failed_training_is_reported_not_retried(toy):
@@ -151,7 +151,7 @@ def test_images_of_any_size_and_mode(ws, tmp_path):
     store.import_dataset(ws, "photos", src)
     assert ds.Params.parse(ds.parse_params(
         (ws.root / "datasets/photos/params.yaml").read_text())).image_size == 32
-    ids, x = train.load_images(ws, "photos", "HEAD", 32)
+    ids, x = runs.load_images(ws, "photos", "HEAD", 32)
     assert x.shape == (24, 3, 32, 32) and x.dtype == np.uint8
-    res = train.retrain(ws, "photos")
+    res = runs.retrain(ws, "photos")
     assert res["metrics"]["accuracy"] >= 0.9
