@@ -133,8 +133,9 @@ def viewed_commit(ws, name) -> str | None:
     return commit
 
 
-def filters_ui(r: runs.Ranking, classes: list[str]) -> np.ndarray:
+def filters_ui(r: runs.Ranking) -> np.ndarray:
     """Indices of the examples to show, most suspicious first."""
+    classes = r.classes
     pred = r.probs.argmax(1)
     c1, c2, c3, c4 = st.columns([2, 2, 3, 1.3])
     given = c1.multiselect("Given class", classes, key="f_given")
@@ -238,8 +239,7 @@ def bulk_ui(ws, name, classes, current) -> None:
     c2.button("Assign", key="bulk_assign", on_click=assign)
 
 
-def staged_ui(ws, name, author) -> None:
-    stage = store.staged(ws, name)
+def staged_ui(ws, name, author, stage: dict) -> None:
     edits, marks = stage["labels"], stage["checked"]
     st.sidebar.subheader(f"Staged: {len(edits)} edit(s), {len(marks)} checked")
     for e in edits:
@@ -264,21 +264,22 @@ def staged_ui(ws, name, author) -> None:
 def review_page(ws, name, author) -> None:
     status_ui(ws, name)
     commit = viewed_commit(ws, name)
-    staged_ui(ws, name, author)
+    stage = store.staged(ws, name)
+    staged_ui(ws, name, author, stage)
     if commit is None:
         st.info(f"No trained model for {name} yet: the ranking appears when the first "
                 "training finishes.")
         return
     r = load_ranking(str(ws.root), name, commit)
     head = store.labels(ws, name)  # parsed once per version by the store itself
-    current = {**head, **{e["id"]: e["new"] for e in store.staged(ws, name)["labels"]}}
+    current = {**head, **{e["id"]: e["new"] for e in stage["labels"]}}
     current = {i: current.get(i, r.classes[r.labels[n]]) for n, i in enumerate(r.ids)}
     m = runs.metrics(ws, name, commit)
     c = st.columns(3)
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
-    shown = filters_ui(r, r.classes)
+    shown = filters_ui(r)
     focus_ui(ws, name, commit, r, shown, current)
     bulk_ui(ws, name, r.classes, current)
     gallery_ui(ws, name, commit, r, shown, current)
@@ -293,13 +294,17 @@ def history_page(ws, name) -> None:
         "suspects": e["metrics"]["suspects"] if e["metrics"] else None} for e in log])
     st.subheader("Commits")
     st.dataframe(table, hide_index=True, width="stretch")
-    trend = table.dropna(subset=["accuracy"]).iloc[::-1].set_index("commit")
+    trend = table.dropna(subset=["accuracy"]).iloc[::-1]
     if len(trend):
-        c1, c2 = st.columns(2)
-        c1.caption("Out-of-fold accuracy")
-        c1.line_chart(trend["accuracy"])
-        c2.caption("Suspected label errors")
-        c2.line_chart(trend["suspects"])
+        import altair as alt
+
+        for col, field, title in zip(st.columns(2), ["accuracy", "suspects"],
+                                     ["Out-of-fold accuracy", "Suspected label errors"]):
+            # Points as well as lines: a single trained commit must still show.
+            col.altair_chart(alt.Chart(trend, title=title).mark_line(point=True).encode(
+                x=alt.X("commit:N", sort=None, title="commit (oldest first)"),
+                y=alt.Y(f"{field}:Q", scale=alt.Scale(zero=False), title=None),
+                tooltip=["commit", "message", field]), width="stretch")
 
     st.subheader("What a commit changed")
     options = {f"{e['commit'][:10]}  {e['message'][:50]}": e["commit"] for e in log}

@@ -207,3 +207,24 @@ def test_commits_work_on_a_machine_without_a_git_identity(tmp_path, monkeypatch)
     ws = store.init(tmp_path / "w")
     store.import_dataset(ws, "d", write_imagefolder(tmp_path / "src", per_class=2))
     assert store.log(ws, "d")[0]["author"] == "ide <ide@localhost>"
+
+
+def test_import_real_mnist_digits_with_a_csv(ws, tmp_path):
+    """200 real MNIST test digits, written as PNGs in one flat folder plus a CSV."""
+    from conftest import MNIST
+    if not MNIST.exists():
+        pytest.skip("../shared/data/mnist-test is not here")
+    import gzip
+    raw = gzip.open(MNIST / "t10k-images-idx3-ubyte.gz").read()
+    images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)[:200]
+    digits = gzip.open(MNIST / "t10k-labels-idx1-ubyte.gz").read()[8:208]
+    (tmp_path / "flat").mkdir()
+    rows = ["path,label"]
+    for n, (img, y) in enumerate(zip(images, digits)):
+        Image.fromarray(img).save(tmp_path / "flat" / f"{n:03d}.png")
+        rows.append(f"{n:03d}.png,{y}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    store.import_dataset(ws, "mnist", tmp_path / "flat", labels_csv=tmp_path / "labels.csv")
+    assert len(store.labels(ws, "mnist")) == 200
+    assert store.labels(ws, "mnist")["000.png"] == "7"  # the first MNIST test digit is a 7
+    assert store.meta(ws, "mnist")["classes"] == [str(d) for d in range(10)]
