@@ -1,15 +1,17 @@
 """Dataset workspaces and versioned label commits, through the API and the CLI."""
 
+import gzip
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from ide import dataset as ds
 from ide import store
 from ide.errors import Conflict, IDEError, NotAWorkspace, NothingToDo
 from ide.workspace import Workspace
 
-from conftest import write_imagefolder
-
+from conftest import MNIST, write_imagefolder
 
 TWO = {"h/000.jpg": "v", "v/001.png": "d"}
 
@@ -145,7 +147,6 @@ def test_a_crash_between_writing_labels_and_committing_loses_nothing(toy, monkey
     assert len(store.staged(toy, "toy")["labels"]) == 2
     # A harder crash leaves the new labels.csv behind: the next commit still completes.
     new = {**store.labels(toy, "toy"), **TWO}
-    from ide import dataset as ds
     (toy.root / "datasets/toy/labels.csv").write_text(ds.format_labels(new))
     monkeypatch.setattr(store, "_git_commit", real)
     store.commit(toy, "toy", "Fix two")
@@ -211,10 +212,8 @@ def test_commits_work_on_a_machine_without_a_git_identity(tmp_path, monkeypatch)
 
 def test_import_real_mnist_digits_with_a_csv(ws, tmp_path):
     """200 real MNIST test digits, written as PNGs in one flat folder plus a CSV."""
-    from conftest import MNIST
     if not MNIST.exists():
         pytest.skip("../shared/data/mnist-test is not here")
-    import gzip
     raw = gzip.open(MNIST / "t10k-images-idx3-ubyte.gz").read()
     images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)[:200]
     digits = gzip.open(MNIST / "t10k-labels-idx1-ubyte.gz").read()[8:208]
