@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("name", nargs="?")
     c.add_argument("--rev", default="HEAD")
     c.add_argument("--full", action="store_true", help="no warm start from an earlier version")
-    c.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     c = command("suspects", cmd_suspects, "examples ranked most-suspicious first",
                 json_flag=True)
     c.add_argument("name")
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("watch", cmd_watch, "the worker: retrain every new commit")
     c.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     c.add_argument("--once", action="store_true", help="stop when nothing is queued")
-    c.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     for name, func, help in [
             ("serve", cmd_serve, "the app (http://127.0.0.1:8501) plus the retrain worker"),
             ("demo", cmd_demo, "a demo workspace of real handwritten digits with 5% label "

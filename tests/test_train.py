@@ -1,6 +1,7 @@
 """Out-of-sample training, per-version results, the DVC stage and the retrain worker."""
 
 import json
+import os
 import subprocess
 import time
 
@@ -126,9 +127,9 @@ def test_a_failed_training_is_reported_not_retried(toy):
 
 def test_dvc_repro_gives_the_same_metrics(trained, trained_ws):
     ws = trained_ws
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     proc = subprocess.run(["dvc", "repro", "-q"], cwd=ws.root / "datasets/toy",
-                          capture_output=True, text=True, env={**__import__("os").environ,
-                                                               "DVC_NO_ANALYTICS": "1"})
+                          capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     got = json.loads((ws.root / "datasets/toy/metrics.json").read_text())
     want = trained[1]["metrics"]
@@ -137,6 +138,16 @@ def test_dvc_repro_gives_the_same_metrics(trained, trained_ws):
     assert got["mean_loss"] == pytest.approx(want["mean_loss"], rel=1e-4)
     preds = (ws.root / "datasets/toy/predictions.csv").read_text().splitlines()
     assert preds[0].startswith("id,label,predicted,loss,score") and len(preds) == 91
+    # Commit the stage's results, fix a planted error, repro: `dvc metrics diff` compares.
+    ws.git("add", "datasets/toy")
+    ws.git("commit", "-qm", "dvc repro")
+    store.relabel(ws, "toy", {"h/003.png": "h"})
+    store.commit(ws, "toy", "Fix one")
+    subprocess.run(["dvc", "repro", "-q"], cwd=ws.root / "datasets/toy", check=True, env=env)
+    proc = subprocess.run(["dvc", "metrics", "diff", "--json"], cwd=ws.root, env=env,
+                          capture_output=True, text=True, check=True)
+    diff = json.loads(proc.stdout)["datasets/toy/metrics.json"]
+    assert diff["suspects"]["old"] == got["suspects"] and "new" in diff["accuracy"]
 
 
 def test_images_of_any_size_and_mode(ws, tmp_path):
