@@ -19,6 +19,11 @@ def _ws(args) -> Workspace:
     return Workspace.find(args.C)
 
 
+def _say(message: str) -> None:
+    """Progress of a long step, on a terminal only (so errors stay one line in scripts)."""
+    print(f"{message} ...", file=sys.stderr, flush=True)
+
+
 def _pairs(values: list[str]) -> dict[str, str]:
     if not values or len(values) % 2:
         raise IDEError("give pairs of ID LABEL")
@@ -33,7 +38,8 @@ def cmd_init(args):
 
 def cmd_import(args):
     res = store.import_dataset(_ws(args), args.name, args.src, labels_csv=args.labels,
-                               skip_bad=args.skip_bad, author=args.author)
+                               skip_bad=args.skip_bad, author=args.author,
+                               say=_say if sys.stderr.isatty() else lambda m: None)
     print(f"imported {res['examples']} examples in {len(res['classes'])} classes "
           f"as {res['commit'][:10]}")
     for bad in res["skipped"]:

@@ -145,11 +145,15 @@ def _restoring(ws: Workspace, paths: list[str]):
 
 # -- import ------------------------------------------------------------------------------
 def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = False,
-                   author: str | None = None) -> dict:
-    """Copy a folder of images into datasets/NAME (DVC-tracked) with its labels; one commit."""
+                   author: str | None = None, say=lambda message: None) -> dict:
+    """Copy a folder of images into datasets/NAME (DVC-tracked) with its labels; one commit.
+
+    SAY(message) is told each step as it starts (a large import takes a while).
+    """
     folder = ds.dataset_dir(name)
     if (ws.root / folder).exists():
         raise InvalidInput(f"dataset {name!r} already exists ({folder})")
+    say(f"checking every image in {src}")
     source = ds.scan_source(src, labels_csv)
     if source.bad and not skip_bad:
         raise InvalidInput(f"{len(source.bad)} bad file(s), nothing imported (use --skip-bad "
@@ -158,6 +162,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         raise InvalidInput(f"no readable images in {src}")
     classes = [c for c in source.classes if c in set(source.labels.values())]
     with ws.lock(), _restoring(ws, [folder]):
+        say(f"copying {len(source.files)} images into {folder}/images")
         root = ws.root / folder
         for rel, path in source.files.items():
             dest = root / "images" / rel
@@ -167,6 +172,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         write_atomic(root / "dataset.yaml", ds.format_meta({"name": name, "classes": classes}))
         write_atomic(root / "params.yaml", ds.format_meta(asdict(ds.suggest_params(list(source.files.values())))))
         write_atomic(root / "dvc.yaml", ds.stage_yaml())
+        say("tracking the images with DVC")
         ws.dvc("add", "-q", f"{folder}/images")
         files = ["labels.csv", "dataset.yaml", "params.yaml", "dvc.yaml", "images.dvc",
                  ".gitignore"]
