@@ -107,17 +107,14 @@ def cmd_log(args):
               f"({e['edits']} edits){score}\n    {e['message']}")
 
 
-def _print_changes(changes, as_json):
-    if as_json:
+def cmd_diff(args):
+    changes = store.diff(_ws(args), args.name, args.rev, args.rev2)
+    if args.json:
         return _print_json(changes)
     for c in changes:
         print(f"{c['id']}: {c['old']} -> {c['new']}")
     if not changes:
         print("no label changes")
-
-
-def cmd_diff(args):
-    _print_changes(store.diff(_ws(args), args.name, args.rev, args.rev2), args.json)
 
 
 def cmd_history(args):

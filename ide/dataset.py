@@ -245,12 +245,12 @@ def suggest_params(paths: list[Path]) -> Params:
     return Params(image_size=size, width=32 if size <= 16 else 16)
 
 
-def parse_params(text: str) -> dict:
-    """params.yaml text -> dict (the training parameters of a version)."""
-    data = yaml.safe_load(text) or {}
+def parse_params(text: str | None) -> Params:
+    """params.yaml text (None: no such file) -> the training parameters, validated."""
+    data = yaml.safe_load(text or "") or {}
     if not isinstance(data, dict):
         raise InvalidInput("params.yaml must be a mapping of name: value")
-    return data
+    return Params.parse(data)
 
 
 def stage_yaml() -> str:

@@ -34,9 +34,7 @@ WARM_MAX_CHANGED = 0.02  # warm-start only when at most this share of labels cha
 
 def load_images(ws: Workspace, name: str, rev: str, size: int) -> tuple[list[str], np.ndarray]:
     """(sorted ids, images) recorded at REV, decoded once and cached by the images' hash."""
-    folder = ds.dataset_dir(name)
-    h = ds.images_hash(ws.show(rev, f"{folder}/images.dvc") or "")
-    cache = ws.state_path("arrays", f"{h}-{size}.npz")
+    cache = ws.state_path("arrays", f"{store.images_hash(ws, name, rev)}-{size}.npz")
     if cache.exists():
         with np.load(cache) as z:
             return list(z["ids"]), z["x"]
@@ -51,15 +49,14 @@ def load_images(ws: Workspace, name: str, rev: str, size: int) -> tuple[list[str
 
 # -- runs stored per dataset version -----------------------------------------------------
 def _params_at(ws: Workspace, name: str, rev: str) -> Params:
-    text = ws.show(rev, f"{ds.dataset_dir(name)}/params.yaml")
-    return Params.parse(ds.parse_params(text) if text else None)
+    return ds.parse_params(ws.show(rev, f"{ds.dataset_dir(name)}/params.yaml"))
 
 
 def run_key(ws: Workspace, name: str, commit: str) -> str:
     """What a version's results depend on: labels, images, params, training code."""
     folder = ds.dataset_dir(name)
     labels_blob = ws.git("rev-parse", f"{commit}:{folder}/labels.csv").strip()
-    images = ds.images_hash(ws.show(commit, f"{folder}/images.dvc") or "")
+    images = store.images_hash(ws, name, commit)
     params = asdict(_params_at(ws, name, commit))
     blob = json.dumps([TRAIN_VERSION, labels_blob, images, params], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -94,9 +91,6 @@ def retrain(ws: Workspace, name: str, rev: str = "HEAD", *, full: bool = False,
             progress=None, device: str = "cpu") -> dict:
     """Train on the version at REV (or return its stored results): {"commit", "metrics"}."""
     commit = ws.rev_parse(rev)
-    labels = store.labels(ws, name, commit)
-    classes = store.meta(ws, name, commit)["classes"]
-    params = _params_at(ws, name, commit)
     key = run_key(ws, name, commit)
     run = _run_dir(ws, name, key)
     # One training per version at a time: a second caller (the worker and `ide retrain`
@@ -105,19 +99,19 @@ def retrain(ws: Workspace, name: str, rev: str = "HEAD", *, full: bool = False,
         done = read_json(run / "run.json", {}) if (run / "metrics.json").exists() else None
         if done is not None and not (full and done.get("warm_start")):
             return _record(ws, name, commit, key, cached=True)
-        _train_run(ws, name, commit, run, labels, classes, params, full=full,
-                   progress=progress, device=device)
+        _train_run(ws, name, commit, run, full=full, progress=progress, device=device)
     return _record(ws, name, commit, key, cached=False)
 
 
-def _train_run(ws, name, commit, run: Path, labels, classes, params: Params, *, full: bool,
-               progress, device: str) -> None:
+def _train_run(ws, name, commit, run: Path, *, full: bool, progress, device: str) -> None:
     """Train one version and store everything under RUN (metrics.json last)."""
     import torch
 
-    folder = ds.dataset_dir(name)
+    labels = store.labels(ws, name, commit)
+    classes = store.meta(ws, name, commit)["classes"]
+    params = _params_at(ws, name, commit)
     ids, x = load_images(ws, name, commit, params.image_size)
-    images = ds.images_hash(ws.show(commit, f"{folder}/images.dvc"))
+    images = store.images_hash(ws, name, commit)
     warm, warm_from = None, None
     prev = None if full else _previous_run(ws, name, images, params)
     if prev is not None:
@@ -147,24 +141,25 @@ def _record(ws, name, commit, key, *, cached: bool) -> dict:
         index = trained(ws, name)
         index[commit] = key
         write_json(_index_path(ws, name), index)
-    run = _run_dir(ws, name, key)
-    info = read_json(run / "run.json", {})
-    return {"commit": commit, "metrics": read_json(run / "metrics.json", None),
+    info = read_json(_run_dir(ws, name, key) / "run.json", {})
+    return {"commit": commit, "metrics": _stored_metrics(ws, name, key),
             "cached": cached, "seconds": info.get("seconds"),
             "warm_start": info.get("warm_start")}
 
 
-def metrics(ws: Workspace, name: str, commit: str) -> dict | None:
-    key = trained(ws, name).get(commit)
+def _stored_metrics(ws: Workspace, name: str, key: str | None) -> dict | None:
     return read_json(_run_dir(ws, name, key) / "metrics.json", None) if key else None
+
+
+def metrics(ws: Workspace, name: str, commit: str) -> dict | None:
+    return _stored_metrics(ws, name, trained(ws, name).get(commit))
 
 
 def attach_metrics(ws: Workspace, name: str, entries: list[dict]) -> list[dict]:
     """Fill `metrics` of `store.log` entries from the stored runs."""
     index = trained(ws, name)
     for e in entries:
-        key = index.get(e["commit"])
-        e["metrics"] = read_json(_run_dir(ws, name, key) / "metrics.json", None) if key else None
+        e["metrics"] = _stored_metrics(ws, name, index.get(e["commit"]))
     return entries
 
 

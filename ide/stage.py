@@ -19,8 +19,7 @@ def run(folder: Path) -> dict:
     labels = ds.parse_labels((folder / "labels.csv").read_text())
     classes = ds.parse_meta((folder / "dataset.yaml").read_text())["classes"]
     params_file = folder / "params.yaml"
-    params = ds.Params.parse(ds.parse_params(params_file.read_text())
-                             if params_file.exists() else None)
+    params = ds.parse_params(params_file.read_text() if params_file.exists() else None)
     checked_file = folder / "checked.txt"
     checked = set(checked_file.read_text().split()) if checked_file.exists() else set()
     images = folder / "images"

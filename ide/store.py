@@ -170,7 +170,8 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
             shutil.copyfile(path, dest)
         write_atomic(root / "labels.csv", ds.format_labels(source.labels))
         write_atomic(root / "dataset.yaml", ds.format_meta({"name": name, "classes": classes}))
-        write_atomic(root / "params.yaml", ds.format_meta(asdict(ds.suggest_params(list(source.files.values())))))
+        params = ds.suggest_params(list(source.files.values()))
+        write_atomic(root / "params.yaml", ds.format_meta(asdict(params)))
         write_atomic(root / "dvc.yaml", ds.stage_yaml())
         say("tracking the images with DVC")
         ws.dvc("add", "-q", f"{folder}/images")
@@ -291,8 +292,9 @@ def _commit_labels(ws, name, edits: list[dict], message: str, author, *,
             done = sorted(checked(ws, name) | set(marks))
             write_atomic(ws.root / folder / "checked.txt", "\n".join(done) + "\n")
         rev = _git_commit(ws, paths, _edit_message(message, edits, marks), author)
-    _save_changes(ws, name, rev, {"created": False, "edits": len(edits),
-                                  "changes": [[e["id"], e["old"], e["new"]] for e in edits]})
+    write_json(_changes_path(ws, name, rev), {
+        "created": False, "edits": len(edits),
+        "changes": [[e["id"], e["old"], e["new"]] for e in edits]})
     return rev
 
 
@@ -330,10 +332,9 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None)
 def checkout(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
     """Restore the labels of REV as a new commit."""
     commit_id = ws.rev_parse(rev)
-    old = labels(ws, name, commit_id)
-    if old == labels(ws, name):
+    edits = ds.diff_labels(labels(ws, name), labels(ws, name, commit_id))
+    if not edits:
         raise NothingToDo(f"labels of {name!r} at {rev} are the same as HEAD's")
-    edits = ds.diff_labels(labels(ws, name), old)
     if any(e["old"] is None or e["new"] is None for e in edits):
         raise InvalidInput(f"{rev} has other examples than HEAD; only labels can be restored")
     with ws.lock():
@@ -361,20 +362,8 @@ def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> 
 
 
 # -- reading history ---------------------------------------------------------------------
-def _records(out: str):
-    """Split `git log` output made with _LOG_FORMAT into (fields, body-lines) records."""
-    for rec in out.split("\x1e")[1:]:
-        head, _, body = rec.partition("\n")
-        sha, author, date, subject = head.split("\x1f")
-        yield {"commit": sha, "author": author, "date": date, "message": subject}, body
-
-
-def _changes_path(ws: Workspace, name: str, commit: str):
-    return ws.root / ".ide" / "changes" / name / f"{commit}.json"
-
-
-def _save_changes(ws, name, commit, changes: dict) -> None:
-    write_json(ws.state_path("changes", name, f"{commit}.json"), changes)
+def _changes_path(ws: Workspace, name: str, commit: str) -> Path:
+    return ws.state_path("changes", name, f"{commit}.json")
 
 
 def _changes(ws: Workspace, name: str, commit: str) -> dict:
@@ -404,7 +393,7 @@ def _changes(ws: Workspace, name: str, commit: str) -> dict:
         changes = ds.diff_labels(old, new)
         result = {"created": False, "edits": len(changes),
                   "changes": [[c["id"], c["old"], c["new"]] for c in changes]}
-    _save_changes(ws, name, commit, result)
+    write_json(_changes_path(ws, name, commit), result)
     return result
 
 
@@ -464,7 +453,7 @@ def image_files(ws: Workspace, name: str, rev: str = "HEAD") -> dict[str, tuple[
     used instead; an image found in neither is left out.
     """
     folder = _require(ws, name, rev)
-    dvcfile = ds.images_hash(ws.show(rev, f"{folder}/images.dvc") or "")
+    dvcfile = images_hash(ws, name, rev)
     cache = ws.root / ".dvc" / "cache" / "files" / "md5"
     manifest = cache / dvcfile[:2] / dvcfile[2:]
     try:
@@ -481,6 +470,11 @@ def image_files(ws: Workspace, name: str, rev: str = "HEAD") -> dict[str, tuple[
         if path.exists():
             files[rel] = (md5, path)
     return files
+
+
+def images_hash(ws: Workspace, name: str, rev: str) -> str:
+    """The DVC hash (`<md5>.dir`) of NAME's images as recorded at REV."""
+    return ds.images_hash(ws.show(rev, f"{ds.dataset_dir(name)}/images.dvc") or "")
 
 
 def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",

@@ -160,8 +160,8 @@ def test_images_of_any_size_and_mode(ws, tmp_path):
             im = Image.fromarray(arr.astype(np.uint8))
             [im, im.convert("RGBA"), im.convert("P")][n % 3].save(src / c / f"{n}.png")
     store.import_dataset(ws, "photos", src)
-    assert ds.Params.parse(ds.parse_params(
-        (ws.root / "datasets/photos/params.yaml").read_text())).image_size == 32
+    assert ds.parse_params(
+        (ws.root / "datasets/photos/params.yaml").read_text()).image_size == 32
     ids, x = runs.load_images(ws, "photos", "HEAD", 32)
     assert x.shape == (24, 3, 32, 32) and x.dtype == np.uint8
     res = runs.retrain(ws, "photos")
