@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ide import rank, train
-from ide.dataset import Params
+from ide.train import Params
 
 
 def flip(y, rate, kind, rng, k=10):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ide import runs, store
+from ide import commits, runs, staged, store, transfer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 
@@ -44,7 +44,7 @@ def peak_mb() -> float:
 
 
 def precision_at_k(ws, rev, flipped: set) -> float:
-    top = runs.suspects(ws, "mnist", rev, top=len(flipped))
+    top = runs.suspects(ws, store.resolve(ws, "mnist", rev), top=len(flipped))
     return len({r["id"] for r in top} & flipped) / len(flipped)
 
 
@@ -64,47 +64,47 @@ def main():
     rows = Rows()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ws = store.init(tmp / "ws")
+        ws = commits.init(tmp / "ws")
         t = time.time()
-        store.import_dataset(ws, "mnist", write_mnist(tmp / "src"))
+        transfer.import_dataset(ws, "mnist", write_mnist(tmp / "src"))
         rows.append(("import 10,000 PNGs (incl. writing them)", time.time() - t, "", "", ""))
         labels = store.labels(ws, "mnist")
         rng = np.random.default_rng(0)
         ids = sorted(labels)
         pick = rng.choice(len(ids), 500, replace=False)
         noise = {ids[n]: str((int(labels[ids[n]]) + rng.integers(1, 10)) % 10) for n in pick}
-        store.relabel(ws, "mnist", noise)
-        store.commit(ws, "mnist", "5% noise")
-        params = runs._params_at(ws, "mnist", "HEAD")
+        staged.relabel(ws, "mnist", noise)
+        commits.commit(ws, "mnist", "5% noise")
+        params = store.resolve(ws, "mnist").params
         n_train = len(ids) * (params.folds - 1)  # examples seen per epoch, all folds
 
         t = time.time()
-        res = runs.retrain(ws, "mnist")
+        res = runs.retrain(ws, store.resolve(ws, "mnist"))
         secs = time.time() - t
         rows.append(("full retrain (5 folds), 5% noise", secs,
                      f"{params.epochs * n_train / res['seconds']:.0f}",
                      f"{res['metrics']['accuracy']:.4f}",
                      f"{precision_at_k(ws, 'HEAD', set(noise)):.3f}"))
         fixes = dict(list({i: labels[i] for i in noise}.items())[:10])
-        store.relabel(ws, "mnist", fixes)
-        store.commit(ws, "mnist", "fix 10")
+        staged.relabel(ws, "mnist", fixes)
+        commits.commit(ws, "mnist", "fix 10")
         left = set(noise) - set(fixes)
         t = time.time()
-        res = runs.retrain(ws, "mnist")
+        res = runs.retrain(ws, store.resolve(ws, "mnist"))
         rows.append((f"warm retrain after 10 fixes (from {res['warm_start'][:7]})",
                      time.time() - t, f"{params.warm_epochs * n_train / res['seconds']:.0f}",
                      f"{res['metrics']['accuracy']:.4f}",
                      f"{precision_at_k(ws, 'HEAD', left):.3f}"))
         warm_key = runs.trained(ws, "mnist")[ws.head()]
         t = time.time()
-        res = runs.retrain(ws, "mnist", full=True)
+        res = runs.retrain(ws, store.resolve(ws, "mnist"), full=True)
         rows.append(("full retrain of the same commit, for comparison", time.time() - t,
                      f"{params.epochs * n_train / res['seconds']:.0f}",
                      f"{res['metrics']['accuracy']:.4f}",
                      f"{precision_at_k(ws, 'HEAD', left):.3f}"))
         del warm_key
         t = time.time()
-        res = runs.retrain(ws, "mnist")
+        res = runs.retrain(ws, store.resolve(ws, "mnist"))
         rows.append(("retrain again (cache hit)", time.time() - t, "", "", ""))
         for row in app_speed(ws):
             rows.append(row)

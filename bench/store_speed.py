@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ide import dataset as ds
-from ide import store
+from ide import commits, history, staged, transfer
 
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 
@@ -44,18 +44,18 @@ def bench_import(tmp: Path, n: int) -> list[tuple[str, float]]:
     src = tmp / "src"
     write_pngs(src, n)
     plain = tmp / "plain"
-    store.init(plain)
+    commits.init(plain)
     shutil.copytree(src, plain / "images")
     t_dvc, _ = timed(subprocess.run, ["dvc", "add", "-q", "images"], cwd=plain, env=ENV,
                      check=True)
-    ws = store.init(tmp / "ws")
-    t_ide, _ = timed(store.import_dataset, ws, "big", src)
+    ws = commits.init(tmp / "ws")
+    t_ide, _ = timed(transfer.import_dataset, ws, "big", src)
     return [(f"dvc add alone, {n:,} PNGs", t_dvc), (f"ide import, {n:,} PNGs", t_ide),
             ("  ratio ide import / dvc add", t_ide / t_dvc)]
 
 
 def bench_commits(tmp: Path, m: int, commits: int = 100) -> list[tuple[str, float]]:
-    ws = store.init(tmp / "labels-ws")
+    ws = commits.init(tmp / "labels-ws")
     folder = ws.root / "datasets" / "big"
     folder.mkdir(parents=True)
     classes = [str(c) for c in range(10)]
@@ -69,14 +69,14 @@ def bench_commits(tmp: Path, m: int, commits: int = 100) -> list[tuple[str, floa
     times = []
     for n in range(commits):
         edits = {ids[k]: classes[rng.integers(10)] for k in rng.choice(m, 10, replace=False)}
-        store.relabel(ws, "big", edits)
-        times.append(timed(store.commit, ws, "big", f"edit {n}")[0])
+        staged.relabel(ws, "big", edits)
+        times.append(timed(commits.commit, ws, "big", f"edit {n}")[0])
     some = ids[int(rng.integers(m))]
     return [(f"commit 10 edits, {m:,} examples (median of {commits})", float(np.median(times))),
             (f"commit 10 edits (slowest of {commits})", max(times)),
-            (f"log, {commits + 1} commits", timed(store.log, ws, "big")[0]),
-            ("diff HEAD~100..HEAD", timed(store.diff, ws, "big", f"HEAD~{commits}")[0]),
-            ("history of one example", timed(store.history, ws, "big", some)[0])]
+            (f"log, {commits + 1} commits", timed(history.log, ws, "big")[0]),
+            ("diff HEAD~100..HEAD", timed(history.diff, ws, "big", f"HEAD~{commits}")[0]),
+            ("history of one example", timed(history.history, ws, "big", some)[0])]
 
 
 def main():

@@ -23,18 +23,18 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def main(workspace: str = "/tmp/ide-screenshots") -> None:
-    from ide import runs, store
+    from ide import commits, history, runs, staged, store
     from ide.workspace import Workspace
 
     subprocess.run([sys.executable, "-m", "ide.cli", "demo", workspace, "--no-serve"],
                    check=True)
     ws = Workspace(workspace)
-    if len(store.log(ws, "digits")) == 2:
-        top = runs.suspects(ws, "digits", top=40)
-        store.relabel(ws, "digits", {r["id"]: r["predicted"] for r in top})
-        store.commit(ws, "digits", "Accept the model's suggestion for the top 40 suspects",
+    if len(history.log(ws, "digits")) == 2:
+        top = runs.suspects(ws, store.resolve(ws, "digits"), top=40)
+        staged.relabel(ws, "digits", {r["id"]: r["predicted"] for r in top})
+        commits.commit(ws, "digits", "Accept the model's suggestion for the top 40 suspects",
                      author="Ada Lovelace <ada@example.org>")
-        runs.retrain(ws, "digits")
+        runs.retrain(ws, store.resolve(ws, "digits"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

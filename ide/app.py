@@ -1,9 +1,10 @@
 """The IDE in the browser: review suspects, relabel, commit, watch the model improve.
 
-A shell over the same API as the CLI (store, runs, worker): `ide serve` runs it with the
-workspace in IDE_WORKSPACE. Two pages: Review (gallery of the most suspicious examples of
-the viewed commit, relabelling, staged edits, commit) and History (commits and metrics,
-diffs as images, an example's label history, the confusion matrix).
+A shell: `main()` and small `*_ui()` functions over the same API and read model as the CLI
+(`ide.views`, `ide.staged`, `ide.commits`, `ide.runs`, `ide.worker`); `ide serve` runs it
+with the workspace in IDE_WORKSPACE. Two pages: Review (gallery of the most suspicious
+examples of the viewed commit, relabelling, staged edits, commit) and History (commits and
+metrics, diffs as images, an example's label history, the confusion matrix).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ide import runs, store, thumbs, worker
+from ide import commits, history, images, runs, staged, store, thumbs, views, worker
 from ide.errors import IDEError
 from ide.workspace import Workspace
 
@@ -28,12 +29,14 @@ COLUMNS = 5
 # unpickle a fresh copy on every call (51 calls a page).
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_ranking(root: str, name: str, commit: str) -> runs.Ranking:
-    return runs.ranking(Workspace(root), name, commit)
+    ws = Workspace(root)
+    return runs.ranking(ws, store.resolve(ws, name, commit))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_images(root: str, name: str, commit: str) -> dict:
-    return store.image_files(Workspace(root), name, commit)
+    ws = Workspace(root)
+    return images.image_files(ws, store.resolve(ws, name, commit))
 
 
 @st.cache_data(show_spinner=False, max_entries=20000)
@@ -46,29 +49,71 @@ def image_of(ws, name, commit, example_id):
     return load_thumb(str(ws.root), entry[0], str(entry[1])) if entry else None
 
 
-# -- actions: callbacks that turn errors into a message shown on the next run ----------
-def act(fn, *args, done: str | None = None, **kwargs) -> None:
+# -- session state and actions -----------------------------------------------------------
+def init_state() -> None:
+    """Session state the page reads, set once per session."""
+    for key, value in {"cursor": 0, "authenticated": False, "user_name": "",
+                       "user_email": "", "commit_message": "", "newest_trained": None}.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def act(fn, *args, done: str | None = None, **kwargs) -> bool:
+    """Run an action; its error or DONE becomes a message shown on the next run."""
     try:
         fn(*args, **kwargs)
         if done:
             st.session_state.flash = ("success", done)
+        return True
     except IDEError as exc:
         st.session_state.flash = ("error", str(exc))
+        return False
 
 
-def relabel(ws, name, edits: dict, seen: dict) -> None:
-    act(store.relabel, ws, name, edits, expected=seen,
-        done=f"staged {len(edits)} edit(s)")
+def flash_ui() -> None:
+    flash = st.session_state.pop("flash", None)
+    if flash:
+        getattr(st, flash[0])(flash[1])
 
 
 def step(delta: int) -> None:
     st.session_state.cursor = max(0, st.session_state.cursor + delta)
 
 
+def on_relabel(ws, name, edits: dict, seen: dict, then: int = 0) -> None:
+    """Stage EDITS made on the labels SEEN; then move the keyboard cursor by THEN."""
+    act(staged.relabel, ws, name, edits, expected=seen, done=f"staged {len(edits)} edit(s)")
+    step(then)
+
+
+def on_check(ws, name, example_id: str) -> None:
+    act(staged.mark_checked, ws, name, [example_id], done=f"{example_id} marked as checked")
+    step(1)
+
+
+def on_unstage(ws, name, example_id: str) -> None:
+    act(staged.unstage, ws, name, [example_id])
+
+
+def on_assign(ws, name, selected: list[str], current: dict) -> None:
+    # A callback: read widget values from session state, not this run's.
+    cls = st.session_state.bulk_class
+    on_relabel(ws, name, {i: cls for i in selected}, {i: current[i] for i in selected})
+    for i in selected:
+        st.session_state[f"sel_{i}"] = False
+
+
+def on_commit(ws, name, author) -> None:
+    message = st.session_state.commit_message.strip()
+    act(commits.commit, ws, name, message or "Label fixes from review", author=author,
+        done="committed; retraining starts by itself")
+    st.session_state.commit_message = ""
+
+
 # -- pieces of the page ------------------------------------------------------------------
 def login_ui() -> bool:
     password = os.environ.get("IDE_PASSWORD")
-    if not password or st.session_state.get("authenticated"):
+    if not password or st.session_state.authenticated:
         return True
     st.title("Dataset IDE")
     given = st.text_input("Password", type="password", key="password")
@@ -117,13 +162,13 @@ def status_ui(ws, name) -> None:
 
 def viewed_commit(ws, name) -> str | None:
     """HEAD if it is trained, else the newest trained commit (or the one picked)."""
-    log = runs.attach_metrics(ws, name, store.log(ws, name))
+    log = views.log(ws, name)
     done = [e for e in log if e["metrics"]]
     if not done:
         return None
     options = {f"{e['commit'][:8]}  {e['message'][:40]}": e["commit"] for e in done}
     newest = next(iter(options))
-    if st.session_state.get("newest_trained") != newest:
+    if st.session_state.newest_trained != newest:
         # A training finished since the last run: show its ranking, not the one picked before.
         st.session_state.newest_trained = st.session_state.viewed = newest
     picked = st.sidebar.selectbox("Viewing the model of", list(options), key="viewed")
@@ -135,27 +180,14 @@ def viewed_commit(ws, name) -> str | None:
 
 def filters_ui(r: runs.Ranking) -> np.ndarray:
     """Indices of the examples to show, most suspicious first."""
-    classes = r.classes
-    pred = r.probs.argmax(1)
     c1, c2, c3, c4 = st.columns([2, 2, 3, 1.3])
-    given = c1.multiselect("Given class", classes, key="f_given")
-    predicted = c2.multiselect("Predicted class", classes, key="f_pred")
-    pairs = pd.Series([f"{classes[a]} → {classes[b]}" for a, b in zip(r.labels, pred)
-                       if a != b]).value_counts()
-    pair = c3.selectbox("Confusion (given → predicted)", ["any"] + [
-        f"{p} ({n})" for p, n in pairs.items()], key="f_pair")
+    given = c1.multiselect("Given class", r.classes, key="f_given")
+    predicted = c2.multiselect("Predicted class", r.classes, key="f_pred")
+    pairs = {f"{a} → {b} ({n})": (a, b) for a, b, n in views.confusion_pairs(r)}
+    pair = c3.selectbox("Confusion (given → predicted)", ["any", *pairs], key="f_pair")
     only = c4.checkbox("Only suspects", key="f_only")
-    keep = np.ones(len(r.ids), dtype=bool)
-    if given:
-        keep &= np.isin(r.labels, [classes.index(c) for c in given])
-    if predicted:
-        keep &= np.isin(pred, [classes.index(c) for c in predicted])
-    if pair != "any":
-        a, b = pair.rsplit(" (", 1)[0].split(" → ")
-        keep &= (r.labels == classes.index(a)) & (pred == classes.index(b))
-    if only:
-        keep &= r.suspect
-    return r.order[keep[r.order]]
+    return views.shown(r, given=given, predicted=predicted, pair=pairs.get(pair),
+                       only_suspects=only)
 
 
 def shortcut_keys(classes: list[str]) -> list[str | None]:
@@ -169,7 +201,7 @@ def focus_ui(ws, name, commit, r, shown, current) -> None:
     """One example at a time, driven by the keyboard: N/P move, A accepts, K keeps."""
     if not len(shown):
         return
-    st.session_state.cursor = min(st.session_state.get("cursor", 0), len(shown) - 1)
+    st.session_state.cursor = min(st.session_state.cursor, len(shown) - 1)
     row = r.rows([shown[st.session_state.cursor]])[0]
     i, now = row["id"], current[row["id"]]
     left, right = st.columns([1, 3])
@@ -185,18 +217,27 @@ def focus_ui(ws, name, commit, r, shown, current) -> None:
     b[0].button("Previous (P)", key="k_prev", shortcut="P", on_click=step, args=(-1,))
     b[1].button("Next (N)", key="k_next", shortcut="N", on_click=step, args=(1,))
     b[2].button(f"Accept {row['predicted']} (A)", key="k_accept", shortcut="A",
-                type="primary", disabled=row["predicted"] == now,
-                on_click=lambda: (relabel(ws, name, {i: row["predicted"]}, {i: now}), step(1)))
-    b[3].button("Label is right (K)", key="k_keep", shortcut="K",
-                on_click=lambda: (act(store.mark_checked, ws, name, [i],
-                                      done=f"{i} marked as checked"), step(1)))
+                type="primary", disabled=row["predicted"] == now, on_click=on_relabel,
+                args=(ws, name, {i: row["predicted"]}, {i: now}, 1))
+    b[3].button("Label is right (K)", key="k_keep", shortcut="K", on_click=on_check,
+                args=(ws, name, i))
     keys = shortcut_keys(r.classes)
     cols = right.columns(min(len(r.classes), 10))
     for j, (cls, key) in enumerate(zip(r.classes, keys)):
         cols[j % len(cols)].button(
             f"{cls}" + (f" ({key})" if key and key != cls else ""), key=f"k_class_{j}",
-            shortcut=key, disabled=cls == now,
-            on_click=lambda cls=cls: (relabel(ws, name, {i: cls}, {i: now}), step(1)))
+            shortcut=key, disabled=cls == now, on_click=on_relabel,
+            args=(ws, name, {i: cls}, {i: now}, 1))
+
+
+@st.fragment
+def grid_ui(ws, name, commit, r, shown) -> None:
+    """The review grid (bulk assign and gallery): a fragment, so that an Accept or a tick
+    reruns the grid only, not the whole page. It reads the labels itself for that reason."""
+    current = views.working_labels(ws, name, r)
+    flash_ui()
+    bulk_ui(ws, name, r.classes, current)
+    gallery_ui(ws, name, commit, r, shown, current)
 
 
 def gallery_ui(ws, name, commit, r, shown, current) -> None:
@@ -218,7 +259,7 @@ def gallery_ui(ws, name, commit, r, shown, current) -> None:
             col.markdown(f"`{i}`{flag}  \n{now} → **{row['predicted']}** "
                          f"({row['probability']:.0%})")
             if row["predicted"] != now:
-                col.button(f"Accept {row['predicted']}", key=f"acc_{i}", on_click=relabel,
+                col.button(f"Accept {row['predicted']}", key=f"acc_{i}", on_click=on_relabel,
                            args=(ws, name, {i: row["predicted"]}, {i: now}))
             col.checkbox("select", key=f"sel_{i}")
 
@@ -230,13 +271,8 @@ def bulk_ui(ws, name, classes, current) -> None:
         return
     c1, c2 = st.columns([1, 3])
     c1.selectbox(f"Assign {len(selected)} selected to", classes, key="bulk_class")
-
-    def assign():  # a callback: read widget values from session state, not this run's
-        cls = st.session_state.bulk_class
-        relabel(ws, name, {i: cls for i in selected}, {i: current[i] for i in selected})
-        for i in selected:
-            st.session_state[f"sel_{i}"] = False
-    c2.button("Assign", key="bulk_assign", on_click=assign)
+    c2.button("Assign", key="bulk_assign", on_click=on_assign,
+              args=(ws, name, selected, current))
 
 
 def staged_ui(ws, name, author, stage: dict) -> None:
@@ -245,48 +281,38 @@ def staged_ui(ws, name, author, stage: dict) -> None:
     for e in edits:
         c1, c2 = st.sidebar.columns([4, 1])
         c1.write(f"`{e['id']}` {e['old']} → {e['new']}")
-        c2.button("↺", key=f"undo_{e['id']}", help="unstage",
-                  on_click=act, args=(store.unstage, ws, name, [e["id"]]))
+        c2.button("↺", key=f"undo_{e['id']}", help="unstage", on_click=on_unstage,
+                  args=(ws, name, e["id"]))
     for i in marks:
         st.sidebar.write(f"`{i}` ✓ checked")
     if edits or marks:
         st.sidebar.text_input("Commit message", key="commit_message",
                               placeholder="Fix mislabelled digits")
-
-        def do_commit():
-            message = st.session_state.commit_message.strip()
-            act(store.commit, ws, name, message or "Label fixes from review",
-                author=author, done="committed; retraining starts by itself")
-            st.session_state.commit_message = ""
-        st.sidebar.button("Commit", key="commit", type="primary", on_click=do_commit)
+        st.sidebar.button("Commit", key="commit", type="primary", on_click=on_commit,
+                          args=(ws, name, author))
 
 
 def review_page(ws, name, author) -> None:
     status_ui(ws, name)
     commit = viewed_commit(ws, name)
-    stage = store.staged(ws, name)
-    staged_ui(ws, name, author, stage)
+    staged_ui(ws, name, author, staged.read(ws, name))
     if commit is None:
         st.info(f"No trained model for {name} yet: the ranking appears when the first "
                 "training finishes.")
         return
     r = load_ranking(str(ws.root), name, commit)
-    head = store.labels(ws, name)  # parsed once per version by the store itself
-    current = {**head, **{e["id"]: e["new"] for e in stage["labels"]}}
-    current = {i: current.get(i, r.classes[r.labels[n]]) for n, i in enumerate(r.ids)}
     m = runs.metrics(ws, name, commit)
     c = st.columns(3)
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
     shown = filters_ui(r)
-    focus_ui(ws, name, commit, r, shown, current)
-    bulk_ui(ws, name, r.classes, current)
-    gallery_ui(ws, name, commit, r, shown, current)
+    focus_ui(ws, name, commit, r, shown, views.working_labels(ws, name, r))
+    grid_ui(ws, name, commit, r, shown)
 
 
 def history_page(ws, name) -> None:
-    log = runs.attach_metrics(ws, name, store.log(ws, name))
+    log = views.log(ws, name)
     table = pd.DataFrame([{
         "commit": e["commit"][:10], "date": e["date"][:16].replace("T", " "),
         "author": e["author"], "message": e["message"], "edits": e["edits"],
@@ -309,7 +335,7 @@ def history_page(ws, name) -> None:
     st.subheader("What a commit changed")
     options = {f"{e['commit'][:10]}  {e['message'][:50]}": e["commit"] for e in log}
     picked = st.selectbox("Commit", list(options), key="diff_commit")
-    changes = store.commit_diff(ws, name, options[picked])
+    changes = history.commit_diff(ws, store.resolve(ws, name, options[picked]))
     st.caption(f"{len(changes)} label change(s)")
     for start in range(0, min(len(changes), 100), COLUMNS):
         for col, ch in zip(st.columns(COLUMNS), changes[start:start + COLUMNS]):
@@ -322,7 +348,7 @@ def history_page(ws, name) -> None:
     example = st.text_input("Example id", key="history_id", placeholder="e.g. 7/0123.png")
     if example:
         try:
-            st.dataframe(pd.DataFrame(store.history(ws, name, example.strip())),
+            st.dataframe(pd.DataFrame(history.history(ws, name, example.strip())),
                          hide_index=True, width="stretch")
         except IDEError as exc:
             st.error(str(exc))
@@ -331,8 +357,7 @@ def history_page(ws, name) -> None:
     if trained_log:
         st.subheader(f"Confusion matrix of {trained_log[0]['commit'][:10]}")
         r = load_ranking(str(ws.root), name, trained_log[0]["commit"])
-        counts = np.zeros((len(r.classes),) * 2, dtype=int)
-        np.add.at(counts, (r.labels, r.probs.argmax(1)), 1)
+        counts = views.confusion_matrix(r)
         st.caption("Rows: given label; columns: out-of-fold prediction.")
         st.dataframe(pd.DataFrame(counts, index=[f"given {c}" for c in r.classes],
                                   columns=[f"pred {c}" for c in r.classes]))
@@ -340,6 +365,7 @@ def history_page(ws, name) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Dataset IDE", layout="wide")
+    init_state()
     if not login_ui():
         return
     try:
@@ -348,16 +374,18 @@ def main() -> None:
         st.error(str(exc))
         return
     name, author, page = sidebar_ui(ws)
-    flash = st.session_state.pop("flash", None)
-    if flash:
-        getattr(st, flash[0])(flash[1])
+    flash_ui()
     if name is None:
         st.info("No dataset yet: import one with `ide import NAME SRC` (or try `ide demo`).")
         return
     try:
-        review_page(ws, name, author) if page == "Review" else history_page(ws, name)
+        if page == "Review":
+            review_page(ws, name, author)
+        else:
+            history_page(ws, name)
     except IDEError as exc:
         st.error(str(exc))
 
 
-main()
+if __name__ == "__main__":  # how `streamlit run` and AppTest run this file
+    main()

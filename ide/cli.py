@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import store
+from . import commits, history, staged, store, transfer, views
 from .errors import IDEError
 from .workspace import Workspace
 
@@ -32,12 +32,12 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 # -- commands: each takes the parsed args and returns an exit code ----------------------
 def cmd_init(args):
-    ws = store.init(args.dir)
+    ws = commits.init(args.dir)
     print(f"workspace ready: {ws.root}")
 
 
 def cmd_import(args):
-    res = store.import_dataset(_ws(args), args.name, args.src, labels_csv=args.labels,
+    res = transfer.import_dataset(_ws(args), args.name, args.src, labels_csv=args.labels,
                                skip_bad=args.skip_bad, author=args.author,
                                say=_say if sys.stderr.isatty() else lambda m: None)
     print(f"imported {res['examples']} examples in {len(res['classes'])} classes "
@@ -47,29 +47,23 @@ def cmd_import(args):
 
 
 def cmd_relabel(args):
-    edits = store.relabel(_ws(args), args.name, _pairs(args.edits))
+    edits = staged.relabel(_ws(args), args.name, _pairs(args.edits))
     print(f"{len(edits)} edit(s) staged for {args.name}")
 
 
 def cmd_check(args):
-    store.mark_checked(_ws(args), args.name, args.ids)
+    staged.mark_checked(_ws(args), args.name, args.ids)
     print(f"{len(args.ids)} example(s) marked as checked (staged)")
 
 
 def cmd_unstage(args):
-    store.unstage(_ws(args), args.name, args.ids or None)
+    staged.unstage(_ws(args), args.name, args.ids or None)
 
 
 def cmd_status(args):
-    from . import worker
-
     ws = _ws(args)
     names = [args.name] if args.name else store.datasets(ws)
-    report = []
-    for name in names:
-        stage = store.staged(ws, name)
-        report.append({"dataset": name, "head": ws.head(), **stage,
-                       "model": worker.model_status(ws, name)})
+    report = [views.status(ws, name) for name in names]
     if args.json:
         return _print_json(report)
     if not report:
@@ -89,15 +83,12 @@ def cmd_status(args):
 
 
 def cmd_commit(args):
-    rev = store.commit(_ws(args), args.name, args.message, author=args.author)
+    rev = commits.commit(_ws(args), args.name, args.message, author=args.author)
     print(rev)
 
 
 def cmd_log(args):
-    from . import runs
-
-    ws = _ws(args)
-    entries = runs.attach_metrics(ws, args.name, store.log(ws, args.name))
+    entries = views.log(_ws(args), args.name)
     if args.json:
         return _print_json(entries)
     for e in entries:
@@ -108,7 +99,7 @@ def cmd_log(args):
 
 
 def cmd_diff(args):
-    changes = store.diff(_ws(args), args.name, args.rev, args.rev2)
+    changes = history.diff(_ws(args), args.name, args.rev, args.rev2)
     if args.json:
         return _print_json(changes)
     for c in changes:
@@ -118,7 +109,7 @@ def cmd_diff(args):
 
 
 def cmd_history(args):
-    found = store.history(_ws(args), args.name, args.id)
+    found = history.history(_ws(args), args.name, args.id)
     if args.json:
         return _print_json(found)
     for h in found:
@@ -127,15 +118,15 @@ def cmd_history(args):
 
 
 def cmd_checkout(args):
-    print(store.checkout(_ws(args), args.name, args.rev, author=args.author))
+    print(commits.checkout(_ws(args), args.name, args.rev, author=args.author))
 
 
 def cmd_revert(args):
-    print(store.revert(_ws(args), args.name, args.rev, author=args.author))
+    print(commits.revert(_ws(args), args.name, args.rev, author=args.author))
 
 
 def cmd_export(args):
-    n = store.export(_ws(args), args.name, args.out, fmt=args.format, rev=args.rev)
+    n = transfer.export(_ws(args), args.name, args.out, fmt=args.format, rev=args.rev)
     print(f"exported {n} examples to {args.out}")
 
 
@@ -149,12 +140,13 @@ def _one_dataset(ws, name):
 
 
 def cmd_retrain(args):
-    from . import runs, train
+    from . import runs
+    from .progress import progress_bar
 
     ws = _ws(args)
     name = _one_dataset(ws, args.name)
-    res = runs.retrain(ws, name, args.rev, full=args.full, device=args.device,
-                        progress=train.progress_bar(sys.stderr))
+    res = runs.retrain(ws, store.resolve(ws, name, args.rev), full=args.full,
+                       device=args.device, progress=progress_bar(sys.stderr))
     print(file=sys.stderr)
     if args.json:
         return _print_json(res)
@@ -169,7 +161,9 @@ def cmd_retrain(args):
 def cmd_suspects(args):
     from . import runs
 
-    rows = runs.suspects(_ws(args), args.name, args.rev, top=args.top, method=args.method)
+    ws = _ws(args)
+    rows = runs.suspects(ws, store.resolve(ws, args.name, args.rev), top=args.top,
+                         method=args.method)
     if args.json:
         return _print_json([{k: r[k] for k in ("id", "label", "predicted", "loss", "score")}
                             for r in rows])
@@ -199,13 +193,14 @@ def cmd_serve(args):
 
 
 def cmd_demo(args):
-    from . import demo, runs, serve, train
+    from . import demo, runs, serve
+    from .progress import progress_bar
 
     ws, flips = demo.build(args.dir)
     if flips:
         print(f"demo workspace {ws.root}: {len(flips)} labels of `digits` flipped at random in "
               "the last commit; training it now", file=sys.stderr)
-    res = runs.retrain(ws, "digits", progress=train.progress_bar(sys.stderr))
+    res = runs.retrain(ws, store.resolve(ws, "digits"), progress=progress_bar(sys.stderr))
     m = res["metrics"]
     print(f"\nout-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} suspected label "
           "errors", file=sys.stderr)

@@ -1,8 +1,9 @@
 """What a dataset is on disk, and reading and validating one: no git, no side effects.
 
 A dataset lives in `datasets/<name>/`: `labels.csv` (header `id,label`, one line per example,
-sorted by id, git-tracked), `images/` (DVC-tracked) and `dataset.yaml` (classes in order).
-An example's id is its image path relative to `images/`, in POSIX form.
+sorted by id, git-tracked), `images/` (DVC-tracked, recorded in `images.dvc`), `dataset.yaml`
+(classes in order) and `checked.txt` (examples a reviewer confirmed). An example's id is its
+image path relative to `images/`, in POSIX form. Also here: scanning a folder to import.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import yaml
 
 from .errors import InvalidInput
@@ -67,6 +67,15 @@ def check_label(label: str, classes: list[str]) -> str:
     if label not in classes:
         raise InvalidInput(f"unknown class {label!r} (classes: {', '.join(classes)})")
     return label
+
+
+# -- checked.txt: examples a reviewer confirmed, one id a line -------------------------------
+def parse_checked(text: str | None) -> frozenset[str]:
+    return frozenset(text.split("\n")) - {""} if text else frozenset()
+
+
+def format_checked(ids) -> str:
+    return "\n".join(sorted(ids)) + "\n"
 
 
 # -- dataset.yaml --------------------------------------------------------------------------
@@ -199,76 +208,3 @@ def images_hash(dvc_text: str) -> str:
     if not md5.endswith(".dir"):
         raise InvalidInput("images.dvc does not describe a DVC-tracked folder")
     return md5
-
-
-# -- training parameters and the stage that `ide import` writes beside the labels ----------
-@dataclass(frozen=True)
-class Params:
-    folds: int = 5
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 0.002
-    image_size: int = 28
-    seed: int = 0
-    width: int = 16
-    warm_epochs: int = 1
-    min_steps: int = 300     # tiny datasets get more epochs, so that a model is learnt at all
-
-    @classmethod
-    def parse(cls, data: dict | None) -> "Params":
-        data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise InvalidInput(f"params.yaml: unknown parameter(s) {', '.join(sorted(unknown))}")
-        try:
-            p = cls(**{k: (float(v) if k == "lr" else int(v)) for k, v in data.items()})
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"params.yaml: {exc}") from None
-        if p.folds < 2 or p.epochs < 1 or p.batch_size < 2 or p.image_size < 4 or p.lr <= 0:
-            raise InvalidInput("params.yaml: need folds >= 2, epochs >= 1, batch_size >= 2, "
-                               "image_size >= 4, lr > 0")
-        return p
-
-
-def suggest_params(paths: list[Path]) -> Params:
-    """Default parameters for these images: the network's input side follows the images'
-    (digits of 8 px are upscaled to 16, photos are shrunk to 32)."""
-    from PIL import Image
-
-    sides = []
-    for path in paths[:200]:
-        with Image.open(path) as im:
-            sides.append(max(im.size))
-    side = int(np.median(sides)) if sides else 28
-    size = min(32, max(16, 4 * round(side / 4)))
-    # Small inputs are cheap: spend it on a wider network (measured in bench/detection.py).
-    return Params(image_size=size, width=32 if size <= 16 else 16)
-
-
-def parse_params(text: str | None) -> Params:
-    """params.yaml text (None: no such file) -> the training parameters, validated."""
-    data = yaml.safe_load(text or "") or {}
-    if not isinstance(data, dict):
-        raise InvalidInput("params.yaml must be a mapping of name: value")
-    return Params.parse(data)
-
-
-def stage_yaml() -> str:
-    """dvc.yaml of a dataset: `dvc repro` there gives the same numbers as `ide retrain`."""
-    params = "".join(f"      - {f.name}\n" for f in fields(Params))
-    return f"""\
-stages:
-  train:
-    cmd: python -m ide.stage
-    deps:
-      - labels.csv
-      - images
-    params:
-{params}    outs:
-      - model.pt
-      - predictions.csv
-    metrics:
-      - metrics.json:
-          cache: false
-"""
-

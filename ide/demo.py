@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import commits, staged, store, transfer
 from .workspace import Workspace
 
 NOISE_AUTHOR = "Noise Simulator <noise@example.org>"
@@ -33,13 +33,13 @@ def write_digits(dest: Path) -> Path:
 
 def build(path: Path | str, *, noise: float = 0.05, seed: int = 0) -> tuple[Workspace, dict]:
     """Make the demo workspace at PATH (reused if it already holds `digits`)."""
-    ws = store.init(path)
+    ws = commits.init(path)
     if "digits" in store.datasets(ws):
         return ws, {}
     with tempfile.TemporaryDirectory() as tmp:
-        store.import_dataset(ws, "digits", write_digits(Path(tmp) / "digits"))
-    labels = store.labels(ws, "digits")
-    classes = store.meta(ws, "digits")["classes"]
+        transfer.import_dataset(ws, "digits", write_digits(Path(tmp) / "digits"))
+    version = store.resolve(ws, "digits")
+    labels, classes = version.labels, version.classes
     rng = np.random.default_rng(seed)
     ids = sorted(labels)
     picked = rng.choice(len(ids), int(round(noise * len(ids))), replace=False)
@@ -47,7 +47,7 @@ def build(path: Path | str, *, noise: float = 0.05, seed: int = 0) -> tuple[Work
     for n in sorted(picked):
         others = [c for c in classes if c != labels[ids[n]]]
         flips[ids[n]] = others[rng.integers(len(others))]
-    store.relabel(ws, "digits", flips)
-    store.commit(ws, "digits", f"Simulated annotation noise: {len(flips)} labels flipped at "
+    staged.relabel(ws, "digits", flips)
+    commits.commit(ws, "digits", f"Simulated annotation noise: {len(flips)} labels flipped at "
                  "random", author=NOISE_AUTHOR)
     return ws, flips

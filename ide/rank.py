@@ -1,7 +1,9 @@
-"""Suspicion scores from out-of-sample probabilities: pure numpy, no model, no IO.
+"""Suspicion scores, suspects and metrics from out-of-sample probabilities: pure numpy, no
+model, no IO. Everything the IDE says about probabilities is defined here, once.
 
-Every function takes `labels`, an (N,) integer array of given labels in [0, K), and
-`pred_probs`, an (N, K) array of out-of-fold predicted probabilities (rows sum to 1).
+The functions take `labels`, an (N,) integer array of given labels in [0, K), and
+`pred_probs`, an (N, K) array of out-of-fold predicted probabilities (rows sum to 1);
+`predicted` takes the probabilities only.
 Label quality scores are in [0, 1] for self-confidence, [-1, 1] for the margin:
 lower means more likely mislabelled.
 """
@@ -81,3 +83,37 @@ def find_label_issues(labels, pred_probs) -> np.ndarray:
 def order(labels, pred_probs, *, method: str = DEFAULT_METHOD) -> np.ndarray:
     """(N,) indices, most suspicious first (stable for ties)."""
     return np.argsort(label_quality(labels, pred_probs, method=method), kind="stable")
+
+
+def predicted(pred_probs) -> np.ndarray:
+    """(N,) the class each example is predicted to be (the most probable)."""
+    return np.asarray(pred_probs).argmax(axis=1)
+
+
+def is_suspect(labels, pred_probs, *, checked=None) -> np.ndarray:
+    """(N,) bool: the suspected label errors, i.e. the confident-learning filter's issues,
+    except the examples a reviewer CHECKED ((N,) bool) as right."""
+    issues = find_label_issues(labels, pred_probs)
+    return issues if checked is None else issues & ~np.asarray(checked, dtype=bool)
+
+
+def confusion(labels, pred_probs) -> np.ndarray:
+    """(K, K) counts: rows the given label, columns the predicted class."""
+    labels, probs = _check(labels, pred_probs)
+    counts = np.zeros((probs.shape[1],) * 2, dtype=int)
+    np.add.at(counts, (labels, predicted(probs)), 1)
+    return counts
+
+
+def metrics(labels, pred_probs, classes: list[str], *, checked=None) -> dict:
+    """Metrics of out-of-fold probabilities: accuracy, mean loss, examples, suspects (see
+    `is_suspect`) and per-class accuracy ({class: accuracy, None where it has no examples})."""
+    labels, probs = _check(labels, pred_probs)
+    pred = predicted(probs)
+    per_class = {c: float((pred[labels == j] == j).mean()) if (labels == j).any() else None
+                 for j, c in enumerate(classes)}
+    return {"accuracy": float((pred == labels).mean()),
+            "mean_loss": float(per_example_loss(labels, probs).mean()),
+            "examples": int(len(labels)),
+            "suspects": int(is_suspect(labels, probs, checked=checked).sum()),
+            "per_class_accuracy": per_class}

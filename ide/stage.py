@@ -2,40 +2,67 @@
 
 It trains on the working copy of the dataset folder (labels.csv, images/, params.yaml) with
 the same code as `ide retrain`, and writes model.pt, predictions.csv and metrics.json, so
-`dvc metrics diff` compares versions and gives the same numbers as the IDE.
+`dvc metrics diff` compares versions and gives the same numbers as the IDE. `stage_yaml`
+is the dvc.yaml that `ide import` writes beside the labels.
 """
 
 import csv
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from . import dataset as ds
 from . import rank, train
+from .checkpoint import save_model
 from .errors import IDEError
+from .images import decode
+from .progress import progress_bar
+
+
+def stage_yaml() -> str:
+    """dvc.yaml of a dataset: `dvc repro` there gives the same numbers as `ide retrain`."""
+    params = "".join(f"      - {f.name}\n" for f in fields(train.Params))
+    return f"""\
+stages:
+  train:
+    cmd: python -m ide.stage
+    deps:
+      - labels.csv
+      - images
+    params:
+{params}    outs:
+      - model.pt
+      - predictions.csv
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
 
 
 def run(folder: Path) -> dict:
     labels = ds.parse_labels((folder / "labels.csv").read_text())
     classes = ds.parse_meta((folder / "dataset.yaml").read_text())["classes"]
-    params_file = folder / "params.yaml"
-    params = ds.parse_params(params_file.read_text() if params_file.exists() else None)
-    checked_file = folder / "checked.txt"
-    checked = set(checked_file.read_text().split()) if checked_file.exists() else set()
+    params = train.parse_params(_read(folder / "params.yaml"))
+    checked = ds.parse_checked(_read(folder / "checked.txt"))
     images = folder / "images"
     ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
-    x = train.decode([images / i for i in ids], params.image_size)
+    x = decode([images / i for i in ids], params.image_size)
     ids, probs, states, metrics = train.train_version(
-        ids, x, labels, classes, params, checked=checked,
-        progress=train.progress_bar(sys.stderr))
-    train.save_model(folder / "model.pt", states, classes, params)
+        ids, x, labels, classes, params, checked=checked, progress=progress_bar(sys.stderr))
+    save_model(folder / "model.pt", states, classes, params, x.shape[1])
     y = [classes.index(labels[i]) for i in ids]
     score, loss = rank.label_quality(y, probs), rank.per_example_loss(y, probs)
+    pred = rank.predicted(probs)
     with open(folder / "predictions.csv", "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["id", "label", "predicted", "loss", "score", *classes])
         for n, i in enumerate(ids):
-            w.writerow([i, labels[i], classes[int(probs[n].argmax())], f"{loss[n]:.6f}",
+            w.writerow([i, labels[i], classes[pred[n]], f"{loss[n]:.6f}",
                         f"{score[n]:.6f}", *(f"{p:.6f}" for p in probs[n])])
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     return metrics

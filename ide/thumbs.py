@@ -1,11 +1,11 @@
-"""Thumbnails for the app: made once per image content and kept under `.ide/thumbs/`."""
+"""Thumbnails for the app: made once per image content and kept under the thumbs cache."""
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
+from . import state
 from .workspace import Workspace
 
 SIZE = 96
@@ -15,7 +15,7 @@ def thumbnail(ws: Workspace, md5: str, source: Path, size: int = SIZE) -> bytes 
     """PNG bytes of the image scaled to fit SIZE px (digits stay crisp); None if missing."""
     from PIL import Image
 
-    path = ws.root / ".ide" / "thumbs" / md5[:2] / f"{md5[2:]}-{size}.png"
+    path = state.path(ws, state.THUMBS, md5[:2], f"{md5[2:]}-{size}.png")
     if path.exists():
         return path.read_bytes()
     try:
@@ -29,8 +29,5 @@ def thumbnail(ws: Workspace, md5: str, source: Path, size: int = SIZE) -> bytes 
     im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), resample)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    state.write_atomic(path, buf.getvalue())
     return buf.getvalue()

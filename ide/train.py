@@ -1,10 +1,11 @@
 """K-fold training: every example's probabilities come from a model that never saw it.
 
 Arrays in, arrays out: images (N, C, S, S) and labels -> out-of-fold probabilities (N, K),
-the K fold models and the metrics. Folds are assigned by a hash of each example's id, so
-they are the same in every version of a dataset; that is what lets a new version
-warm-start from the previous version's fold models and stay out of sample. Where the
-results of a version are stored, and when a version is (re)trained, is `ide.runs`.
+the K fold models and the metrics; no files, no images, no display. Folds are assigned by a
+hash of each example's id, so they are the same in every version of a dataset; that is what
+lets a new version warm-start from the previous version's fold models and stay out of
+sample. `Params` (a dataset's params.yaml) configures it. Where the results of a version are
+stored, and when a version is (re)trained, is `ide.runs`.
 """
 
 from __future__ import annotations
@@ -12,33 +13,61 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import dataclass, fields
 
 import numpy as np
+import yaml
 
 from . import rank
-from .dataset import Params
 from .errors import IDEError, InvalidInput
 
 TRAIN_VERSION = "1"  # bump when a change to training changes its results
 
 
-# -- images -> arrays ----------------------------------------------------------------------
-def decode(paths: list[Path], size: int) -> np.ndarray:
-    """Images of any size and mode -> (N, C, size, size) uint8; C is 1 if all are grey."""
-    from PIL import Image
+# -- parameters ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Params:
+    """Training parameters of a dataset, from its `params.yaml`."""
+    folds: int = 5
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 0.002
+    image_size: int = 28
+    seed: int = 0
+    width: int = 16
+    warm_epochs: int = 1
+    min_steps: int = 300     # tiny datasets get more epochs, so that a model is learnt at all
 
-    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    for n, path in enumerate(paths):
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            out[n] = np.asarray(im)
-    grey = (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
-    out = out[..., :1] if grey else out
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    @classmethod
+    def parse(cls, data: dict | None) -> "Params":
+        data = dict(data or {})
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InvalidInput(f"params.yaml: unknown parameter(s) {', '.join(sorted(unknown))}")
+        try:
+            p = cls(**{k: (float(v) if k == "lr" else int(v)) for k, v in data.items()})
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"params.yaml: {exc}") from None
+        if p.folds < 2 or p.epochs < 1 or p.batch_size < 2 or p.image_size < 4 or p.lr <= 0:
+            raise InvalidInput("params.yaml: need folds >= 2, epochs >= 1, batch_size >= 2, "
+                               "image_size >= 4, lr > 0")
+        return p
+
+
+def parse_params(text: str | None) -> Params:
+    """params.yaml text (None: no such file) -> the training parameters, validated."""
+    data = yaml.safe_load(text or "") or {}
+    if not isinstance(data, dict):
+        raise InvalidInput("params.yaml must be a mapping of name: value")
+    return Params.parse(data)
+
+
+def model_config(params: Params, classes: int, channels: int):
+    """The network's ModelConfig for these parameters: the one mapping of Params to it."""
+    from .model import ModelConfig
+
+    return ModelConfig(classes=classes, channels=channels, image_size=params.image_size,
+                       width=params.width)
 
 
 def fold_of(ids: list[str], folds: int, seed: int) -> np.ndarray:
@@ -82,14 +111,14 @@ def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int
     """
     import torch
 
-    from .model import ModelConfig, Net
+    from .model import Net
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     dev = _device(device)
     # channels_last: oneDNN's convolutions run about 20% faster on CPU in this layout.
-    net = Net(ModelConfig(classes=classes, channels=x.shape[1], image_size=params.image_size,
-                          width=params.width)).to(dev, memory_format=torch.channels_last)
+    net = Net(model_config(params, classes, x.shape[1])).to(
+        dev, memory_format=torch.channels_last)
     if state is not None:
         net.load_state_dict(state)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
@@ -126,11 +155,10 @@ def predict(states: list[dict], x: np.ndarray, classes: int, params: Params,
     """(N, K) probabilities averaged over the models in STATES."""
     import torch
 
-    from .model import ModelConfig, Net
+    from .model import Net
 
     dev = _device(device)
-    net = Net(ModelConfig(classes=classes, channels=x.shape[1], image_size=params.image_size,
-                          width=params.width)).to(dev).eval()
+    net = Net(model_config(params, classes, x.shape[1])).to(dev).eval()
     total = np.zeros((len(x), classes))
     with torch.no_grad():
         for state in states:
@@ -142,25 +170,22 @@ def predict(states: list[dict], x: np.ndarray, classes: int, params: Params,
 
 
 def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, device="cpu",
-                   warm: list[dict] | None = None, partial: Path | None = None):
+                   warm: list[dict] | None = None, done: dict | None = None, on_fold=None):
     """Out-of-fold probabilities (N, K) and the K fold models.
 
     WARM: fold models of a previous version to fine-tune instead of training from scratch.
-    PARTIAL: a folder where each finished fold is saved, so a killed run resumes.
+    DONE: {fold: (state, probs)} of folds already trained (a killed run resumes from them);
+    ON_FOLD(fold, state, probs) is called as each new fold finishes, to save it.
     """
-    import torch
-
     folds = fold_of(ids, params.folds, params.seed)
     probs = np.zeros((len(ids), classes), dtype=np.float32)
     states = []
     epochs = params.warm_epochs if warm else params.epochs
     for k in range(params.folds):
-        saved = partial / f"fold{k}.pt" if partial else None
         held = folds == k
-        if saved and saved.exists():
-            ck = torch.load(saved, weights_only=False)
-            states.append(ck["state"])
-            probs[held] = ck["probs"]
+        if done and k in done:
+            states.append(done[k][0])
+            probs[held] = done[k][1]
             continue
         train_idx = np.flatnonzero(~held)
 
@@ -175,24 +200,9 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
                     state=warm[k] if warm else None, device=device, on_step=on_step)
         states.append(state)
         probs[held] = predict([state], x[held], classes, params, device)
-        if saved:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"state": state, "probs": probs[held]}, saved)
+        if on_fold:
+            on_fold(k, state, probs[held])
     return probs, states
-
-
-def evaluate(y: np.ndarray, probs: np.ndarray, classes: list[str],
-             checked: np.ndarray | None = None) -> dict:
-    """Metrics of out-of-fold probabilities: accuracy, loss, suspects, per-class accuracy."""
-    pred = probs.argmax(1)
-    issues = rank.find_label_issues(y, probs)
-    if checked is not None:
-        issues &= ~checked
-    per_class = {c: float((pred[y == j] == j).mean()) if (y == j).any() else None
-                 for j, c in enumerate(classes)}
-    return {"accuracy": float((pred == y).mean()), "mean_loss":
-            float(rank.per_example_loss(y, probs).mean()), "examples": int(len(y)),
-            "suspects": int(issues.sum()), "per_class_accuracy": per_class}
 
 
 def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes: list[str],
@@ -210,31 +220,5 @@ def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes
     index = {c: j for j, c in enumerate(classes)}
     y = np.array([index[labels[i]] for i in ids])
     probs, states = cross_validate(ids, x, y, len(classes), params, **kw)
-    metrics = evaluate(y, probs, classes, np.array([i in checked for i in ids], dtype=bool))
+    metrics = rank.metrics(y, probs, classes, checked=np.array([i in checked for i in ids]))
     return ids, probs, states, metrics
-
-
-def save_model(path: Path, states: list[dict], classes: list[str], params: Params) -> None:
-    """The kept model: the K fold models (an ensemble), with what is needed to use them."""
-    import torch
-
-    torch.save({"states": states, "classes": classes, "params": asdict(params),
-                "train_version": TRAIN_VERSION}, path)
-
-
-def progress_bar(stream, width: int = 24):
-    """A progress callback that draws `fold 2/5 epoch 3/6 [#####-----] 41% 2300 ex/s`."""
-    last = [0.0]
-
-    def show(p: dict) -> None:
-        now = time.time()
-        if now - last[0] < 0.2 and p["fraction"] < 1:
-            return
-        last[0] = now
-        filled = int(p["fraction"] * width)
-        stream.write(f"\rfold {p['fold']}/{p['folds']} epoch {p['epoch']}/{p['epochs']} "
-                     f"[{'#' * filled}{'-' * (width - filled)}] {p['fraction']:4.0%} "
-                     f"{p['rate']:6.0f} ex/s ")
-        stream.flush()
-
-    return show

@@ -3,42 +3,40 @@
 It polls HEAD, so it sees commits made by `ide commit`, by plain `git commit`, or arriving
 by `git pull` or a merge. Each dataset whose HEAD version is not trained is queued (in order
 of arrival); a burst of commits coalesces into one run on the newest, because only HEAD is
-queued and a newer HEAD replaces an older queued one. The queue lives in `.ide/worker/`
+queued and a newer HEAD replaces an older queued one. The queue lives in the workspace's state
 and an item leaves it only when its run has finished, so a killed worker's next start
 finishes the job (resuming from the folds already saved).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 
-from . import runs, store
+from filelock import Timeout
+
+from . import runs, state, store
 from .errors import IDEError
-from .workspace import Workspace, read_json, write_json
+from .state import read_json, write_json
+from .workspace import Workspace
+
+_RUNNING = "worker-running"  # the lock a live worker holds (released when it dies)
 
 
 def _paths(ws: Workspace) -> dict:
-    return {k: ws.state_path("worker", f"{k}.json") for k in ("queue", "status", "errors")}
+    return {k: state.path(ws, state.WORKER, f"{k}.json") for k in ("queue", "status", "errors")}
 
 
 def running(ws: Workspace) -> bool:
-    """Whether a worker holds this workspace's worker lock (it is released when it dies)."""
-    with open(ws.state_path("locks", "worker-running"), "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
+    """Whether a worker holds this workspace's worker lock."""
+    return state.held_elsewhere(ws, _RUNNING)
 
 
 def scan(ws: Workspace) -> list[dict]:
     """Queue every dataset whose HEAD is neither trained nor failed; returns the queue."""
     p = _paths(ws)
     head = ws.head()
-    with ws.lock("worker-queue"):
+    with state.lock(ws, "worker-queue"):
         queue = read_json(p["queue"], [])
         errors = read_json(p["errors"], {})
         for name in store.datasets(ws) if head else []:
@@ -69,13 +67,13 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
 
     progress({"fraction": 0.0})
     try:
-        result = runs.retrain(ws, job["dataset"], job["commit"], progress=progress,
-                               device=device)
+        version = store.resolve(ws, job["dataset"], job["commit"])
+        result = runs.retrain(ws, version, progress=progress, device=device)
     except IDEError as exc:
         result = {"commit": job["commit"], "error": str(exc)}
     except Exception as exc:  # a bug or a broken image must not kill the worker
         result = {"commit": job["commit"], "error": f"{type(exc).__name__}: {exc}"}
-    with ws.lock("worker-queue"):
+    with state.lock(ws, "worker-queue"):
         if "error" in result:
             errors = read_json(p["errors"], {})
             errors[f"{job['dataset']}@{job['commit']}"] = result["error"]
@@ -89,13 +87,12 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
 def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: str = "cpu",
           log=None) -> None:
     """Run the worker until interrupted (or, with ONCE, until the queue is empty)."""
-    with open(ws.state_path("locks", "worker-running"), "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = read_json(_paths(ws)["status"], {}).get("pid")
-            raise IDEError(f"a worker is already running on this workspace (pid {pid})") \
-                from None
+    try:
+        alive = state.lock(ws, _RUNNING, timeout=0).acquire()
+    except Timeout:
+        pid = read_json(_paths(ws)["status"], {}).get("pid")
+        raise IDEError(f"a worker is already running on this workspace (pid {pid})") from None
+    with alive:  # released when the loop ends, or the process dies
         write_json(_paths(ws)["status"], {"pid": os.getpid()})
         seen = None
         while True:
@@ -113,10 +110,10 @@ def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: s
             time.sleep(interval)
 
 
-def model_status(ws: Workspace, name: str, rev: str = "HEAD") -> dict:
-    """Whether the model for REV is `trained`, `training` (with progress), `queued`,
-    `failed` (with the error) or `not trained`."""
-    commit = ws.rev_parse(rev)
+def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
+    """Whether the model for COMMIT (default HEAD) is `trained`, `training` (with progress),
+    `queued`, `failed` (with the error) or `not trained`."""
+    commit = commit or ws.head()
     if commit in runs.trained(ws, name):
         return {"state": "trained", "commit": commit}
     p = _paths(ws)

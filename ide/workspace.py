@@ -1,4 +1,4 @@
-"""Finding a workspace and talking to its git: the only place that runs the git binary.
+"""Finding a workspace and talking to its git and DVC: the only place that runs either.
 
 A workspace is a git repository with DVC initialised (`ide init`). Commands find it from the
 current directory upwards, as git does, or from an explicit directory (`-C DIR`).
@@ -6,25 +6,19 @@ current directory upwards, as git does, or from an explicit directory (`-C DIR`)
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 from .errors import IDEError, NotAWorkspace
 
 # DVC must never reach for the network (no analytics, no update check).
 DVC_ENV = {"DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1"}
-_held = threading.local()  # lock files this thread holds
 
 
 class Workspace:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
-        self.state = self.root / ".ide"
 
     def __repr__(self):
         return f"Workspace({str(self.root)!r})"
@@ -61,69 +55,41 @@ class Workspace:
             raise IDEError(f"dvc {args[0]} failed: {msg[-1] if msg else proc.returncode}")
         return proc.stdout
 
-    def rev_parse(self, rev: str) -> str:
-        """The full commit id of REV, or a clear error if git does not know it."""
-        if not rev or rev.startswith("-"):
-            raise IDEError(f"unknown revision: {rev!r}")
-        out = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
-        if not out.strip():
-            raise IDEError(f"unknown revision: {rev}")
-        return out.strip()
-
     def head(self) -> str | None:
+        """The commit id of HEAD, or None in a repository without commits."""
         out = self.git("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
         return out or None
 
-    def show(self, rev: str, path: str) -> str | None:
-        """The text of PATH (relative to the root) at REV, or None where it does not exist."""
-        proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=self.root,
-                              capture_output=True)
-        return proc.stdout.decode("utf-8") if proc.returncode == 0 else None
-
-    # -- local state under .ide/ ---------------------------------------------------------
-    def state_path(self, *parts: str) -> Path:
-        path = self.state.joinpath(*parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-
-    @contextlib.contextmanager
-    def lock(self, name: str = "workspace"):
-        """An exclusive lock between processes and threads (CLI, app sessions, worker).
-
-        Re-entrant within a thread: flock would deadlock on a second open of the same file.
-        """
-        path = self.state_path("locks", name)
-        held = _held.__dict__.setdefault("paths", set())
-        if path in held:
-            yield
-            return
-        with open(path, "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            held.add(path)
-            try:
-                yield
-            finally:
-                held.discard(path)
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def read_at(self, rev: str, paths: list[str]) -> tuple[str, list[tuple[str, bytes] | None]]:
+        """The commit id of REV and, for each of PATHS at that commit, (blob id, content) or
+        None where it does not exist: one git process, however many paths."""
+        if not rev or rev.startswith("-") or "\n" in rev:
+            raise IDEError(f"unknown revision: {rev!r}")
+        proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        try:
+            # The commit first, then the paths at that commit id (not at REV again, which
+            # could move in between).
+            proc.stdin.write(f"{rev}^{{commit}}\n".encode())
+            proc.stdin.flush()
+            commit = _read_object(proc.stdout)
+            if commit is not None:
+                proc.stdin.write("".join(f"{commit[0]}:{p}\n" for p in paths).encode())
+            proc.stdin.close()
+            found = [_read_object(proc.stdout) for _ in paths] if commit else []
+        finally:
+            proc.stdout.close()
+            proc.wait()
+        if commit is None:
+            raise IDEError(f"unknown revision: {rev}")
+        return commit[0], found
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that a crash leaves either the old or the new content, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path, default):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return default
-
-
-def write_json(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
+def _read_object(stream) -> tuple[str, bytes] | None:
+    """One answer of `git cat-file --batch`: (object id, content), or None if missing."""
+    header = stream.readline().split()
+    if len(header) != 3:  # "<name> missing" (or "ambiguous")
+        return None
+    content = stream.read(int(header[2]) + 1)[:-1]  # the content, then a newline
+    return header[0].decode(), content

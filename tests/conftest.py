@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide import cli, store
+from ide import cli, commits, staged, store, transfer
 from ide.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,15 +55,15 @@ def write_imagefolder(root: Path, per_class: int = 30, classes=("d", "h", "v"), 
 @pytest.fixture
 def ws(tmp_path):
     """An empty workspace (git + DVC) in a temporary folder."""
-    return store.init(tmp_path / "ws")
+    return commits.init(tmp_path / "ws")
 
 
 @pytest.fixture(scope="session")
 def toy_template(tmp_path_factory):
     base = tmp_path_factory.mktemp("template")
-    ws = store.init(base / "ws")
+    ws = commits.init(base / "ws")
     src = write_imagefolder(base / "src", rgb_jpeg_every=10)
-    store.import_dataset(ws, "toy", src, author="Importer <imp@example.org>")
+    transfer.import_dataset(ws, "toy", src, author="Importer <imp@example.org>")
     return ws.root
 
 
@@ -86,9 +86,9 @@ def trained_template(toy_template, tmp_path_factory):
     dest = tmp_path_factory.mktemp("trained") / "ws"
     shutil.copytree(toy_template, dest, symlinks=True)
     ws = Workspace(dest)
-    store.relabel(ws, "toy", FLIPPED)
-    store.commit(ws, "toy", "Simulated annotation noise")
-    return ws, runs.retrain(ws, "toy")
+    staged.relabel(ws, "toy", FLIPPED)
+    commits.commit(ws, "toy", "Simulated annotation noise")
+    return ws, runs.retrain(ws, store.resolve(ws, "toy"))
 
 
 @pytest.fixture

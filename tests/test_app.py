@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ide import store, worker
+from ide import commits, history, images, staged, store, worker
 from ide.serve import check_host
 from ide.errors import IDEError
 
@@ -55,8 +55,8 @@ def test_review_shows_the_planted_errors_first_and_accepting_stages(trained_ws, 
     assert accept.label.startswith("Accept")
     accept.click().run()
     assert not at.exception
-    staged = store.staged(trained_ws, "toy")["labels"]
-    assert [(e["id"], e["old"]) for e in staged] == [(first, FLIPPED[first])]
+    edits = staged.read(trained_ws, "toy")["labels"]
+    assert [(e["id"], e["old"]) for e in edits] == [(first, FLIPPED[first])]
     assert "staged 1 edit" in texts(at.success)
 
 
@@ -68,7 +68,7 @@ def test_commit_from_the_app_uses_the_sidebar_author(trained_ws, app):
     at.sidebar.text_input(key="commit_message").input("Fix a suspect").run()
     at.sidebar.button(key="commit").click().run()
     assert not at.exception and "committed" in texts(at.success)
-    log = store.log(trained_ws, "toy")
+    log = history.log(trained_ws, "toy")
     assert log[0]["author"] == "Ada Lovelace <ada@example.org>"
     assert log[0]["message"] == "Fix a suspect" and log[0]["edits"] == 1
     assert worker.model_status(trained_ws, "toy")["state"] == "not trained"  # new HEAD
@@ -78,7 +78,7 @@ def test_keyboard_panel_checks_and_steps(trained_ws, app):
     at = app(trained_ws)
     first = at.markdown[0].value
     at.button(key="k_keep").click().run()
-    assert len(store.staged(trained_ws, "toy")["checked"]) == 1
+    assert len(staged.read(trained_ws, "toy")["checked"]) == 1
     assert at.markdown[0].value != first  # moved on to the next example
     at.button(key="k_prev").click().run()
     assert at.markdown[0].value == first
@@ -91,7 +91,7 @@ def test_bulk_assign(trained_ws, app):
     at.checkbox(key="sel_h/002.png").check().run()
     at.selectbox(key="bulk_class").set_value("v")
     at.button(key="bulk_assign").click().run()
-    assert {e["id"]: e["new"] for e in store.staged(trained_ws, "toy")["labels"]} == \
+    assert {e["id"]: e["new"] for e in staged.read(trained_ws, "toy")["labels"]} == \
         {"h/001.png": "v", "h/002.png": "v"}
 
 
@@ -110,13 +110,13 @@ def test_two_sessions_get_a_conflict_not_an_overwrite(trained_ws, app):
     one.button(key="k_accept").click().run()
     two.button(key="k_class_0").click().run()  # same example, based on the old label
     assert "someone else" in texts(two.error)
-    assert len(store.staged(trained_ws, "toy")["labels"]) == 1
+    assert len(staged.read(trained_ws, "toy")["labels"]) == 1
 
 
 def test_the_other_sessions_commit_is_seen_on_the_next_action(trained_ws, app):
     _one, two = app(trained_ws), app(trained_ws)
-    store.relabel(trained_ws, "toy", {"h/003.png": "h"})
-    store.commit(trained_ws, "toy", "someone else's fix")
+    staged.relabel(trained_ws, "toy", {"h/003.png": "h"})
+    commits.commit(trained_ws, "toy", "someone else's fix")
     two.sidebar.radio(key="page").set_value("History").run()
     assert "someone else's fix" in two.dataframe[0].value["message"].tolist()
 
@@ -137,7 +137,7 @@ def test_history_page(trained_ws, app):
 
 
 def test_a_missing_image_is_shown_not_crashed_on(trained_ws, app):
-    files = store.image_files(trained_ws, "toy")
+    files = images.image_files(trained_ws, store.resolve(trained_ws, "toy"))
     for i in FLIPPED:
         files[i][1].chmod(0o644)
         files[i][1].unlink()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ide import store
+from ide import history, staged
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -82,7 +82,7 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     page.get_by_text("1 / 90").wait_for()
     page.get_by_role("button", name=re.compile(r"^Accept .* \(A\)")).click()
     page.get_by_text("staged 1 edit(s)").wait_for()
-    assert len(store.staged(ws, "toy")["labels"]) == 1
+    assert len(staged.read(ws, "toy")["labels"]) == 1
 
     page.get_by_label("Your name").fill("Browser User")
     page.get_by_label("Your name").press("Enter")
@@ -91,7 +91,7 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     page.get_by_role("button", name="Commit", exact=True).click()
     page.get_by_text("committed; retraining starts by itself").wait_for()
     head = ws.head()
-    assert store.log(ws, "toy")[0]["message"] == "Fixed in the browser"
+    assert history.log(ws, "toy")[0]["message"] == "Fixed in the browser"
     # The worker inside `ide serve` retrains; the page picks up the new model by itself.
     try:
         viewing = page.get_by_label("Viewing the model of")

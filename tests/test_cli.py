@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ide import cli, store
+from ide import cli, staged, store
 
 from conftest import write_imagefolder
 
@@ -14,8 +14,8 @@ def snapshot(ws):
     """What a failed command must leave as it was."""
     files = sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*")
                    if ".git" not in p.parts and ".ide" not in p.parts and ".dvc" not in p.parts)
-    staged = {n: store.staged(ws, n) for n in store.datasets(ws)}
-    return ws.head(), ws.git("status", "--porcelain"), files, staged
+    stage = {n: staged.read(ws, n) for n in store.datasets(ws)}
+    return ws.head(), ws.git("status", "--porcelain"), files, stage
 
 
 def assert_one_line_error(code, out, err, match):

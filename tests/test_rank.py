@@ -65,3 +65,17 @@ def test_bad_inputs_are_refused():
         rank.label_quality([0, 1], [0.5, 0.5])
     with pytest.raises(ValueError, match="in \\[0, K\\)"):
         rank.order([2], [[0.5, 0.5]])
+
+
+def test_suspects_metrics_and_confusion_agree():
+    given, probs, flipped = DATA
+    mask = rank.is_suspect(given, probs)
+    checked = np.zeros(len(given), dtype=bool)
+    checked[np.flatnonzero(mask)[:3]] = True
+    assert (rank.is_suspect(given, probs, checked=checked) == (mask & ~checked)).all()
+    m = rank.metrics(given, probs, ["a", "b", "c", "d"], checked=checked)
+    assert m["suspects"] == mask.sum() - 3 and m["examples"] == len(given)
+    counts = rank.confusion(given, probs)
+    assert counts.sum() == len(given)
+    assert m["accuracy"] == np.trace(counts) / len(given)
+    assert (rank.predicted(probs) == probs.argmax(1)).all()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ide import commits, history, images, staged, store, transfer, views
 from ide import dataset as ds
-from ide import store
 from ide.errors import Conflict, IDEError, NotAWorkspace, NothingToDo
 from ide.workspace import Workspace
 
@@ -25,7 +25,7 @@ def clean(ws) -> bool:
 
 
 def test_init_is_repeatable_and_offline(ws):
-    again = store.init(ws.root)
+    again = commits.init(ws.root)
     assert again.root == ws.root
     config = (ws.root / ".dvc" / "config").read_text()
     assert "analytics = false" in config
@@ -47,15 +47,15 @@ def test_import_imagefolder(toy):
     assert text[0] == "id,label" and len(text) == 91
     assert text[1:] == sorted(text[1:])
     assert "h/000.jpg,h" in text  # RGB JPEGs are imported beside grayscale PNGs
-    assert store.meta(toy, "toy")["classes"] == ["d", "h", "v"]
+    assert list(store.resolve(toy, "toy").classes) == ["d", "h", "v"]
     assert (folder / "images.dvc").exists() and (folder / "dvc.yaml").exists()
     tracked = toy.git("ls-files", "datasets/toy").split()
     assert not any("/images/" in p for p in tracked)  # images are DVC's, not git's
     assert clean(toy)
-    log = store.log(toy, "toy")
+    log = history.log(toy, "toy")
     assert len(log) == 1 and log[0]["edits"] == 90
     assert log[0]["author"] == "Importer <imp@example.org>"
-    assert set(store.image_files(toy, "toy")) == set(store.labels(toy, "toy"))
+    assert set(images.image_files(toy, store.resolve(toy, "toy"))) == set(store.labels(toy, "toy"))
 
 
 def test_import_with_csv_any_depth(ws, tmp_path):
@@ -64,20 +64,20 @@ def test_import_with_csv_any_depth(ws, tmp_path):
     Image.new("L", (9, 7), 10).save(src / "deep" / "er" / "a.png")
     Image.new("RGB", (20, 30), (1, 2, 3)).save(src / "b.jpeg")
     (tmp_path / "l.csv").write_text("path,label\ndeep/er/a.png,cat\nb.jpeg,dog\n")
-    store.import_dataset(ws, "pets", src, labels_csv=tmp_path / "l.csv")
+    transfer.import_dataset(ws, "pets", src, labels_csv=tmp_path / "l.csv")
     assert store.labels(ws, "pets") == {"b.jpeg": "dog", "deep/er/a.png": "cat"}
-    assert store.meta(ws, "pets")["classes"] == ["cat", "dog"]
+    assert list(store.resolve(ws, "pets").classes) == ["cat", "dog"]
 
 
 def test_relabel_stages_on_disk_and_commit_changes_labels_only(toy):
     before_images = (toy.root / "datasets/toy/images.dvc").read_text()
     cache = sorted(p for p in (toy.root / ".dvc/cache").rglob("*") if p.is_file())
-    store.relabel(toy, "toy", TWO)
+    staged.relabel(toy, "toy", TWO)
     # A new process (a fresh Workspace object) sees the staged edits: they are on disk.
     fresh = Workspace.find(toy.root)
-    assert {e["id"]: (e["old"], e["new"]) for e in store.staged(fresh, "toy")["labels"]} == \
+    assert {e["id"]: (e["old"], e["new"]) for e in staged.read(fresh, "toy")["labels"]} == \
         {"h/000.jpg": ("h", "v"), "v/001.png": ("v", "d")}
-    rev = store.commit(fresh, "toy", "Fix two", author="Ann <ann@example.org>")
+    rev = commits.commit(fresh, "toy", "Fix two", author="Ann <ann@example.org>")
     changed = toy.git("show", "--name-only", "--format=", rev).split()
     assert changed == ["datasets/toy/labels.csv"]
     msg = toy.git("log", "-1", "--format=%B")
@@ -85,115 +85,115 @@ def test_relabel_stages_on_disk_and_commit_changes_labels_only(toy):
     assert toy.git("log", "-1", "--format=%an <%ae>").strip() == "Ann <ann@example.org>"
     assert (toy.root / "datasets/toy/images.dvc").read_text() == before_images
     assert sorted(p for p in (toy.root / ".dvc/cache").rglob("*") if p.is_file()) == cache
-    assert store.staged(toy, "toy") == {"labels": [], "checked": []}
+    assert staged.read(toy, "toy") == {"labels": [], "checked": []}
     assert clean(toy)
 
 
 def test_relabel_back_to_the_committed_label_unstages(toy):
-    store.relabel(toy, "toy", {"h/000.jpg": "v"})
-    store.relabel(toy, "toy", {"h/000.jpg": "h"})
-    assert store.staged(toy, "toy")["labels"] == []
+    staged.relabel(toy, "toy", {"h/000.jpg": "v"})
+    staged.relabel(toy, "toy", {"h/000.jpg": "h"})
+    assert staged.read(toy, "toy")["labels"] == []
 
 
 def test_log_diff_history_checkout_revert(toy):
     first = head(toy)
-    a = (store.relabel(toy, "toy", {"h/000.jpg": "v"}), store.commit(toy, "toy", "one"))[1]
-    b = (store.relabel(toy, "toy", {"h/000.jpg": "d", "d/002.png": "h"}),
-         store.commit(toy, "toy", "two"))[1]
-    log = store.log(toy, "toy")
+    a = (staged.relabel(toy, "toy", {"h/000.jpg": "v"}), commits.commit(toy, "toy", "one"))[1]
+    b = (staged.relabel(toy, "toy", {"h/000.jpg": "d", "d/002.png": "h"}),
+         commits.commit(toy, "toy", "two"))[1]
+    log = views.log(toy, "toy")
     assert [e["commit"] for e in log] == [b, a, first]
     assert [e["edits"] for e in log] == [2, 1, 90]
     assert set(log[0]) == {"commit", "author", "date", "message", "edits", "metrics"}
-    assert store.diff(toy, "toy", first) == [
+    assert history.diff(toy, "toy", first) == [
         {"id": "d/002.png", "old": "d", "new": "h"}, {"id": "h/000.jpg", "old": "h", "new": "d"}]
-    assert store.diff(toy, "toy", "HEAD~1", "HEAD~2") == [
+    assert history.diff(toy, "toy", "HEAD~1", "HEAD~2") == [
         {"id": "h/000.jpg", "old": "v", "new": "h"}]
-    hist = store.history(toy, "toy", "h/000.jpg")
+    hist = history.history(toy, "toy", "h/000.jpg")
     assert [(h["commit"], h["label"]) for h in hist] == [(b, "d"), (a, "v"), (first, "h")]
     assert [h["message"] for h in hist][:2] == ["two", "one"]
-    c = store.revert(toy, "toy", b)
+    c = commits.revert(toy, "toy", b)
     assert store.labels(toy, "toy") == store.labels(toy, "toy", a)
-    d = store.checkout(toy, "toy", first)
+    d = commits.checkout(toy, "toy", first)
     assert store.labels(toy, "toy") == store.labels(toy, "toy", first)
     assert len({a, b, c, d}) == 4 and clean(toy)
     with pytest.raises(NothingToDo):
-        store.checkout(toy, "toy", first)
+        commits.checkout(toy, "toy", first)
     with pytest.raises(Conflict):
-        store.revert(toy, "toy", a)  # h/000.jpg changed again since a
+        commits.revert(toy, "toy", a)  # h/000.jpg changed again since a
 
 
 def test_log_diff_history_are_fast_enough_for_tags(toy):
-    store.relabel(toy, "toy", {"h/000.jpg": "v"})
-    toy.git("tag", "v1", store.commit(toy, "toy", "one"))
-    assert store.diff(toy, "toy", "v1~1", "v1") == [{"id": "h/000.jpg", "old": "h", "new": "v"}]
+    staged.relabel(toy, "toy", {"h/000.jpg": "v"})
+    toy.git("tag", "v1", commits.commit(toy, "toy", "one"))
+    assert history.diff(toy, "toy", "v1~1", "v1") == [{"id": "h/000.jpg", "old": "h", "new": "v"}]
 
 
 def test_conflicting_edits_are_refused(toy):
-    store.relabel(toy, "toy", {"h/000.jpg": "v"}, expected={"h/000.jpg": "h"})
+    staged.relabel(toy, "toy", {"h/000.jpg": "v"}, expected={"h/000.jpg": "h"})
     with pytest.raises(Conflict, match="someone else"):
-        store.relabel(toy, "toy", {"h/000.jpg": "d"}, expected={"h/000.jpg": "h"})
-    assert store.staged(toy, "toy")["labels"][0]["new"] == "v"
+        staged.relabel(toy, "toy", {"h/000.jpg": "d"}, expected={"h/000.jpg": "h"})
+    assert staged.read(toy, "toy")["labels"][0]["new"] == "v"
 
 
 def test_a_crash_between_writing_labels_and_committing_loses_nothing(toy, monkeypatch):
-    store.relabel(toy, "toy", TWO)
-    real = store._git_commit
+    staged.relabel(toy, "toy", TWO)
+    real = commits._git_commit
 
     def crash(*a, **k):
         raise KeyboardInterrupt  # the process dies after labels.csv was written
-    monkeypatch.setattr(store, "_git_commit", crash)
+    monkeypatch.setattr(commits, "_git_commit", crash)
     with pytest.raises(KeyboardInterrupt):
-        store.commit(toy, "toy", "Fix two")
-    assert len(store.staged(toy, "toy")["labels"]) == 2
+        commits.commit(toy, "toy", "Fix two")
+    assert len(staged.read(toy, "toy")["labels"]) == 2
     # A harder crash leaves the new labels.csv behind: the next commit still completes.
     new = {**store.labels(toy, "toy"), **TWO}
     (toy.root / "datasets/toy/labels.csv").write_text(ds.format_labels(new))
-    monkeypatch.setattr(store, "_git_commit", real)
-    store.commit(toy, "toy", "Fix two")
+    monkeypatch.setattr(commits, "_git_commit", real)
+    commits.commit(toy, "toy", "Fix two")
     assert store.labels(toy, "toy") == new and clean(toy)
 
 
 def test_a_crash_after_the_commit_leaves_no_phantom_edits(toy, monkeypatch):
-    store.relabel(toy, "toy", TWO)
-    monkeypatch.setattr(store, "unstage", lambda *a, **k: (_ for _ in ()).throw(SystemExit))
+    staged.relabel(toy, "toy", TWO)
+    monkeypatch.setattr(staged, "clear", lambda *a, **k: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
-        store.commit(toy, "toy", "Fix two")
+        commits.commit(toy, "toy", "Fix two")
     monkeypatch.undo()
-    assert store.staged(toy, "toy")["labels"] == []  # HEAD already has them
+    assert staged.read(toy, "toy")["labels"] == []  # HEAD already has them
     with pytest.raises(NothingToDo):
-        store.commit(toy, "toy", "again")
+        commits.commit(toy, "toy", "again")
 
 
 def test_hand_edits_of_labels_csv_are_not_overwritten(toy):
     path = toy.root / "datasets/toy/labels.csv"
     path.write_text(path.read_text().replace("d/001.png,d", "d/001.png,h"))
-    store.relabel(toy, "toy", TWO)
+    staged.relabel(toy, "toy", TWO)
     with pytest.raises(IDEError, match="outside ide"):
-        store.commit(toy, "toy", "x")
+        commits.commit(toy, "toy", "x")
     assert "d/001.png,h" in path.read_text()
 
 
 def test_checked_marks_are_committed(toy):
-    store.mark_checked(toy, "toy", ["v/003.png"])
-    store.commit(toy, "toy", "Reviewed")
-    assert store.checked(toy, "toy") == {"v/003.png"}
+    staged.mark_checked(toy, "toy", ["v/003.png"])
+    commits.commit(toy, "toy", "Reviewed")
+    assert store.resolve(toy, "toy").checked == {"v/003.png"}
     assert "Checked (1)" in toy.git("log", "-1", "--format=%B")
 
 
 @pytest.mark.parametrize("fmt", ["imagefolder", "csv"])
 def test_export_round_trips(toy, tmp_path, fmt):
-    store.relabel(toy, "toy", TWO)
-    store.commit(toy, "toy", "Fix two")
+    staged.relabel(toy, "toy", TWO)
+    commits.commit(toy, "toy", "Fix two")
     out = tmp_path / "out"
-    assert store.export(toy, "toy", out, fmt=fmt) == 90
+    assert transfer.export(toy, "toy", out, fmt=fmt) == 90
     if fmt == "imagefolder":
         assert (out / "v" / "000.jpg").exists() and sorted(p.name for p in out.iterdir()) == \
             ["d", "h", "v"]
-        store.import_dataset(toy, "again", out)
+        transfer.import_dataset(toy, "again", out)
         assert sorted(store.labels(toy, "again").values()) == \
             sorted(store.labels(toy, "toy").values())
     else:
-        store.import_dataset(toy, "again", out, labels_csv=out / "labels.csv")
+        transfer.import_dataset(toy, "again", out, labels_csv=out / "labels.csv")
         assert store.labels(toy, "again") == {f"images/{i}": c
                                               for i, c in store.labels(toy, "toy").items()}
 
@@ -205,9 +205,9 @@ def test_commits_work_on_a_machine_without_a_git_identity(tmp_path, monkeypatch)
     (tmp_path / "empty").write_text("")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "empty"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    ws = store.init(tmp_path / "w")
-    store.import_dataset(ws, "d", write_imagefolder(tmp_path / "src", per_class=2))
-    assert store.log(ws, "d")[0]["author"] == "ide <ide@localhost>"
+    ws = commits.init(tmp_path / "w")
+    transfer.import_dataset(ws, "d", write_imagefolder(tmp_path / "src", per_class=2))
+    assert history.log(ws, "d")[0]["author"] == "ide <ide@localhost>"
 
 
 def test_import_real_mnist_digits_with_a_csv(ws, tmp_path):
@@ -223,7 +223,46 @@ def test_import_real_mnist_digits_with_a_csv(ws, tmp_path):
         Image.fromarray(img).save(tmp_path / "flat" / f"{n:03d}.png")
         rows.append(f"{n:03d}.png,{y}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    store.import_dataset(ws, "mnist", tmp_path / "flat", labels_csv=tmp_path / "labels.csv")
+    transfer.import_dataset(ws, "mnist", tmp_path / "flat", labels_csv=tmp_path / "labels.csv")
     assert len(store.labels(ws, "mnist")) == 200
     assert store.labels(ws, "mnist")["000.png"] == "7"  # the first MNIST test digit is a 7
-    assert store.meta(ws, "mnist")["classes"] == [str(d) for d in range(10)]
+    assert list(store.resolve(ws, "mnist").classes) == [str(d) for d in range(10)]
+
+
+@pytest.fixture
+def git_processes(monkeypatch):
+    """A list that gets the arguments of every git process started from now on."""
+    import subprocess
+
+    started, real = [], subprocess.Popen
+
+    def counting(args, *a, **k):
+        if args[0] == "git":
+            started.append(args[1:])
+        return real(args, *a, **k)
+    monkeypatch.setattr(subprocess, "Popen", counting)
+    return started
+
+
+def test_relabel_and_commit_ask_git_little(toy, run, git_processes):
+    # Before the one resolved Version: `ide relabel` ran 11 git processes, `ide commit` 16.
+    assert run(toy, "relabel", "toy", "h/001.png", "v")[0] == 0
+    assert len(git_processes) <= 1, git_processes
+    git_processes.clear()
+    assert run(toy, "commit", "toy", "-m", "one fix")[0] == 0
+    assert len(git_processes) <= 5, git_processes
+
+
+def test_a_version_is_resolved_once_from_any_rev(toy):
+    store.resolve(toy, "toy")  # nothing to commit, but a tag to resolve
+    staged.relabel(toy, "toy", {"h/000.jpg": "v"})
+    toy.git("tag", "v1", commits.commit(toy, "toy", "one"))
+    v = store.resolve(toy, "toy", "v1")
+    assert v.commit == toy.head() and v.labels["h/000.jpg"] == "v"
+    assert v == store.resolve(toy, "toy", toy.head()) and v != store.resolve(toy, "toy", "v1~1")
+    assert v.classes == ("d", "h", "v") and v.images_hash.endswith(".dir")
+    assert v.params.folds == 5 and v.checked == frozenset()
+    with pytest.raises(IDEError, match="unknown revision"):
+        store.resolve(toy, "toy", "nope")
+    with pytest.raises(IDEError, match="unknown dataset"):
+        store.resolve(toy, "nope")

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide import dataset as ds
-from ide import runs, store, train, worker
+from ide import commits, images, runs, staged, store, train, transfer, worker
 from ide.errors import NotTrained
 
 from conftest import FLIPPED
@@ -23,7 +22,7 @@ def trained(trained_template):
 
 def test_planted_label_errors_rank_first(trained):
     ws, result = trained
-    top = runs.suspects(ws, "toy", top=3)
+    top = runs.suspects(ws, store.resolve(ws, "toy"), top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
     assert all(r["predicted"] != r["label"] for r in top)
     assert set(top[0]) >= {"id", "label", "predicted", "loss", "score"}
@@ -44,29 +43,29 @@ def test_metrics_fill_the_log(trained, run):
 def test_a_second_retrain_is_a_cache_hit(trained):
     ws, first = trained
     start = time.time()
-    again = runs.retrain(ws, "toy")
+    again = runs.retrain(ws, store.resolve(ws, "toy"))
     assert again["cached"] and again["metrics"] == first["metrics"]
     assert time.time() - start < 1
 
 
 def test_results_belong_to_a_commit_not_the_working_tree(trained):
     ws, result = trained
-    store.relabel(ws, "toy", {"h/011.png": "v"})  # staged, not committed
+    staged.relabel(ws, "toy", {"h/011.png": "v"})  # staged, not committed
     try:
-        assert runs.retrain(ws, "toy")["cached"]
+        assert runs.retrain(ws, store.resolve(ws, "toy"))["cached"]
         with pytest.raises(NotTrained):
-            runs.suspects(ws, "toy", "HEAD~1")
+            runs.suspects(ws, store.resolve(ws, "toy", "HEAD~1"))
     finally:
-        store.unstage(ws, "toy")
+        staged.unstage(ws, "toy")
 
 
 def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, trained_ws):
     ws = trained_ws
-    store.relabel(ws, "toy", {"h/003.png": "h"})  # fix one of the three
-    store.commit(ws, "toy", "Fix one")
-    res = runs.retrain(ws, "toy")
+    staged.relabel(ws, "toy", {"h/003.png": "h"})  # fix one of the three
+    commits.commit(ws, "toy", "Fix one")
+    res = runs.retrain(ws, store.resolve(ws, "toy"))
     assert res["warm_start"] == trained[1]["commit"]
-    top = runs.suspects(ws, "toy", top=2)
+    top = runs.suspects(ws, store.resolve(ws, "toy"), top=2)
     assert {r["id"] for r in top} == {"v/004.png", "d/005.png"}
 
 
@@ -87,16 +86,16 @@ def test_worker_retrains_a_plain_git_commit_and_leaves_the_tree_clean(trained_ws
 def test_a_burst_of_commits_is_coalesced(toy):
     heads = []
     for n, lab in enumerate(["v", "d", "v"]):
-        store.relabel(toy, "toy", {"h/001.png": lab})
-        heads.append(store.commit(toy, "toy", f"edit {n}"))
+        staged.relabel(toy, "toy", {"h/001.png": lab})
+        heads.append(commits.commit(toy, "toy", f"edit {n}"))
         worker.scan(toy)
     queue = worker.scan(toy)
     assert [q["commit"] for q in queue] == [heads[-1]]
 
 
 def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
-    store.relabel(toy, "toy", FLIPPED)
-    store.commit(toy, "toy", "noise")
+    staged.relabel(toy, "toy", FLIPPED)
+    commits.commit(toy, "toy", "noise")
     worker.scan(toy)
     real_fit, calls = train.fit, []
 
@@ -113,7 +112,7 @@ def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
     monkeypatch.setattr(train, "fit", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
     worker.watch(toy, once=True)
     assert len(calls) == 3  # folds 3, 4 and 5; folds 1 and 2 were saved before the kill
-    assert {r["id"] for r in runs.suspects(toy, "toy", top=3)} == set(FLIPPED)
+    assert {r["id"] for r in runs.suspects(toy, store.resolve(toy, "toy"), top=3)} == set(FLIPPED)
 
 
 def test_a_failed_training_is_reported_not_retried(toy):
@@ -141,8 +140,8 @@ def test_dvc_repro_gives_the_same_metrics(trained, trained_ws):
     # Commit the stage's results, fix a planted error, repro: `dvc metrics diff` compares.
     ws.git("add", "datasets/toy")
     ws.git("commit", "-qm", "dvc repro")
-    store.relabel(ws, "toy", {"h/003.png": "h"})
-    store.commit(ws, "toy", "Fix one")
+    staged.relabel(ws, "toy", {"h/003.png": "h"})
+    commits.commit(ws, "toy", "Fix one")
     subprocess.run(["dvc", "repro", "-q"], cwd=ws.root / "datasets/toy", check=True, env=env)
     proc = subprocess.run(["dvc", "metrics", "diff", "--json"], cwd=ws.root, env=env,
                           capture_output=True, text=True, check=True)
@@ -159,10 +158,10 @@ def test_images_of_any_size_and_mode(ws, tmp_path):
             arr = (np.array(colour) + rng.integers(-20, 20, (40 + n, 50, 3))).clip(0, 255)
             im = Image.fromarray(arr.astype(np.uint8))
             [im, im.convert("RGBA"), im.convert("P")][n % 3].save(src / c / f"{n}.png")
-    store.import_dataset(ws, "photos", src)
-    assert ds.parse_params(
+    transfer.import_dataset(ws, "photos", src)
+    assert train.parse_params(
         (ws.root / "datasets/photos/params.yaml").read_text()).image_size == 32
-    ids, x = runs.load_images(ws, "photos", "HEAD", 32)
+    ids, x = images.arrays(ws, store.resolve(ws, "photos"), 32)
     assert x.shape == (24, 3, 32, 32) and x.dtype == np.uint8
-    res = runs.retrain(ws, "photos")
+    res = runs.retrain(ws, store.resolve(ws, "photos"))
     assert res["metrics"]["accuracy"] >= 0.9

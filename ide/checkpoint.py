@@ -1,0 +1,49 @@
+"""Model files: the kept model of a version (`model.pt`) and the folds saved on the way.
+
+A model file is one plain dict that explains itself: the K fold models (an ensemble), the
+classes, the training parameters and the network's config. Used by `ide.runs` (results per
+version) and `ide.stage` (the DVC stage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from .train import TRAIN_VERSION, Params, model_config
+
+
+def save_model(path: Path, states: list[dict], classes: list[str], params: Params,
+               channels: int) -> None:
+    """The kept model: the K fold models, with what is needed to use them."""
+    import torch
+
+    torch.save({"states": states, "classes": classes, "params": asdict(params),
+                "config": model_config(params, len(classes), channels).to_dict(),
+                "train_version": TRAIN_VERSION}, path)
+
+
+def load_states(path: Path) -> list[dict]:
+    """The fold models of a model file."""
+    import torch
+
+    return torch.load(path, weights_only=False)["states"]
+
+
+def save_fold(folder: Path, k: int, state: dict, probs) -> None:
+    """A finished fold (its model and its held-out probabilities), so a killed run resumes."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": state, "probs": probs}, folder / f"fold{k}.pt")
+
+
+def load_folds(folder: Path) -> dict[int, tuple[dict, object]]:
+    """{fold: (state, probs)} of the folds saved in FOLDER."""
+    import torch
+
+    done = {}
+    for path in folder.glob("fold*.pt"):
+        ck = torch.load(path, weights_only=False)
+        done[int(path.stem[4:])] = (ck["state"], ck["probs"])
+    return done

@@ -1,0 +1,203 @@
+"""Every commit the IDE makes, through one context manager: `committing`.
+
+In the manner of DVC's `scm_context`: the block writes files; on success exactly those
+files are added and committed as one commit; on failure (an error, a kill signal turned
+into KeyboardInterrupt) their working copies are put back as they were. Label commits change
+`labels.csv` (and `checked.txt`) only: images are DVC-tracked at import and never rewritten.
+A label commit rebuilds the labels from HEAD plus the staged edits, and the edits are
+cleared only after it, so a crash at any point loses nothing and repeating the command
+finishes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from . import dataset as ds
+from . import history, staged, state, store
+from .errors import Conflict, IDEError, InvalidInput, NothingToDo
+from .store import Version
+from .workspace import Workspace
+
+_AUTHOR = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$")
+DEFAULT_IDENTITY = ("ide", "ide@localhost")
+
+
+class Made:
+    """What `committing` yields: `.commit` is the new commit's id once the block is done."""
+    commit: str | None = None
+
+
+def _identity(author: str | None) -> dict:
+    env = {}
+    if author:
+        m = _AUTHOR.match(author)
+        if not m:
+            raise InvalidInput(f"author must look like 'Name <email>', got {author!r}")
+        env.update(GIT_AUTHOR_NAME=m[1], GIT_AUTHOR_EMAIL=m[2])
+    return env
+
+
+def _git_commit(ws: Workspace, paths: list[str], message: str, author: str | None) -> str:
+    env = _identity(author)
+    # A fresh machine may have no git identity: fall back rather than fail the commit.
+    if not ws.git("config", "user.email", check=False).strip():
+        env.setdefault("GIT_AUTHOR_NAME", DEFAULT_IDENTITY[0])
+        env.setdefault("GIT_AUTHOR_EMAIL", DEFAULT_IDENTITY[1])
+        env.update(GIT_COMMITTER_NAME=env["GIT_AUTHOR_NAME"],
+                   GIT_COMMITTER_EMAIL=env["GIT_AUTHOR_EMAIL"])
+    ws.git("add", "--", *paths)
+    ws.git("commit", "-q", "--no-verify", "-m", message, "--", *paths, env=env)
+    return ws.head()
+
+
+@contextlib.contextmanager
+def committing(ws: Workspace, paths: list[str], message: str, author: str | None = None):
+    """Commit PATHS (relative to the root) as the block leaves them, or restore them.
+
+    A path is a file, or a folder that the block creates (removed again on failure).
+    """
+    _identity(author)  # a bad author is an error before anything is written
+    before = {p: (ws.root / p).read_bytes() if (ws.root / p).is_file() else None
+              for p in paths if not (ws.root / p).is_dir()}
+    made = Made()
+    try:
+        yield made
+        made.commit = _git_commit(ws, paths, message, author)
+    except BaseException:
+        ws.git("reset", "-q", "--", *paths, check=False)
+        for p, data in before.items():
+            if data is None:
+                shutil.rmtree(ws.root / p, ignore_errors=True)
+                (ws.root / p).unlink(missing_ok=True)
+            else:
+                (ws.root / p).write_bytes(data)
+        raise
+
+
+def init(path: Path | str) -> Workspace:
+    """Make PATH a workspace (git + DVC, analytics off, local state ignored); safe to
+    repeat."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(root)
+    if not (ws.root / ".git").exists():
+        ws.git("init", "-q")
+    if not (ws.root / ".dvc").is_dir():
+        ws.dvc("init", "-q")
+    ws.dvc("config", "core.analytics", "false")
+    ws.dvc("config", "core.check_update", "false")
+    ignore = ws.root / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if f"/{state.DIRNAME}/" not in lines:
+        state.write_atomic(ignore, "\n".join([*lines, f"/{state.DIRNAME}/"]) + "\n")
+    paths = [p for p in (".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore")
+             if (ws.root / p).exists()]
+    if ws.git("status", "--porcelain", "--", *paths).strip():
+        with committing(ws, paths, "Initialise ide workspace"):
+            pass
+    return ws
+
+
+# -- label commits -------------------------------------------------------------------------
+def _edit_message(message: str, edits: list[dict], marks=()) -> str:
+    message = (message or "").strip()
+    if not message:
+        raise InvalidInput("empty commit message")
+    parts = [message]
+    if edits:
+        parts.append(f"Label edits ({len(edits)}):\n" +
+                     "\n".join(f"  {e['id']}: {e['old']} -> {e['new']}" for e in edits))
+    if marks:
+        parts.append(f"Checked ({len(marks)}):\n" + "\n".join(f"  {i}" for i in marks))
+    return "\n\n".join(parts)
+
+
+def _commit_labels(ws: Workspace, version: Version, edits: list[dict], message: str,
+                   author: str | None, *, marks=(), text: str | None = None) -> str:
+    """Apply EDITS ({"id","old","new"} against VERSION, which is HEAD) and the checked MARKS,
+    and commit them: the one label-commit path. TEXT: the new labels.csv, if made already."""
+    if text is None:
+        text = ds.format_labels({**version.labels, **{e["id"]: e["new"] for e in edits}})
+    path = f"{version.folder}/labels.csv"
+    paths = [path] + ([f"{version.folder}/checked.txt"] if marks else [])
+    with committing(ws, paths, _edit_message(message, edits, marks), author) as made:
+        state.write_atomic(ws.root / path, text)
+        if marks:
+            state.write_atomic(ws.root / paths[1],
+                               ds.format_checked(version.checked | set(marks)))
+    history.record(ws, version.name, made.commit, edits)
+    return made.commit
+
+
+def _blob_id(data: bytes, like: str) -> str:
+    """The git blob id of DATA, as `git hash-object` gives it (sha1, or sha256 if LIKE is)."""
+    algo = hashlib.sha256 if len(like) == 64 else hashlib.sha1
+    return algo(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _check_worktree(ws: Workspace, version: Version, ours: str) -> None:
+    """Refuse to overwrite hand edits of labels.csv: it must be as at HEAD, or OURS (the
+    text this commit writes, left by a crash of an earlier try)."""
+    rel = f"{version.folder}/labels.csv"
+    path = ws.root / rel
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if _blob_id(data, version.labels_blob) == version.labels_blob or data == ours.encode():
+        return
+    raise IDEError(f"{rel} has uncommitted changes made outside ide: commit them with "
+                   "git, or discard them with git checkout")
+
+
+def commit(ws: Workspace, name: str, message: str, *, author: str | None = None) -> str:
+    """Turn the staged edits into one git commit that changes labels.csv only."""
+    _identity(author)  # a bad author is an error before anything is written
+    with state.lock(ws):
+        version = store.resolve(ws, name)
+        stage = staged.read(ws, name, version)
+        if not stage["labels"] and not stage["checked"]:
+            staged.clear(ws, name)
+            raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
+        text = ds.format_labels({**version.labels,
+                                 **{e["id"]: e["new"] for e in stage["labels"]}})
+        _check_worktree(ws, version, text)
+        rev = _commit_labels(ws, version, stage["labels"], message, author,
+                             marks=stage["checked"], text=text)
+        staged.clear(ws, name)
+    return rev
+
+
+def checkout(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
+    """Restore the labels of REV as a new commit."""
+    with state.lock(ws):
+        head, old = store.resolve(ws, name), store.resolve(ws, name, rev)
+        edits = ds.diff_labels(head.labels, old.labels)
+        if not edits:
+            raise NothingToDo(f"labels of {name!r} at {rev} are the same as HEAD's")
+        if any(e["old"] is None or e["new"] is None for e in edits):
+            raise InvalidInput(f"{rev} has other examples than HEAD; only labels can be restored")
+        return _commit_labels(ws, head, edits,
+                              f"Restore labels of {name} from {old.commit[:10]}", author)
+
+
+def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
+    """Undo the label changes of commit REV as a new commit (conflicts if changed since)."""
+    with state.lock(ws):
+        head, target = store.resolve(ws, name), store.resolve(ws, name, rev)
+        changes = history.commit_diff(ws, target)
+        if not changes:
+            raise NothingToDo(f"commit {rev} changed no labels of {name!r}")
+        if any(c["old"] is None or c["new"] is None for c in changes):
+            raise InvalidInput(f"commit {rev} added or removed examples; only label changes "
+                               "can be reverted")
+        moved = [c["id"] for c in changes if head.labels.get(c["id"]) != c["new"]]
+        if moved:
+            raise Conflict(f"cannot revert {rev}: changed again since: " + ", ".join(moved[:10]))
+        edits = [{"id": c["id"], "old": c["new"], "new": c["old"]} for c in changes]
+        return _commit_labels(ws, head, edits, f"Revert label edits of {target.commit[:10]}",
+                              author)

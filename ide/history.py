@@ -1,0 +1,111 @@
+"""A dataset's history: log, diff, what a commit changed, every label an example has had.
+
+What a commit did to the labels never changes, so it is computed once (by `ide commit`,
+which knows it, or from git's diff for commits made otherwise) and kept in the workspace's
+state (`ide.state.CHANGES`): `git log --numstat` on a 100,000-line file costs 50 ms a commit, too slow
+for `log` and `history`. That cache is the only thing this module writes.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from . import dataset as ds
+from . import state, store
+from .errors import IDEError, InvalidInput
+from .store import Version
+from .workspace import Workspace
+
+_LOG_FORMAT = "%x1e%H%x1f%an <%ae>%x1f%aI%x1f%s"
+
+
+def _cache(ws: Workspace, name: str, commit: str) -> Path:
+    return state.path(ws, state.CHANGES, name, f"{commit}.json")
+
+
+def record(ws: Workspace, name: str, commit: str, edits: list[dict]) -> None:
+    """Remember that COMMIT made EDITS ({"id","old","new"}) to NAME's labels."""
+    state.write_json(_cache(ws, name, commit), {
+        "created": False, "edits": len(edits),
+        "changes": [[e["id"], e["old"], e["new"]] for e in edits]})
+
+
+def _changes(ws: Workspace, version: Version, commit: str) -> dict:
+    """What COMMIT (VERSION's, or one of its ancestors) did to the dataset's labels against
+    its first parent: {"created": bool, "edits": n, "changes": [[id, old, new], ...]}."""
+    name = version.name
+    cached = state.read_json(_cache(ws, name, commit), None)
+    if cached is not None:
+        return cached
+    path = f"{version.folder}/labels.csv"
+    try:
+        parent, (before,) = ws.read_at(f"{commit}^", [path])
+    except IDEError:  # the first commit
+        parent, before = None, None
+    if before is None:
+        result = {"created": True, "edits": len(store.labels(ws, name, commit)),
+                  "changes": []}
+    else:
+        old, new = {}, {}
+        out = ws.git("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", parent,
+                     commit, "--", path)
+        for line in out.splitlines():
+            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                row = next(csv.reader([line[1:]]))
+                if len(row) == 2 and row != ["id", "label"]:
+                    (new if line[0] == "+" else old)[row[0]] = row[1]
+        changes = ds.diff_labels(old, new)
+        result = {"created": False, "edits": len(changes),
+                  "changes": [[c["id"], c["old"], c["new"]] for c in changes]}
+    state.write_json(_cache(ws, name, commit), result)
+    return result
+
+
+def _records(out: str):
+    """Split `git log` output made with _LOG_FORMAT into entries."""
+    for rec in out.split("\x1e")[1:]:
+        sha, author, date, subject = rec.strip("\n").split("\x1f")
+        yield {"commit": sha, "author": author, "date": date, "message": subject}
+
+
+def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
+    """Dataset commits, newest first: commit, author, date, message, edits.
+
+    (`ide.views.log` adds the metrics of each trained commit.)"""
+    version = store.resolve(ws, name, rev)
+    out = ws.git("log", f"--format={_LOG_FORMAT}", version.commit, "--",
+                 f"{version.folder}/labels.csv", f"{version.folder}/checked.txt")
+    return [{**e, "edits": _changes(ws, version, e["commit"])["edits"]}
+            for e in _records(out)]
+
+
+def diff(ws: Workspace, name: str, rev: str, rev2: str | None = None) -> list[dict]:
+    """Label changes from REV to REV2 (default HEAD): [{"id", "old", "new"}]."""
+    return ds.diff_labels(store.labels(ws, name, rev), store.labels(ws, name, rev2 or "HEAD"))
+
+
+def commit_diff(ws: Workspace, version: Version) -> list[dict]:
+    """The label changes that VERSION's commit itself made (against its first parent)."""
+    ch = _changes(ws, version, version.commit)
+    if ch["created"]:
+        return ds.diff_labels({}, version.labels)
+    return [{"id": i, "old": old, "new": new} for i, old, new in ch["changes"]]
+
+
+def history(ws: Workspace, name: str, example_id: str) -> list[dict]:
+    """Every label the example has had, newest first: commit, author, date, message, label."""
+    head = store.resolve(ws, name)
+    if example_id not in head.labels:
+        raise InvalidInput(f"unknown example id {example_id!r} in dataset {name!r}")
+    found = []
+    for entry in log(ws, name):
+        ch = _changes(ws, head, entry["commit"])
+        if ch["created"]:
+            label = store.labels(ws, name, entry["commit"]).get(example_id)
+        else:
+            label = next((new for i, _, new in ch["changes"] if i == example_id), None)
+        if label is not None:
+            found.append({**{k: entry[k] for k in ("commit", "author", "date", "message")},
+                          "label": label})
+    return found

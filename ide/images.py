@@ -1,0 +1,94 @@
+"""Image files: where a version's images are (the DVC cache), and decoding them to arrays.
+
+A version records its images by one DVC hash; the files themselves are read from the DVC
+cache by content, never from whatever the working tree holds. Decoded arrays are kept in
+the workspace's state (`ide.state.ARRAYS`) by that hash, so a version is decoded once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import state
+from .errors import IDEError
+from .store import Version
+from .train import Params
+from .workspace import Workspace
+
+
+def image_files(ws: Workspace, version: Version) -> dict[str, tuple[str, Path]]:
+    """{id: (md5, path)} of the images recorded at VERSION, read from the DVC cache.
+
+    Where the cache lacks a file (a clone that never ran `dvc pull`) the working copy is
+    used instead; an image found in neither is left out.
+    """
+    folder, dvcfile = version.folder, version.images_hash
+    if not dvcfile:
+        raise IDEError(f"{folder}/images.dvc does not describe a DVC-tracked folder at "
+                       f"{version.commit[:10]}")
+    cache = ws.root / ".dvc" / "cache" / "files" / "md5"
+    manifest = cache / dvcfile[:2] / dvcfile[2:]
+    try:
+        entries = json.loads(manifest.read_text())
+    except (FileNotFoundError, ValueError):
+        raise IDEError(f"the DVC cache has no manifest for {folder}/images at "
+                       f"{version.commit[:10]}; run `dvc pull` or `dvc checkout`") from None
+    files = {}
+    for e in entries:
+        md5, rel = e["md5"], e["relpath"]
+        path = cache / md5[:2] / md5[2:]
+        if not path.exists():
+            path = ws.root / folder / "images" / rel
+        if path.exists():
+            files[rel] = (md5, path)
+    return files
+
+
+def decode(paths: list[Path], size: int) -> np.ndarray:
+    """Images of any size and mode -> (N, C, size, size) uint8; C is 1 if all are grey."""
+    from PIL import Image
+
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    for n, path in enumerate(paths):
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            out[n] = np.asarray(im)
+    grey = (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    out = out[..., :1] if grey else out
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def arrays(ws: Workspace, version: Version, size: int) -> tuple[list[str], np.ndarray]:
+    """(sorted ids, images) recorded at VERSION, decoded once and cached by the images' hash."""
+    cache = state.path(ws, state.ARRAYS, f"{version.images_hash}-{size}.npz")
+    if cache.exists():
+        with np.load(cache) as z:
+            return list(z["ids"]), z["x"]
+    files = image_files(ws, version)
+    ids = sorted(files)
+    x = decode([files[i][1] for i in ids], size)
+    buf = io.BytesIO()
+    np.savez(buf, ids=np.array(ids), x=x)
+    state.write_atomic(cache, buf.getvalue())
+    return ids, x
+
+
+def suggest_params(paths: list[Path]) -> Params:
+    """Default parameters for these images: the network's input side follows the images'
+    (digits of 8 px are upscaled to 16, photos are shrunk to 32)."""
+    from PIL import Image
+
+    sides = []
+    for path in paths[:200]:
+        with Image.open(path) as im:
+            sides.append(max(im.size))
+    side = int(np.median(sides)) if sides else 28
+    size = min(32, max(16, 4 * round(side / 4)))
+    # Small inputs are cheap: spend it on a wider network (measured in bench/detection.py).
+    return Params(image_size=size, width=32 if size <= 16 else 16)

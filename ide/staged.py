@@ -1,0 +1,103 @@
+"""Staged edits: label changes and "checked" marks, kept on disk until they are committed.
+
+They live in one small JSON file per dataset in the workspace's state (`ide.state.STAGED`),
+written atomically under
+the workspace lock, so they survive a crash or a restart and two sessions cannot lose each
+other's edits. `ide.commits.commit` turns them into a commit and then clears them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import dataset as ds
+from . import state, store
+from .errors import Conflict, InvalidInput
+from .store import Version
+from .workspace import Workspace
+
+
+def _path(ws: Workspace, name: str) -> Path:
+    return state.path(ws, state.STAGED, f"{name}.json")
+
+
+def _load(ws: Workspace, name: str) -> dict:
+    return state.read_json(_path(ws, name), {"labels": {}, "checked": []})
+
+
+def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
+    """The staged edits against HEAD (VERSION, if already resolved):
+    {"labels": [{"id","old","new"}], "checked": [ids]}.
+
+    Edits that HEAD already has (say, after a crash right after a commit) are not listed.
+    """
+    version = version or store.resolve(ws, name)
+    base = version.labels
+    stage = _load(ws, name)
+    edits = [{"id": i, "old": base.get(i), "new": new} for i, new in stage["labels"].items()
+             if base.get(i) != new]
+    return {"labels": edits, "checked": [i for i in stage["checked"]
+                                         if i not in version.checked]}
+
+
+def _known(version: Version, ids) -> None:
+    for i in ids:
+        if i not in version.labels:
+            raise InvalidInput(f"unknown example id {i!r} in dataset {version.name!r}")
+
+
+def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
+            expected: dict[str, str] | None = None) -> list[dict]:
+    """Stage label edits {id: new label}, validated, on disk until committed.
+
+    EXPECTED maps ids to the label the editor saw; if someone else has since staged or
+    committed another label for that id, nothing is staged and Conflict is raised.
+    """
+    if not edits:
+        raise InvalidInput("no edits given")
+    version = store.resolve(ws, name)
+    base = version.labels
+    _known(version, edits)
+    for new in edits.values():
+        ds.check_label(new, version.classes)
+    with state.lock(ws):
+        stage = _load(ws, name)
+        for i, seen in (expected or {}).items():
+            now = stage["labels"].get(i, base[i])
+            if now != seen:
+                raise Conflict(f"{i} was changed by someone else to {now!r} (you saw "
+                               f"{seen!r}); reload and try again")
+        for i, new in edits.items():
+            stage["labels"].pop(i, None)
+            if new != base[i]:
+                stage["labels"][i] = new
+        state.write_json(_path(ws, name), stage)
+    return read(ws, name, version)["labels"]
+
+
+def mark_checked(ws: Workspace, name: str, ids: list[str]) -> None:
+    """Stage 'checked, label is right' marks: such examples stop being shown as suspects."""
+    _known(store.resolve(ws, name), ids)
+    with state.lock(ws):
+        stage = _load(ws, name)
+        stage["checked"] = sorted(set(stage["checked"]) | set(ids))
+        state.write_json(_path(ws, name), stage)
+
+
+def unstage(ws: Workspace, name: str, ids: list[str] | None = None) -> None:
+    """Drop staged edits and marks for IDS (all of them when IDS is None)."""
+    store.resolve(ws, name)  # an unknown dataset is an error
+    if ids is None:
+        return clear(ws, name)
+    with state.lock(ws):
+        stage = _load(ws, name)
+        for i in ids:
+            stage["labels"].pop(i, None)
+        stage["checked"] = [i for i in stage["checked"] if i not in ids]
+        state.write_json(_path(ws, name), stage)
+
+
+def clear(ws: Workspace, name: str) -> None:
+    """Drop every staged edit and mark of NAME (after they were committed)."""
+    with state.lock(ws):
+        state.write_json(_path(ws, name), {"labels": {}, "checked": []})

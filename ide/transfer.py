@@ -1,0 +1,98 @@
+"""Import and export: a folder of images in as a new dataset (one commit), a version out.
+
+An import copies the images into `datasets/<name>/images/`, has DVC track them, writes the
+labels, classes, training parameters and the DVC stage beside them, and commits it all at
+once; a failure leaves nothing behind. An export writes the labels of a version with its
+images from the DVC cache, as an ImageFolder or as images plus a `path,label` CSV.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from . import dataset as ds
+from . import state, store
+from .commits import committing
+from .errors import IDEError, InvalidInput
+from .images import image_files, suggest_params
+from .stage import stage_yaml
+from .workspace import Workspace
+
+
+def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = False,
+                   author: str | None = None, say=lambda message: None) -> dict:
+    """Copy a folder of images into datasets/NAME (DVC-tracked) with its labels; one commit.
+
+    SAY(message) is told each step as it starts (a large import takes a while).
+    """
+    folder = ds.dataset_dir(name)
+    if (ws.root / folder).exists():
+        raise InvalidInput(f"dataset {name!r} already exists ({folder})")
+    say(f"checking every image in {src}")
+    source = ds.scan_source(src, labels_csv)
+    if source.bad and not skip_bad:
+        raise InvalidInput(f"{len(source.bad)} bad file(s), nothing imported (use --skip-bad "
+                           f"to import the rest): " + "; ".join(source.bad))
+    if not source.files:
+        raise InvalidInput(f"no readable images in {src}")
+    classes = [c for c in source.classes if c in set(source.labels.values())]
+    msg = f"Import dataset {name}: {len(source.files)} examples, {len(classes)} classes"
+    if source.bad:
+        msg += f"\n\nSkipped {len(source.bad)} bad file(s):\n" + \
+            "\n".join(f"  {b}" for b in source.bad)
+    # The whole folder is committed (git adds what DVC leaves to it: not images/) or removed.
+    with state.lock(ws), committing(ws, [folder], msg, author) as made:
+        say(f"copying {len(source.files)} images into {folder}/images")
+        root = ws.root / folder
+        for rel, path in source.files.items():
+            dest = root / "images" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+        state.write_atomic(root / "labels.csv", ds.format_labels(source.labels))
+        state.write_atomic(root / "dataset.yaml",
+                           ds.format_meta({"name": name, "classes": classes}))
+        params = suggest_params(list(source.files.values()))
+        state.write_atomic(root / "params.yaml", ds.format_meta(asdict(params)))
+        state.write_atomic(root / "dvc.yaml", stage_yaml())
+        say("tracking the images with DVC")
+        ws.dvc("add", "-q", f"{folder}/images")
+    return {"commit": made.commit, "examples": len(source.files), "classes": classes,
+            "skipped": source.bad}
+
+
+def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
+           rev: str = "HEAD") -> int:
+    """Write the labels of REV with their images to OUT: ImageFolder, or images + labels.csv."""
+    if fmt not in ("imagefolder", "csv"):
+        raise InvalidInput(f"unknown export format {fmt!r} (imagefolder, csv)")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InvalidInput(f"{out} exists and is not empty")
+    version = store.resolve(ws, name, rev)
+    lab = version.labels
+    files = image_files(ws, version)
+    missing = [i for i in lab if i not in files]
+    if missing:
+        raise IDEError(f"{len(missing)} image(s) missing from the DVC cache, e.g. {missing[0]}")
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        rows = {}
+        for i, label in lab.items():
+            dest = out / "images" / i
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(files[i][1], dest)
+            rows[f"images/{i}"] = label
+        text = ds.format_labels(rows).replace("id,label", "path,label", 1)
+        state.write_atomic(out / "labels.csv", text)
+        return len(rows)
+    used = set()
+    for i, label in sorted(lab.items()):
+        base = Path(i).name
+        rel = f"{label}/{base}" if f"{label}/{base}" not in used else \
+            f"{label}/{i.replace('/', '__')}"
+        used.add(rel)
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files[i][1], out / rel)
+    return len(lab)

@@ -1,0 +1,67 @@
+"""The read model that the CLI and the app show: plain values, no printing, no widgets.
+
+Status of a dataset, its log with the metrics of each trained commit, the labels as they
+are now (HEAD plus the staged edits), and the filters and confusion counts of a ranking.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from . import history, rank, runs, staged, store, worker
+from .runs import Ranking
+from .workspace import Workspace
+
+
+def status(ws: Workspace, name: str) -> dict:
+    """{"dataset", "head", "labels", "checked", "model"}: staged edits and HEAD's model."""
+    version = store.resolve(ws, name)
+    return {"dataset": name, "head": version.commit, **staged.read(ws, name, version),
+            "model": worker.model_status(ws, name, version.commit)}
+
+
+def log(ws: Workspace, name: str) -> list[dict]:
+    """Dataset commits, newest first: commit, author, date, message, edits, metrics (None
+    where that commit is not trained)."""
+    return [{**e, "metrics": runs.metrics(ws, name, e["commit"])}
+            for e in history.log(ws, name)]
+
+
+def working_labels(ws: Workspace, name: str, r: Ranking) -> dict[str, str]:
+    """{id: label} of R's examples as they are now: HEAD's labels plus the staged edits
+    (R's own label where HEAD no longer has the example)."""
+    version = store.resolve(ws, name)
+    now = {**version.labels, **{e["id"]: e["new"]
+                                for e in staged.read(ws, name, version)["labels"]}}
+    return {i: now.get(i, r.classes[r.labels[n]]) for n, i in enumerate(r.ids)}
+
+
+def confusion_pairs(r: Ranking) -> list[tuple[str, str, int]]:
+    """(given, predicted, count) of every confusion in R, the most frequent first."""
+    counts = Counter((r.classes[a], r.classes[b]) for a, b in zip(r.labels, r.predicted)
+                     if a != b)
+    return [(a, b, n) for (a, b), n in counts.most_common()]
+
+
+def shown(r: Ranking, *, given=(), predicted=(), pair: tuple[str, str] | None = None,
+          only_suspects: bool = False) -> np.ndarray:
+    """Indices of R's examples that pass the filters, most suspicious first: GIVEN and
+    PREDICTED classes (empty: any), a confusion PAIR (given, predicted), only suspects."""
+    keep = np.ones(len(r.ids), dtype=bool)
+    index = {c: j for j, c in enumerate(r.classes)}
+    if given:
+        keep &= np.isin(r.labels, [index[c] for c in given])
+    if predicted:
+        keep &= np.isin(r.predicted, [index[c] for c in predicted])
+    if pair:
+        keep &= (r.labels == index[pair[0]]) & (r.predicted == index[pair[1]])
+    if only_suspects:
+        keep &= r.suspect
+    return r.order[keep[r.order]]
+
+
+def confusion_matrix(r: Ranking) -> np.ndarray:
+    """(K, K) counts of R: rows the given label, columns the out-of-fold prediction."""
+    return rank.confusion(r.labels, r.probs)
