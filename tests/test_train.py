@@ -165,3 +165,18 @@ def test_images_of_any_size_and_mode(ws, tmp_path):
     assert x.shape == (24, 3, 32, 32) and x.dtype == np.uint8
     res = runs.retrain(ws, store.resolve(ws, "photos"))
     assert res["metrics"]["accuracy"] >= 0.9
+
+
+def test_the_model_file_explains_itself(trained):
+    import torch
+
+    from ide import state
+    from ide.model import ModelConfig, Net
+
+    ws, result = trained
+    version = store.resolve(ws, "toy")
+    path = state.path(ws, state.RUNS, "toy", runs.run_key(version), "model.pt")
+    ck = torch.load(path, weights_only=False)
+    config = ModelConfig(**ck["config"])
+    assert config == train.model_config(version.params, 3, 1) and ck["classes"] == ["d", "h", "v"]
+    Net(config).load_state_dict(ck["states"][0])  # the config builds the saved network
