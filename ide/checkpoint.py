@@ -1,7 +1,8 @@
 """Model files: the kept model of a version (`model.pt`) and the folds saved on the way.
 
 A model file is one plain dict that explains itself: the K fold models (an ensemble), the
-classes, the training parameters and the network's config. Used by `ide.runs` (results per
+classes, the training parameters and the network's config (None for a backbone's heads:
+the parameters name the backbone). Used by `ide.runs` (results per
 version) and `ide.stage` (the DVC stage).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from .train import TRAIN_VERSION, Params, model_config
+from .train import CNN, TRAIN_VERSION, Params, model_config
 
 
 def save_model(path: Path, states: list[dict], classes: list[str], params: Params,
@@ -18,9 +19,11 @@ def save_model(path: Path, states: list[dict], classes: list[str], params: Param
     """The kept model: the K fold models, with what is needed to use them."""
     import torch
 
+    # A backbone's head needs no network config: its params name the backbone.
+    config = model_config(params, len(classes), channels).to_dict() \
+        if params.model == CNN else None
     torch.save({"states": states, "classes": classes, "params": asdict(params),
-                "config": model_config(params, len(classes), channels).to_dict(),
-                "train_version": TRAIN_VERSION}, path)
+                "config": config, "train_version": TRAIN_VERSION}, path)
 
 
 def load_states(path: Path) -> list[dict]:

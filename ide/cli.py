@@ -38,7 +38,7 @@ def cmd_init(args):
 
 def cmd_import(args):
     res = transfer.import_dataset(_ws(args), args.name, args.src, labels_csv=args.labels,
-                               skip_bad=args.skip_bad, author=args.author,
+                               skip_bad=args.skip_bad, author=args.author, model=args.model,
                                say=_say if sys.stderr.isatty() else lambda m: None)
     print(f"imported {res['examples']} examples in {len(res['classes'])} classes "
           f"as {res['commit'][:10]}")
@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", metavar="CSV", help="CSV with columns path,label")
     c.add_argument("--skip-bad", action="store_true", help="import the readable images, "
                    "list the rest")
+    c.add_argument("--model", help="cnn, efficientnet-lite0, timm:ARCH or torchvision:ARCH "
+                   "(default: cnn for small or grey images, efficientnet-lite0 for photos)")
     c = command("relabel", cmd_relabel, "stage label edits: ID LABEL [ID LABEL ...]")
     c.add_argument("name")
     c.add_argument("edits", nargs="+", metavar="ID LABEL")

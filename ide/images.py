@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import state
 from .errors import IDEError
 from .store import Version
-from .train import Params
+from . import backbone, state
+from .train import CNN, Params
 from .workspace import Workspace
 
 
@@ -79,16 +79,29 @@ def arrays(ws: Workspace, version: Version, size: int) -> tuple[list[str], np.nd
     return ids, x
 
 
-def suggest_params(paths: list[Path]) -> Params:
-    """Default parameters for these images: the network's input side follows the images'
-    (digits of 8 px are upscaled to 16, photos are shrunk to 32)."""
+def default_params(side: int, *, grey: bool, model: str | None = None) -> Params:
+    """Training parameters for images of SIDE px: MODEL, or the one measured best for them.
+
+    Digits and other small or grey images: the CNN at 28 px, whatever their size (at 8, 16,
+    32 and 64 px its precision is the same; bench/models.py). Colour images larger than
+    48 px: the pretrained EfficientNet-Lite0 and a K-fold head, which is how a few thousand
+    photos get a strong model (ImageNet features do not help grey 8-px digits: 0.92
+    precision@k against the CNN's 0.99, bench/models.py).
+    """
+    if model is None:
+        model = CNN if grey or side <= 48 else backbone.LITE0
+    backbone.check_model(model)
+    return Params(model=model)
+
+
+def suggest_params(paths: list[Path], model: str | None = None) -> Params:
+    """Default parameters for these images (their median side, grey or colour)."""
     from PIL import Image
 
-    sides = []
+    sides, grey = [], True
     for path in paths[:200]:
         with Image.open(path) as im:
             sides.append(max(im.size))
+            grey = grey and im.mode in ("1", "L", "LA", "I", "I;16", "F")
     side = int(np.median(sides)) if sides else 28
-    size = min(32, max(16, 4 * round(side / 4)))
-    # Small inputs are cheap: spend it on a wider network (measured in bench/detection.py).
-    return Params(image_size=size, width=32 if size <= 16 else 16)
+    return default_params(side, grey=grey, model=model)

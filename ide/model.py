@@ -1,7 +1,10 @@
 """The network: a small convolutional classifier, plain `nn.Module`, no IO.
 
-Small on purpose: the IDE trains K models per commit on a CPU, and what it needs is
-calibrated out-of-sample probabilities, not the last point of accuracy.
+Small on purpose: the IDE trains K models per commit on a CPU. Four 3x3 conv blocks
+(widths w, 2w, 2w, 4w) with two max-pools, then the feature map max-pooled to a 3x3 grid and
+flattened into a linear layer. The flattened grid keeps *where* a stroke is, which a global
+average discards: on the real MNIST test set it lifts out-of-fold accuracy from 97.1% to
+99.3% at the same cost (bench/recipe.py). Any input side works (the grid is adaptive).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+GRID = 3  # the last feature map is max-pooled to GRID x GRID before the linear layer
+
 
 @dataclass
 class ModelConfig:
     classes: int
     channels: int = 1        # 1 for grayscale, 3 for colour
     image_size: int = 28     # images are resized to image_size x image_size
-    width: int = 32          # channels of the first block; doubled per block
+    width: int = 16          # channels of the first block
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,13 +41,16 @@ class Net(nn.Module):
         w = config.width
         self.features = nn.Sequential(
             _block(config.channels, w), nn.MaxPool2d(2),
-            _block(w, 2 * w), nn.MaxPool2d(2),
-            _block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            _block(w, 2 * w), _block(2 * w, 2 * w), nn.MaxPool2d(2),
+            _block(2 * w, 4 * w), nn.AdaptiveMaxPool2d(GRID), nn.Flatten(),
         )
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * w, config.classes))
+        self.head = nn.Linear(4 * w * GRID * GRID, config.classes)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
-        """x: (B, C, S, S) floats in [0, 1] -> logits (B, K), and the mean loss if y is given."""
+        """x: (B, C, S, S) floats in [0, 1] -> logits (B, K), and the mean loss if y is given.
+
+        No label smoothing: the probabilities are used to score labels.
+        """
         logits = self.head(self.features(x - 0.5))
-        loss = None if y is None else F.cross_entropy(logits, y, label_smoothing=0.0)
+        loss = None if y is None else F.cross_entropy(logits, y)
         return logits, loss

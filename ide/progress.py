@@ -1,4 +1,5 @@
-"""Training progress on a terminal: `fold 2/5 epoch 3/6 [#####-----] 41% 2300 ex/s`."""
+"""Training progress on a terminal: `fold 2/5 epoch 3/6 [#####-----] 41% 2300 ex/s`, or
+`embedding 640/3000 images [...]` while a backbone embeds new images."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ def progress_bar(stream, width: int = 24):
             return
         last[0] = now
         filled = int(p["fraction"] * width)
-        stream.write(f"\rfold {p['fold']}/{p['folds']} epoch {p['epoch']}/{p['epochs']} "
-                     f"[{'#' * filled}{'-' * (width - filled)}] {p['fraction']:4.0%} "
-                     f"{p['rate']:6.0f} ex/s ")
+        what = (f"embedding {p['done']}/{p['total']} images" if "done" in p else
+                f"fold {p['fold']}/{p['folds']} epoch {p['epoch']}/{p['epochs']}")
+        stream.write(f"\r{what} [{'#' * filled}{'-' * (width - filled)}] "
+                     f"{p['fraction']:4.0%} {p['rate']:6.0f} ex/s ")
         stream.flush()
 
     return show

@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import dataset as ds
-from . import rank, train
+from . import backbone, rank, train
 from .checkpoint import save_model
 from .errors import IDEError
 from .images import decode
@@ -51,7 +51,12 @@ def run(folder: Path) -> dict:
     checked = ds.parse_checked(_read(folder / "checked.txt"))
     images = folder / "images"
     ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
-    x = decode([images / i for i in ids], params.image_size)
+    if params.model == train.CNN:
+        x = decode([images / i for i in ids], params.image_size)
+    else:  # no embedding cache here: the stage sees only the working copy
+        features = backbone.load(params.model, params.weights or None)
+        x = train.standardise(backbone.embed(
+            features, decode([images / i for i in ids], backbone.side(params.model))))
     ids, probs, states, metrics = train.train_version(
         ids, x, labels, classes, params, checked=checked, progress=progress_bar(sys.stderr))
     save_model(folder / "model.pt", states, classes, params, x.shape[1])

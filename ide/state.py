@@ -19,6 +19,7 @@ STAGED = "staged"      # ide.edits: staged label edits and checked marks, per da
 CHANGES = "changes"    # ide.history: what each commit changed, per dataset
 RUNS = "runs"          # ide.runs: training results per dataset version
 ARRAYS = "arrays"      # ide.images: decoded images, by the images' hash
+EMBEDDINGS = "embeddings"  # ide.embeddings: a backbone's vector per image content
 THUMBS = "thumbs"      # ide.thumbs: thumbnails, by image content
 WORKER = "worker"      # ide.worker: queue, status, errors
 LOCKS = "locks"        # lock files (here)

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import dataset as ds
-from . import state, store
+from . import backbone, state, store
 from .commits import committing
 from .errors import IDEError, InvalidInput
 from .images import image_files, suggest_params
@@ -22,12 +22,16 @@ from .workspace import Workspace
 
 
 def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = False,
-                   author: str | None = None, say=lambda message: None) -> dict:
+                   author: str | None = None, model: str | None = None,
+                   say=lambda message: None) -> dict:
     """Copy a folder of images into datasets/NAME (DVC-tracked) with its labels; one commit.
 
+    MODEL: the `model` of its params.yaml (default: the one measured best for such images).
     SAY(message) is told each step as it starts (a large import takes a while).
     """
     folder = ds.dataset_dir(name)
+    if model is not None:
+        backbone.check_model(model)
     if (ws.root / folder).exists():
         raise InvalidInput(f"dataset {name!r} already exists ({folder})")
     say(f"checking every image in {src}")
@@ -53,7 +57,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         state.write_atomic(root / "labels.csv", ds.format_labels(source.labels))
         state.write_atomic(root / "dataset.yaml",
                            ds.format_meta({"name": name, "classes": classes}))
-        params = suggest_params(list(source.files.values()))
+        params = suggest_params(list(source.files.values()), model)
         state.write_atomic(root / "params.yaml", ds.format_meta(asdict(params)))
         state.write_atomic(root / "dvc.yaml", stage_yaml())
         say("tracking the images with DVC")

@@ -122,7 +122,8 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
     if worker and status.get("dataset") == name and status.get("commit") == commit:
         prog = status.get("progress") or {}
         text = (f"fold {prog['fold']}/{prog['folds']}, {prog['fraction']:.0%}"
-                if "fold" in prog else "starting")
+                if "fold" in prog else f"embedding {prog['done']}/{prog['total']} images"
+                if "done" in prog else "starting")
         return {"state": "training", "commit": commit, "progress": text,
                 "fraction": prog.get("fraction", 0.0)}
     if any(q["dataset"] == name and q["commit"] == commit for q in read_json(p["queue"], [])):

@@ -159,8 +159,9 @@ def test_images_of_any_size_and_mode(ws, tmp_path):
             im = Image.fromarray(arr.astype(np.uint8))
             [im, im.convert("RGBA"), im.convert("P")][n % 3].save(src / c / f"{n}.png")
     transfer.import_dataset(ws, "photos", src)
+    # Colour photos of 50 px get the pretrained backbone by default.
     assert train.parse_params(
-        (ws.root / "datasets/photos/params.yaml").read_text()).image_size == 32
+        (ws.root / "datasets/photos/params.yaml").read_text()).model == "efficientnet-lite0"
     ids, x = images.arrays(ws, store.resolve(ws, "photos"), 32)
     assert x.shape == (24, 3, 32, 32) and x.dtype == np.uint8
     res = runs.retrain(ws, store.resolve(ws, "photos"))
