@@ -126,8 +126,27 @@ def cmd_revert(args):
 
 
 def cmd_export(args):
-    n = transfer.export(_ws(args), args.name, args.out, fmt=args.format, rev=args.rev)
+    ws = _ws(args)
+    if args.format == "predictions":
+        from . import runs
+
+        n = runs.export_predictions(ws, store.resolve(ws, args.name, args.rev), args.out)
+    else:
+        n = transfer.export(ws, args.name, args.out, fmt=args.format, rev=args.rev)
     print(f"exported {n} examples to {args.out}")
+
+
+def cmd_predictions(args):
+    from . import runs
+
+    ws = _ws(args)
+    res = runs.load_predictions(ws, store.resolve(ws, args.name), args.file)
+    if args.json:
+        return _print_json(res)
+    m = res["metrics"]
+    print(f"{args.name} at {res['commit'][:10]}: probabilities of {m['examples']} examples "
+          f"loaded; out-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} suspected "
+          "errors")
 
 
 def _one_dataset(ws, name):
@@ -268,11 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
                 author=True)
     c.add_argument("name")
     c.add_argument("rev")
-    c = command("export", cmd_export, "write a version out as ImageFolder or images + CSV")
+    c = command("export", cmd_export, "write a version out as ImageFolder or images + CSV, "
+                "or its out-of-fold probabilities as a CSV (--format predictions)")
     c.add_argument("name")
-    c.add_argument("out")
-    c.add_argument("--format", choices=["imagefolder", "csv"], default="imagefolder")
+    c.add_argument("out", help="a folder (a CSV file for --format predictions)")
+    c.add_argument("--format", choices=["imagefolder", "csv", "predictions"],
+                   default="imagefolder")
     c.add_argument("--rev", default="HEAD")
+    c = command("predictions", cmd_predictions, "use your own out-of-sample probabilities "
+                "for HEAD: a CSV (id + one column per class) or a .npy (N, K) in labels.csv "
+                "order", json_flag=True)
+    c.add_argument("name")
+    c.add_argument("file")
     c = command("retrain", cmd_retrain, "train on a version now (K-fold, out-of-sample)",
                 json_flag=True)
     c.add_argument("name", nargs="?")

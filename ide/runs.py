@@ -8,11 +8,13 @@ training version. Asking again for a version already trained returns at once; a 
 resumes from its saved folds. A commit that changes at most WARM_MAX_CHANGED of the labels
 of a trained version warm-starts from that version's fold models. The model kept for a
 version is the ensemble of its K fold models. `ranking` and `suspects` read the results.
+`load_predictions` stores probabilities brought from a file as a version's results instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import time
@@ -21,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, images, rank, state
-from .errors import NotTrained
+from . import checkpoint, images, predictions, rank, state
+from .errors import InvalidInput, NotTrained
 from .store import Version
 from .embeddings import embed_version
 from .train import CNN, TRAIN_VERSION, standardise, train_version
@@ -59,7 +61,8 @@ def _previous_run(ws, version: Version) -> Path | None:
     for key in set(trained(ws, version.name).values()):
         run = _run_dir(ws, version.name, key)
         info = state.read_json(run / "run.json", None)
-        if info and info["images"] == version.images_hash and \
+        # A run of predictions brought from a file has no models to start from.
+        if info and (run / "model.pt").exists() and info["images"] == version.images_hash and \
                 info["params"] == asdict(version.params):
             if best is None or info["finished"] > best[0]:
                 best = (info["finished"], run)
@@ -115,6 +118,44 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
         "seconds": round(seconds, 2), "warm_start": warm_from})
     state.write_json(run / "metrics.json", metrics)  # written last: its presence means done
     shutil.rmtree(partial, ignore_errors=True)
+
+
+def load_predictions(ws: Workspace, version: Version, file) -> dict:
+    """Store out-of-sample probabilities from FILE (see `ide.predictions`) as VERSION's
+    results, in place of a training: the ranking, metrics and app then use them."""
+    ids = sorted(version.labels)
+    probs = predictions.read(file, ids, list(version.classes))  # checked before any write
+    classes = list(version.classes)
+    y = np.array([classes.index(version.labels[i]) for i in ids])
+    key = run_key(version)
+    run = _run_dir(ws, version.name, key)
+    with state.lock(ws, f"run-{key}"):
+        shutil.rmtree(run, ignore_errors=True)
+        state.write_atomic(run / "probs.npy", _npy(probs))
+        state.write_json(run / "run.json", {
+            "commit": version.commit, "ids": ids, "labels": [version.labels[i] for i in ids],
+            "images": version.images_hash, "params": asdict(version.params),
+            "finished": time.time(), "seconds": 0.0, "warm_start": None,
+            "source": Path(file).name})
+        checked = np.array([i in version.checked for i in ids], dtype=bool)
+        state.write_json(run / "metrics.json", rank.metrics(y, probs, classes, checked=checked))
+    return _record(ws, version, key, cached=False)
+
+
+def export_predictions(ws: Workspace, version: Version, out) -> int:
+    """Write VERSION's out-of-fold probabilities as the CSV `load_predictions` takes."""
+    out = Path(out)
+    if out.exists():
+        raise InvalidInput(f"{out} exists: give a new file name")
+    r = ranking(ws, version)
+    state.write_atomic(out, predictions.format_csv(r.ids, r.classes, r.probs))
+    return len(r.ids)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
 
 
 def _record(ws, version: Version, key: str, *, cached: bool) -> dict:

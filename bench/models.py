@@ -1,0 +1,236 @@
+"""Models beside the baselines a user would pick instead, in one run: tables for the README.
+
+    python bench/models.py            # needs ../shared/data/mnist-test; ~25 min on 2 cores
+    python bench/models.py --quick    # one seed, fewer settings; ~8 min
+
+1. The real MNIST test set (10,000 digits, 5 folds): out-of-fold accuracy, how many of the 15
+   label errors that humans confirmed (cleanlab's label-errors study, Northcutt et al. 2021)
+   land in the top 20 and top 50, full-retrain seconds, peak memory.
+2. Planted flips on MNIST at 1%, 5% and 20%, uniform and class-conditional: precision@k
+   (k = number of flips) of the IDE's CNN, of logistic regression with 5-fold
+   `cross_val_predict`, and of cleanlab's `find_label_issues` on the CNN's probabilities.
+3. scikit-learn's digits saved at 8, 16, 32 and 64 px, grey and RGB, 8% uniform flips, 3
+   seeds: precision@k of the CNN (the default params `ide import` picks) and of the
+   pretrained backbone with its K-fold head, beside logistic regression.
+4. After a commit that fixes 5% of the labels: warm retrain seconds and precision@k beside a
+   full retrain.
+"""
+
+import argparse
+import gzip
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ide import backbone, rank, train
+from ide.train import Params
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
+# MNIST test indices whose given label at most 2 of 5 MTurk reviewers kept (the 15 errors
+# of labelerrors.com; cleanlab/label-errors, mturk/mnist_mturk.json).
+CONFIRMED = [947, 1621, 1901, 2130, 2462, 2597, 2654, 3520, 3558, 5937, 6651, 6783, 8527,
+             9679, 9729]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    raw = gzip.open(path).read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def mnist():
+    x = read_idx(DATA / "t10k-images-idx3-ubyte.gz")[:, None]
+    return [f"{n:05d}" for n in range(len(x))], x, read_idx(
+        DATA / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def flip(y, rate, classes, rng, *, conditional=False):
+    """Noisy labels and the flipped indices: uniform to any other class, or (class-
+    conditional) each class to one fixed other class, as annotators confuse 4 with 9."""
+    n = len(y)
+    picked = rng.choice(n, int(round(rate * n)), replace=False)
+    noisy = y.copy()
+    if conditional:
+        to = rng.permutation(classes)
+        to = np.where(to == np.arange(classes), (to + 1) % classes, to)
+        noisy[picked] = to[y[picked]]
+    else:
+        noisy[picked] = (y[picked] + rng.integers(1, classes, len(picked))) % classes
+    return noisy, set(picked.tolist())
+
+
+def accuracy(y, probs) -> float:
+    return float((rank.predicted(probs) == y).mean())
+
+
+def precision_at_k(y, probs, flipped: set) -> float:
+    top = rank.order(y, probs)[:len(flipped)]
+    return len(set(top.tolist()) & flipped) / max(len(flipped), 1)
+
+
+def ide_kfold(ids, x, y, params=None, **kw):
+    start = time.time()
+    probs, states = train.cross_validate(ids, x, y, int(y.max()) + 1, params or Params(),
+                                         **kw)
+    return probs, states, time.time() - start
+
+
+def logistic(x, y):
+    """The baseline a user would write: pixels, logistic regression, cross_val_predict."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    start = time.time()
+    flat = x.reshape(len(x), -1) / 255.0
+    probs = cross_val_predict(LogisticRegression(max_iter=300), flat, y, cv=5,
+                              method="predict_proba")
+    return probs, time.time() - start
+
+
+def cleanlab_rank(y, probs):
+    """cleanlab's own filter, its issues ranked by self-confidence: indices."""
+    from cleanlab.filter import find_label_issues
+
+    return find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
+
+
+def row(cells, widths):
+    print("| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |",
+          flush=True)
+
+
+def table(header, widths):
+    print()
+    row(header, widths)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|", flush=True)
+
+
+def real_errors(quick):
+    ids, x, y = mnist()
+    table(["MNIST test, 10k, given labels", "OOF acc", "confirmed in top 20", "top 50",
+           "seconds", "peak MB"], [34, 7, 19, 6, 7, 7])
+    probs, states, secs = ide_kfold(ids, x, y)
+    hits = lambda order, k: len(set(order[:k].tolist()) & set(CONFIRMED))  # noqa: E731
+    order = rank.order(y, probs)
+    row(["ide cnn (defaults)", f"{accuracy(y, probs):.4f}", hits(order, 20),
+         hits(order, 50), f"{secs:.0f}", f"{peak_mb():.0f}"], [34, 7, 19, 6, 7, 7])
+    cl = cleanlab_rank(y, probs)
+    row(["cleanlab find_label_issues, same probs", "", hits(cl, 20), hits(cl, 50), "", ""],
+        [34, 7, 19, 6, 7, 7])
+    lp, lsecs = logistic(x, y)
+    lo = rank.order(y, lp)
+    row(["logistic regression + cross_val_predict", f"{accuracy(y, lp):.4f}",
+         hits(lo, 20), hits(lo, 50), f"{lsecs:.0f}", ""], [34, 7, 19, 6, 7, 7])
+    return ids, x, y
+
+
+def planted(ids, x, y, quick):
+    w = [30, 8, 8, 9, 9]
+    table(["MNIST, planted flips: precision@k", "ide cnn", "cleanlab", "logistic",
+           "cnn secs"], w)
+    settings = [(0.05, False)] if quick else [(r, c) for c in (False, True)
+                                              for r in (0.01, 0.05, 0.20)]
+    for rate, conditional in settings:
+        noisy, flipped = flip(y, rate, 10, np.random.default_rng(1), conditional=conditional)
+        probs, _, secs = ide_kfold(ids, x, noisy)
+        cl = cleanlab_rank(noisy, probs)[:len(flipped)]
+        lp, _ = logistic(x, noisy)
+        row([f"{rate:.0%} {'class-conditional' if conditional else 'uniform'}",
+             f"{precision_at_k(noisy, probs, flipped):.3f}",
+             f"{len(set(cl.tolist()) & flipped) / len(flipped):.3f}",
+             f"{precision_at_k(noisy, lp, flipped):.3f}", f"{secs:.0f}"], w)
+
+
+def digits_at(size: int, rgb: bool, decoded: int) -> np.ndarray:
+    """scikit-learn's digits saved at SIZE px, then decoded at DECODED px as `ide` does."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    images = (load_digits().images * (255 / 16)).round().astype(np.uint8)
+    out = []
+    for img in images:
+        im = Image.fromarray(img).resize((size, size), Image.BILINEAR)
+        im = im.resize((decoded, decoded), Image.BILINEAR)
+        out.append(np.asarray(im.convert("RGB") if rgb else im))
+    x = np.stack(out)
+    return x.transpose(0, 3, 1, 2) if rgb else x[:, None]
+
+
+def lite0_head(x, y) -> float:
+    """Precision@k of EfficientNet-Lite0 embeddings + the K-fold head, first seed's flips."""
+    params = Params(model=backbone.LITE0)
+    z = train.standardise(backbone.embed(backbone.load(backbone.LITE0), x))
+    noisy, flipped = flip(y, 0.08, 10, np.random.default_rng(100))
+    probs, _, _ = ide_kfold([f"{n:04d}" for n in range(len(y))], z, noisy, params)
+    return precision_at_k(noisy, probs, flipped)
+
+
+def sizes(quick):
+    from sklearn.datasets import load_digits
+
+    from ide.images import default_params
+
+    y = load_digits().target.astype(np.int64)
+    ids = [f"{n:04d}" for n in range(len(y))]
+    seeds = [0] if quick else [0, 1, 2]
+    w = [22, 9, 9, 9, 10]
+    table(["digits, 8% uniform flips", "ide cnn", "cnn secs", "logistic", "lite0+head"], w)
+    for size in ([8, 32] if quick else [8, 16, 32, 64]):
+        for rgb in (False, True):
+            params = default_params(size, grey=not rgb, model="cnn")
+            x = digits_at(size, rgb, params.image_size)
+            cnn, lr, secs = [], [], []
+            for seed in seeds:
+                noisy, flipped = flip(y, 0.08, 10, np.random.default_rng(100 + seed))
+                probs, _, s = ide_kfold(ids, x, noisy, params)
+                cnn.append(precision_at_k(noisy, probs, flipped))
+                secs.append(s)
+                lr.append(precision_at_k(noisy, logistic(x, noisy)[0], flipped))
+            row([f"{size} px {'RGB' if rgb else 'grey'}", f"{np.mean(cnn):.3f}",
+                 f"{np.mean(secs):.0f}", f"{np.mean(lr):.3f}",
+                 f"{lite0_head(digits_at(size, rgb, backbone.side(backbone.LITE0)), y):.3f}"],
+                w)
+
+
+def after_commit(ids, x, y, quick):
+    """A commit fixing 5% of the labels: warm retrain (from the fold models of the noisy
+    version) beside a full retrain, on the flips still left."""
+    w = [34, 8, 12]
+    table(["MNIST, 10% flips, commit fixes 5%", "seconds", "precision@k"], w)
+    noisy, flipped = flip(y, 0.10, 10, np.random.default_rng(7))
+    _, states, _ = ide_kfold(ids, x, noisy)
+    fixed = sorted(flipped)[:len(flipped) // 2]
+    noisy[fixed] = y[fixed]
+    left = flipped - set(fixed)
+    warm, _, wsecs = ide_kfold(ids, x, noisy, warm=states)
+    row(["warm start (ide default after a commit)", f"{wsecs:.0f}",
+         f"{precision_at_k(noisy, warm, left):.3f}"], w)
+    full, _, fsecs = ide_kfold(ids, x, noisy)
+    row(["full retrain", f"{fsecs:.0f}", f"{precision_at_k(noisy, full, left):.3f}"], w)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    if not DATA.exists():
+        sys.exit(f"needs {DATA}")
+    ids, x, y = real_errors(args.quick)
+    after_commit(ids, x, y, args.quick)
+    planted(ids, x, y, args.quick)
+    sizes(args.quick)
+
+
+if __name__ == "__main__":
+    main()
