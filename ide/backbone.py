@@ -56,7 +56,7 @@ def _lite0(weights: str | None):
     with contextlib.redirect_stdout(io.StringIO()):  # it prints what it loaded
         net = EfficientNet.from_pretrained(LITE0, weights_path=str(weights))
 
-    def features(x):  # x: (B, 3, S, S) in [0, 1]; Lite models expect (pixel - 127) / 128
+    def features(net, x):  # x: (B, 3, S, S) in [0, 1]; Lite expects (pixel - 127) / 128
         return net.extract_features(x * (255 / 128) - 127 / 128).mean((2, 3))
     return net, features
 
@@ -82,32 +82,50 @@ def _library(model: str, weights: str | None):
         raise IDEError(f"model {model}: {exc}") from None
     import torch
 
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    net.load_state_dict(state, strict=False)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    try:
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True),
+                            strict=False)
+    except Exception as exc:  # a file that is not a state dict of this architecture
+        raise IDEError(f"weights {weights}: not a state dict for {model} ({exc})") from None
+
+    def normalise(x):  # ImageNet statistics, which both libraries' weights expect
+        mean = torch.tensor([0.485, 0.456, 0.406], device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225], device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
     if lib == "timm":
-        return net, lambda x: net((x - mean) / std)
-    return net, lambda x: torch.flatten(net.avgpool(_trunk(net)((x - mean) / std)), 1)
+        return net, lambda net, x: net(normalise(x))
+    trunk = [n for n, _ in net.named_children() if n not in ("avgpool", "fc", "classifier")]
 
-
-def _trunk(net):
-    import torch
-
-    return torch.nn.Sequential(*[m for n, m in net.named_children()
-                                 if n not in ("avgpool", "fc", "classifier")])
+    def features(net, x):
+        x = normalise(x)
+        for name in trunk:
+            x = getattr(net, name)(x)
+        return torch.flatten(net.avgpool(x), 1)
+    return net, features
 
 
 def load(model: str, weights: str | None = None, device: str = "cpu"):
-    """The backbone MODEL in eval mode on DEVICE, as a function (B, 3, S, S) -> (B, D)."""
+    """The backbone MODEL as one `nn.Module` in eval mode on DEVICE: (B, 3, S, S) images in
+    [0, 1] -> (B, D) embeddings."""
+    import torch
+
     if weights and not Path(weights).is_file():
         raise IDEError(f"weights file not found: {weights}")
     net, features = _lite0(weights) if model == LITE0 else _library(model, weights)
-    net.eval().to(device)
-    return features
+
+    class Embedder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return features(self.net, x)
+
+    return Embedder().eval().to(device)
 
 
-def embed(features, x: np.ndarray, *, device: str = "cpu", batch: int = 64,
+def embed(embedder, x: np.ndarray, *, device: str = "cpu", batch: int = 64,
           on_batch=None) -> np.ndarray:
     """(N, C, S, S) uint8 -> (N, D) float32 embeddings; grey images are repeated to RGB.
 
@@ -121,7 +139,7 @@ def embed(features, x: np.ndarray, *, device: str = "cpu", batch: int = 64,
             xb = torch.from_numpy(x[b:b + batch]).to(device).float() / 255
             if xb.shape[1] == 1:
                 xb = xb.expand(-1, 3, -1, -1)
-            out.append(features(xb).float().cpu().numpy())
+            out.append(embedder(xb).float().cpu().numpy())
             if on_batch:
                 on_batch(min(b + batch, len(x)), len(x))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

@@ -59,7 +59,7 @@ def embed_version(ws: Workspace, version: Version, params: Params, *, device: st
     if new:
         device = str(torch_device(device))
         path_of = {md5: path for md5, path in files.values()}
-        features = backbone.load(params.model, params.weights or None, device)
+        embedder = backbone.load(params.model, params.weights or None, device)
         start = time.time()
         chunk = 512  # decode and store in chunks: memory stays flat, a kill loses one chunk
         for b in range(0, len(new), chunk):
@@ -71,5 +71,5 @@ def embed_version(ws: Workspace, version: Version, params: Params, *, device: st
                     n = b + done
                     progress({"done": n, "total": len(new), "fraction": n / len(new),
                               "rate": n / max(time.time() - start, 1e-6)})
-            cache.put(part, backbone.embed(features, x, device=device, on_batch=on_batch))
+            cache.put(part, backbone.embed(embedder, x, device=device, on_batch=on_batch))
     return ids, cache.get([files[i][0] for i in ids])

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, images, predictions, rank, state
+from . import backbone, checkpoint, images, predictions, rank, state
 from .errors import InvalidInput, NotTrained
 from .store import Version
 from .embeddings import embed_version
-from .train import CNN, TRAIN_VERSION, standardise, train_version
+from .train import CNN, TRAIN_VERSION, standardise, train_version, trains_images
 from .workspace import Workspace
 
 # Warm-start only when at most this share of labels changed: up to 5% a warm start finds
@@ -89,8 +89,9 @@ def retrain(ws: Workspace, version: Version, *, full: bool = False, progress=Non
 def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device: str) -> None:
     """Train one version and store everything under RUN (metrics.json last)."""
     labels, classes, params = version.labels, list(version.classes), version.params
-    if params.model == CNN:
-        ids, x = images.arrays(ws, version, params.image_size)
+    if trains_images(params):
+        ids, x = images.arrays(ws, version, params.image_size if params.model == CNN
+                               else backbone.side(params.model))
     else:
         ids, x = embed_version(ws, version, params, device=device, progress=progress)
         x = standardise(x)

@@ -51,12 +51,13 @@ def run(folder: Path) -> dict:
     checked = ds.parse_checked(_read(folder / "checked.txt"))
     images = folder / "images"
     ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
-    if params.model == train.CNN:
-        x = decode([images / i for i in ids], params.image_size)
+    if train.trains_images(params):
+        x = decode([images / i for i in ids], params.image_size if params.model == train.CNN
+                   else backbone.side(params.model))
     else:  # no embedding cache here: the stage sees only the working copy
-        features = backbone.load(params.model, params.weights or None)
+        embedder = backbone.load(params.model, params.weights or None)
         x = train.standardise(backbone.embed(
-            features, decode([images / i for i in ids], backbone.side(params.model))))
+            embedder, decode([images / i for i in ids], backbone.side(params.model))))
     ids, probs, states, metrics = train.train_version(
         ids, x, labels, classes, params, checked=checked, progress=progress_bar(sys.stderr))
     save_model(folder / "model.pt", states, classes, params, x.shape[1])

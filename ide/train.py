@@ -45,6 +45,7 @@ class Params:
     warm_epochs: int = 1     # epochs of fine-tuning after a small commit (warm start)
     min_steps: int = 400     # small datasets get smaller batches, then more epochs
     decay: float = 0.03      # L2 penalty of a backbone's logistic-regression head
+    finetune: int = 0        # 1: train a backbone whole per fold (for a GPU) instead of a head
 
     @classmethod
     def parse(cls, data: dict | None) -> "Params":
@@ -132,25 +133,24 @@ def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int
         on_step=None):
     """Train one network on images (N, C, S, S) uint8 and labels (N,); returns its state_dict.
 
+    The CNN, or with `finetune` a backbone and a linear layer trained whole (lr / 10).
     AdamW with a one-cycle schedule, random shifts. ON_STEP(epoch, epochs, fraction done,
     examples/s) is called every 20 batches.
     """
     import torch
 
-    from .model import Net
-
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     dev = torch_device(device)
     # channels_last: oneDNN's convolutions run about 20% faster on CPU in this layout.
-    net = Net(model_config(params, classes, x.shape[1])).to(
-        dev, memory_format=torch.channels_last)
+    net = network(params, classes, x.shape[1], dev).to(memory_format=torch.channels_last)
     if state is not None:
         net.load_state_dict(state)
     xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y.astype(np.int64)).to(dev)
     bs = batch_size(params, len(x))
     per_epoch = max(1, math.ceil(len(x) / bs))
     epochs = max(epochs, math.ceil(min_steps / per_epoch))
+    lr = lr / 10 if params.model != CNN else lr  # pretrained weights need gentler steps
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=per_epoch * epochs,
                                                 pct_start=0.25)
@@ -177,22 +177,49 @@ def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int
     return {k: v.cpu() for k, v in net.state_dict().items()}
 
 
+def network(params: Params, classes: int, channels: int, device):
+    """The module FIT trains, with model.Net's contract: images (B, C, S, S) in [0, 1] (and
+    labels) -> logits (B, K) (and the mean loss)."""
+    import torch
+    import torch.nn.functional as F
+
+    if params.model == CNN:
+        from .model import Net
+
+        return Net(model_config(params, classes, channels)).to(device)
+    from . import backbone
+
+    embedder = backbone.load(params.model, params.weights or None, device)
+    grey_to_rgb = (lambda x: x.expand(-1, 3, -1, -1)) if channels == 1 else (lambda x: x)
+    with torch.no_grad():
+        dim = embedder(torch.zeros(1, 3, 32, 32, device=device)).shape[1]
+
+    class FineTuned(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedder, self.head = embedder, torch.nn.Linear(dim, classes)
+
+        def forward(self, x, y=None):  # the same contract as model.Net
+            logits = self.head(self.embedder(grey_to_rgb(x)))
+            return logits, None if y is None else F.cross_entropy(logits, y)
+
+    return FineTuned().to(device)
+
+
 def predict(states: list[dict], x: np.ndarray, classes: int, params: Params,
             device: str = "cpu") -> np.ndarray:
     """(N, K) probabilities averaged over the networks in STATES."""
     import torch
 
-    from .model import Net
-
     dev = torch_device(device)
-    net = Net(model_config(params, classes, x.shape[1])).to(dev).eval()
+    net = network(params, classes, x.shape[1], dev).eval()
     total = np.zeros((len(x), classes))
     with torch.no_grad():
         for state in states:
             net.load_state_dict(state)
-            for b in range(0, len(x), 512):
-                xb = torch.from_numpy(x[b:b + 512]).to(dev).float() / 255
-                total[b:b + 512] += torch.softmax(net(xb)[0], 1).double().cpu().numpy()
+            for b in range(0, len(x), 256):
+                xb = torch.from_numpy(x[b:b + 256]).to(dev).float() / 255
+                total[b:b + 256] += torch.softmax(net(xb)[0], 1).double().cpu().numpy()
     return (total / len(states)).astype(np.float32)
 
 
@@ -235,6 +262,12 @@ def predict_head(states: list[dict], z: np.ndarray, classes: int, params: Params
     return (total / len(states)).astype(np.float32)
 
 
+def trains_images(params: Params) -> bool:
+    """Whether PARAMS train a network on images (the CNN, or a backbone fine-tuned whole)
+    rather than a head on cached embeddings."""
+    return params.model == CNN or bool(params.finetune)
+
+
 def standardise(z: np.ndarray) -> np.ndarray:
     """Embeddings scaled per dimension over all examples; no label is used, so the held-out
     folds may take part."""
@@ -252,7 +285,7 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
     trained (a killed run resumes from them); ON_FOLD(fold, state, probs) is called as each
     new fold finishes, to save it.
     """
-    fit_one, predict_one = (fit, predict) if params.model == CNN else (fit_head, predict_head)
+    fit_one, predict_one = (fit, predict) if trains_images(params) else (fit_head, predict_head)
     folds = fold_of(ids, params.folds, params.seed)
     probs = np.zeros((len(ids), classes), dtype=np.float32)
     states = []

@@ -163,3 +163,17 @@ def test_a_bad_predictions_file_is_refused_and_changes_nothing(trained_ws, tmp_p
     assert np.array_equal(runs.ranking(trained_ws, store.resolve(trained_ws, "toy")).probs,
                           before)
     assert state.read_json(state.path(trained_ws, state.RUNS, "toy", "index.json"), {}) == index
+
+
+def test_a_backbone_can_be_fine_tuned_whole(photos):
+    """`finetune: 1` trains the backbone itself per fold (meant for a GPU); here one short
+    epoch on the CPU shows the path works end to end and stays out of fold."""
+    params = photos.root / "datasets/photos/params.yaml"
+    text = params.read_text().replace("finetune: 0", "finetune: 1")
+    params.write_text(text.replace("epochs: 8", "epochs: 1").replace("min_steps: 400",
+                                                                      "min_steps: 0"))
+    photos.git("commit", "-qam", "fine-tune the backbone")
+    res = runs.retrain(photos, store.resolve(photos, "photos"), device="cpu")
+    assert res["metrics"]["examples"] == 48
+    r = runs.ranking(photos, store.resolve(photos, "photos"))
+    assert r.probs.shape == (48, 3) and np.allclose(r.probs.sum(1), 1, atol=1e-4)
