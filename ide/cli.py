@@ -71,24 +71,43 @@ def cmd_status(args):
     for r in report:
         model = r["model"]
         state = model["state"] + (f" ({model['progress']})" if model.get("progress") else "")
-        print(f"{r['dataset']}: HEAD {r['head'][:10]}, model {state}")
+        where = f"on {r['branch']}, " if r["branch"] else ""
+        print(f"{r['dataset']}: {where}HEAD {r['head'][:10]}, model {state}")
         if model.get("error"):
             print(f"  last training failed: {model['error']}")
+        for c in r["merge_conflicts"]:
+            print(f"  merge conflict {c['id']}: ours {c['ours']}, theirs {c['theirs']} "
+                  f"(was {c['base']}); settle with `ide resolve {r['dataset']} ID LABEL`")
+        for c in r["conflicts"]:
+            print(f"  conflict {c['id']}: yours {c['yours']}, theirs {c['theirs']} "
+                  f"(you changed {c['base']}); `ide relabel` it again or `ide unstage` it")
         for e in r["labels"]:
             print(f"  relabel {e['id']}: {e['old']} -> {e['new']}")
         for i in r["checked"]:
             print(f"  checked {i}")
-        if not r["labels"] and not r["checked"]:
+        if not r["labels"] and not r["checked"] and not r["conflicts"]:
             print("  nothing staged")
 
 
 def cmd_commit(args):
-    rev = commits.commit(_ws(args), args.name, args.message, author=args.author)
+    rev = commits.commit(_ws(args), args.name, args.message, author=args.author,
+                         verify=not args.no_verify)
     print(rev)
 
 
+def cmd_resolve(args):
+    res = commits.resolve(_ws(args), args.name, _pairs(args.picks))
+    if res["left"]:
+        print(f"{len(res['left'])} conflict(s) left: {', '.join(res['left'])}")
+    elif res["commit"]:
+        print(f"all conflicts resolved; merge committed as {res['commit'][:10]}")
+    else:
+        print("all label conflicts resolved; other files are still unmerged: finish the "
+              "merge with git")
+
+
 def cmd_log(args):
-    entries = views.log(_ws(args), args.name)
+    entries = views.log(_ws(args), args.name, args.rev)
     if args.json:
         return _print_json(entries)
     for e in entries:
@@ -269,8 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("commit", cmd_commit, "commit the staged edits of NAME", author=True)
     c.add_argument("name")
     c.add_argument("-m", "--message", required=True)
+    c.add_argument("--no-verify", action="store_true", help="skip the repository's git hooks")
+    c = command("resolve", cmd_resolve, "settle label conflicts of a git merge: "
+                "ID LABEL [ID LABEL ...]; commits the merge when none are left")
+    c.add_argument("name")
+    c.add_argument("picks", nargs="+", metavar="ID LABEL")
     c = command("log", cmd_log, "dataset commits, newest first, with metrics", json_flag=True)
     c.add_argument("name")
+    c.add_argument("--rev", default="HEAD", help="a branch or commit (default HEAD)")
     c = command("diff", cmd_diff, "label changes from REV to REV2 (default HEAD)",
                 json_flag=True)
     c.add_argument("name")

@@ -7,18 +7,24 @@ current directory upwards, as git does, or from an explicit directory (`-C DIR`)
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from .errors import IDEError, NotAWorkspace
 
 # DVC must never reach for the network (no analytics, no update check).
 DVC_ENV = {"DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1"}
+# The name of ide's git merge driver (ide.merge), as `.gitattributes` refers to it.
+MERGE_DRIVER = "ide"
+MERGE_ATTRIBUTES = [f"datasets/*/{f} merge={MERGE_DRIVER}" for f in ("labels.csv", "checked.txt")]
 
 
 class Workspace:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
+        self._git_paths: dict[str, Path] = {}
 
     def __repr__(self):
         return f"Workspace({str(self.root)!r})"
@@ -30,7 +36,9 @@ class Workspace:
             raise NotAWorkspace(f"no such directory: {here}")
         for d in (here, *here.parents):
             if (d / ".dvc").is_dir() and (d / ".git").exists():
-                return cls(d)
+                ws = cls(d)
+                ws.install_merge_driver()
+                return ws
         raise NotAWorkspace(f"not inside an ide workspace: {here} (run `ide init DIR` first)")
 
     # -- git --------------------------------------------------------------------------
@@ -46,14 +54,68 @@ class Workspace:
         return proc.stdout
 
     def dvc(self, *args: str) -> str:
+        """Run DVC, the one installed beside ide (not whatever `dvc` is first on PATH)."""
         proc = subprocess.run(
-            ["dvc", *args], cwd=self.root, capture_output=True, text=True,
+            [sys.executable, "-m", "dvc", *args], cwd=self.root, capture_output=True,
+            text=True,
             env={**os.environ, **DVC_ENV},
         )
         if proc.returncode != 0:
             msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
             raise IDEError(f"dvc {args[0]} failed: {msg[-1] if msg else proc.returncode}")
         return proc.stdout
+
+    def install_merge_driver(self) -> None:
+        """Register ide's merge driver (`ide.merge`) in this clone's git config, where the
+        committed `.gitattributes` asks for it: git config is per clone, so a fresh clone
+        gets it from its first ide command."""
+        attributes = self.root / ".gitattributes"
+        if f"merge={MERGE_DRIVER}" not in (attributes.read_text() if attributes.exists()
+                                            else ""):
+            return
+        driver = f"{shlex.quote(sys.executable)} -m ide.merge %O %A %B %P"
+        key = f"merge.{MERGE_DRIVER}"
+        config = self.git_path("config")
+        if config.exists() and f"driver = {driver}\n" in config.read_text():
+            return  # read without a git process: this runs before every command
+        if self.git("config", "--get", f"{key}.driver", check=False).strip() != driver:
+            self.git("config", f"{key}.name", "ide: labels merged by example id")
+            self.git("config", f"{key}.driver", driver)
+
+    def cache_dir(self) -> Path:
+        """The folder of DVC's content-addressed files (`<md5[:2]>/<md5[2:]>`), as DVC itself
+        resolves it: `dvc cache dir`, a shared or external cache, all honoured."""
+        configs = [self.root / ".dvc" / f for f in ("config", "config.local")]
+        key = (self.root, *(c.stat().st_mtime_ns if c.exists() else 0 for c in configs))
+        cached = _CACHE_DIRS.get(key)
+        if cached is None:
+            from dvc.repo import Repo
+
+            with Repo(str(self.root)) as repo:
+                cached = _CACHE_DIRS[key] = Path(repo.cache.local.path)
+        return cached
+
+    def git_path(self, name: str) -> Path:
+        """The path of NAME inside the git directory (`.git/NAME` in a plain clone)."""
+        if (self.root / ".git").is_dir():
+            return self.root / ".git" / name
+        if name not in self._git_paths:
+            out = self.git("rev-parse", "--git-path", name).strip()
+            self._git_paths[name] = self.root / out
+        return self._git_paths[name]
+
+    def branch(self) -> str | None:
+        """The current branch's short name, or None when HEAD is detached (read from the
+        HEAD file: this runs on every read of the staged edits)."""
+        try:
+            head = self.git_path("HEAD").read_text().strip()
+        except OSError:
+            return None
+        return head[len("ref: refs/heads/"):] if head.startswith("ref: refs/heads/") else None
+
+    def merging(self) -> bool:
+        """Whether a git merge is unfinished (MERGE_HEAD exists)."""
+        return self.git_path("MERGE_HEAD").exists()
 
     def head(self) -> str | None:
         """The commit id of HEAD, or None in a repository without commits."""
@@ -84,6 +146,10 @@ class Workspace:
         if commit is None:
             raise IDEError(f"unknown revision: {rev}")
         return commit[0], found
+
+
+# Asked of DVC once per process, workspace and DVC config (opening a repo takes a moment).
+_CACHE_DIRS: dict[tuple, Path] = {}
 
 
 def _read_object(stream) -> tuple[str, bytes] | None:
