@@ -224,6 +224,14 @@ def cmd_watch(args):
                  log=log)
 
 
+def cmd_stage(args):
+    from pathlib import Path
+
+    from . import stage
+
+    _print_json(stage.run(Path(args.C or ".").resolve()))
+
+
 def cmd_serve(args):
     from . import serve
 
@@ -341,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     c.add_argument("--once", action="store_true", help="stop when nothing is queued")
     c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    command("stage", cmd_stage, "the DVC stage: train on the dataset folder it runs in and "
+            "write model.pt, predictions.csv, metrics.json (what `dvc repro` runs)")
     for name, func, help in [
             ("serve", cmd_serve, "the app (http://127.0.0.1:8501) plus the retrain worker"),
             ("demo", cmd_demo, "a demo workspace of real handwritten digits with 5% label "

@@ -87,15 +87,17 @@ def committing(ws: Workspace, paths: list[str], message: str, author: str | None
 
 
 def init(path: Path | str) -> Workspace:
-    """Make PATH a workspace (git + DVC, analytics off, local state ignored); safe to
-    repeat."""
+    """Make PATH a workspace (git + DVC, analytics off, local state ignored, the label merge
+    driver registered); safe to repeat. Inside an existing git repository PATH becomes a
+    folder of it (`dvc init --subdir`), not a nested repository."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     ws = Workspace(root)
-    if not (ws.root / ".git").exists():
+    subdir = not (ws.root / ".git").exists() and ws.in_other_repository()
+    if not (ws.root / ".git").exists() and not subdir:
         ws.git("init", "-q")
     if not (ws.root / ".dvc").is_dir():
-        ws.dvc("init", "-q")
+        ws.dvc("init", "-q", *(["--subdir"] if subdir else []))
     ws.dvc("config", "core.analytics", "false")
     ws.dvc("config", "core.check_update", "false")
     ignore = ws.root / ".gitignore"

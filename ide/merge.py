@@ -6,7 +6,8 @@ different examples always merge, whatever lines they sit on. An example changed 
 different labels is a conflict: the merged file keeps our label (so it stays a valid
 labels.csv), the driver exits 1 and git leaves the file unmerged; `conflicts` lists them
 from git's three index stages and `ide resolve NAME ID LABEL` settles each. Checked marks
-never conflict: a mark stays unless one side removed it. Pure: text in, text out.
+never conflict: a mark stays unless one side removed it. The merge functions are pure
+(text in, text out); `main` is git's call, which reads and writes its temporary files.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Finding a workspace and talking to its git and DVC: the only place that runs either.
 
-A workspace is a git repository with DVC initialised (`ide init`). Commands find it from the
-current directory upwards, as git does, or from an explicit directory (`-C DIR`).
+A workspace is a git repository with DVC initialised (`ide init`), or a folder of one
+(`dvc init --subdir`): its root is the folder that holds `.dvc/`, and every path ide uses
+is relative to it. Commands find it from the current directory upwards, as git does, or
+from an explicit directory (`-C DIR`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Workspace:
         if not here.exists():
             raise NotAWorkspace(f"no such directory: {here}")
         for d in (here, *here.parents):
-            if (d / ".dvc").is_dir() and (d / ".git").exists():
+            if (d / ".dvc").is_dir() and any((g / ".git").exists() for g in (d, *d.parents)):
                 ws = cls(d)
                 ws.install_merge_driver()
                 return ws
@@ -117,6 +119,11 @@ class Workspace:
         """Whether a git merge is unfinished (MERGE_HEAD exists)."""
         return self.git_path("MERGE_HEAD").exists()
 
+    def in_other_repository(self) -> bool:
+        """Whether the root is a folder inside a git repository (rather than its top)."""
+        top = self.git("rev-parse", "--show-toplevel", check=False).strip()
+        return bool(top) and Path(top).resolve() != self.root
+
     def head(self) -> str | None:
         """The commit id of HEAD, or None in a repository without commits."""
         out = self.git("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
@@ -137,7 +144,8 @@ class Workspace:
             proc.stdin.flush()
             commit = _read_object(proc.stdout)
             if commit is not None:
-                proc.stdin.write("".join(f"{commit[0]}:{p}\n" for p in paths).encode())
+                # "./": relative to the workspace root, which may be a folder of the repository
+                proc.stdin.write("".join(f"{commit[0]}:./{p}\n" for p in paths).encode())
             proc.stdin.close()
             found = [_read_object(proc.stdout) for _ in paths] if commit else []
         finally:

@@ -181,3 +181,42 @@ def test_a_shared_dvc_cache_is_found(toy, tmp_path):
     files = images.image_files(toy, store.resolve(toy, "toy"))
     assert len(files) == 90
     assert all(str(p).startswith(str(shared)) for _, p in files.values())
+
+
+def test_a_fresh_clone_pulls_with_dvc_and_reads_its_images(toy, tmp_path):
+    remote = tmp_path / "dvc-remote"
+    toy.dvc("remote", "add", "-d", "store", str(remote))
+    toy.git("commit", "-qam", "A DVC remote")
+    toy.dvc("push", "-q")
+    sh(tmp_path, "git", "clone", "-q", str(toy.root), "clone")
+    clone = Workspace.find(tmp_path / "clone")
+    clone.dvc("pull", "-q")  # an error (the stage's outputs) would raise here
+    assert len(images.image_files(clone, store.resolve(clone, "toy"))) == 90
+    stage = (clone.root / "datasets/toy/dvc.yaml").read_text()
+    assert "cmd: ide stage" in stage
+    assert all(f"- {dep}" in stage for dep in ("labels.csv", "images", "dataset.yaml",
+                                                "checked.txt"))
+
+
+def test_init_inside_a_git_repository_makes_a_subfolder_workspace(tmp_path, run):
+    from conftest import write_imagefolder
+
+    project = tmp_path / "project"
+    project.mkdir()
+    sh(project, "git", "init", "-q")
+    (project / "README").write_text("code\n")
+    sh(project, "git", "add", "README")
+    sh(project, "git", "commit", "-qm", "code")
+    assert run(None, "init", str(project / "data"))[0] == 0
+    assert not (project / "data" / ".git").exists() and (project / "data" / ".dvc").is_dir()
+    ws = Workspace.find(project / "data" / "datasets")
+    assert ws.root == project / "data"
+    src = write_imagefolder(tmp_path / "src", per_class=4)
+    assert run(ws, "import", "toy", str(src))[0] == 0
+    assert run(ws, "relabel", "toy", "h/000.png", "v")[0] == 0
+    assert run(ws, "commit", "toy", "-m", "fix")[0] == 0
+    assert labels_at(ws)["h/000.png"] == "v"
+    tracked = sh(project, "git", "ls-files").stdout.split()
+    assert "data/datasets/toy/labels.csv" in tracked and "data/.gitattributes" in tracked
+    assert "(1 edits)" in run(ws, "log", "toy")[1]
+    assert sh(project, "git", "status", "--porcelain").stdout == ""
