@@ -209,7 +209,7 @@ def test_init_inside_a_git_repository_makes_a_subfolder_workspace(tmp_path, run)
     sh(project, "git", "commit", "-qm", "code")
     assert run(None, "init", str(project / "data"))[0] == 0
     assert not (project / "data" / ".git").exists() and (project / "data" / ".dvc").is_dir()
-    ws = Workspace.find(project / "data" / "datasets")
+    ws = Workspace.find(project / "data")
     assert ws.root == project / "data"
     src = write_imagefolder(tmp_path / "src", per_class=4)
     assert run(ws, "import", "toy", str(src))[0] == 0
