@@ -106,6 +106,20 @@ def cmd_resolve(args):
               "merge with git")
 
 
+def cmd_push(args):
+    from . import sync
+
+    res = sync.push(_ws(args), args.remote)
+    print(f"pushed to {args.remote}, with the results of {res['results']} trained version(s)")
+
+
+def cmd_pull(args):
+    from . import sync
+
+    res = sync.pull(_ws(args), args.remote)
+    print(f"pulled from {args.remote}; {res['results']} new training result(s)")
+
+
 def cmd_log(args):
     entries = views.log(_ws(args), args.name, args.rev)
     if args.json:
@@ -301,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "ID LABEL [ID LABEL ...]; commits the merge when none are left")
     c.add_argument("name")
     c.add_argument("picks", nargs="+", metavar="ID LABEL")
+    c = command("push", cmd_push, "dvc push, git push of this branch, and the training "
+                "results (refs/ide/results)")
+    c.add_argument("--remote", default="origin")
+    c = command("pull", cmd_pull, "git pull of this branch, dvc pull, and the training "
+                "results others pushed: `ide log` and `ide suspects` without retraining")
+    c.add_argument("--remote", default="origin")
     c = command("log", cmd_log, "dataset commits, newest first, with metrics", json_flag=True)
     c.add_argument("name")
     c.add_argument("--rev", default="HEAD", help="a branch or commit (default HEAD)")

@@ -8,6 +8,7 @@ from an explicit directory (`-C DIR`).
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import subprocess
@@ -118,6 +119,44 @@ class Workspace:
     def merging(self) -> bool:
         """Whether a git merge is unfinished (MERGE_HEAD exists)."""
         return self.git_path("MERGE_HEAD").exists()
+
+    def save_tree(self, ref: str, files: dict[str, Path], message: str) -> str | None:
+        """Commit FILES {path in the tree: file on disk} as the whole tree of REF (its parent:
+        REF's commit before), outside the working tree and the index; returns the new
+        commit, or None if REF already has that tree."""
+        if not files:
+            return None
+        names = sorted(files)
+        blobs = self.git("hash-object", "-w", "--stdin-paths",
+                         input="".join(f"{files[n]}\n" for n in names)).split()
+        index = {"GIT_INDEX_FILE": str(self.git_path(f"ide-{os.getpid()}.index"))}
+        try:
+            self.git("update-index", "--add", "--index-info", env=index,
+                     input="".join(f"100644 {b}\t{n}\n" for b, n in zip(blobs, names)))
+            tree = self.git("write-tree", env=index).strip()
+        finally:
+            Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+        parent = self.git("rev-parse", "-q", "--verify", ref, check=False).strip()
+        if parent and self.git("rev-parse", f"{parent}^{{tree}}").strip() == tree:
+            return None
+        commit = self.git("commit-tree", tree, *(["-p", parent] if parent else []),
+                          "-m", message).strip()
+        self.git("update-ref", ref, commit)
+        return commit
+
+    def read_tree(self, ref: str) -> dict[str, bytes]:
+        """{path: content} of every file in REF's tree (empty if there is no REF)."""
+        if not self.git("rev-parse", "-q", "--verify", ref, check=False).strip():
+            return {}
+        listing = [line.split("\t", 1) for line in
+                   self.git("ls-tree", "-r", "--full-tree", ref).splitlines()]
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
+                              input="".join(f"{meta.split()[2]}\n" for meta, _ in listing)
+                              .encode(), capture_output=True, check=True)
+        stream, found = io.BytesIO(proc.stdout), {}
+        for _, path in listing:
+            found[path] = _read_object(stream)[1]
+        return found
 
     def in_other_repository(self) -> bool:
         """Whether the root is a folder inside a git repository (rather than its top)."""

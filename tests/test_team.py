@@ -220,3 +220,35 @@ def test_init_inside_a_git_repository_makes_a_subfolder_workspace(tmp_path, run)
     assert "data/datasets/toy/labels.csv" in tracked and "data/.gitattributes" in tracked
     assert "(1 edits)" in run(ws, "log", "toy")[1]
     assert sh(project, "git", "status", "--porcelain").stdout == ""
+
+
+# -- 5. results travel ---------------------------------------------------------------------
+def test_results_travel_with_push_and_pull(team, run, tmp_path):
+    import numpy as np
+
+    from ide import runs
+
+    ann, bob = team
+    version = store.resolve(ann, "toy")
+    probs = np.full((90, 3), 0.1)
+    ids = sorted(version.labels)
+    for n, i in enumerate(ids):
+        probs[n, "dhv".index(version.labels[i])] = 0.8
+    probs[ids.index("h/003.png")] = [0.9, 0.05, 0.05]  # one planted suspect
+    np.save(tmp_path / "p.npy", probs)
+    runs.load_predictions(ann, version, tmp_path / "p.npy")
+    code, out, err = run(ann, "push")
+    assert code == 0, err
+    assert "1 trained version" in out
+
+    assert runs.metrics(bob, "toy", version.commit) is None
+    code, out, err = run(bob, "pull")
+    assert code == 0, err
+    assert "1 new training result" in out
+    log = run(bob, "log", "toy", "--json")[1]
+    assert '"accuracy"' in log
+    rows = runs.suspects(bob, store.resolve(bob, "toy"), top=1)
+    assert rows[0]["id"] == "h/003.png"
+    # Pushing again from bob adds nothing new, and ann's pull is a no-op for results.
+    assert run(bob, "push")[0] == 0
+    assert "0 new training result" in run(ann, "pull")[1]
