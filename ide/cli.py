@@ -233,6 +233,13 @@ def cmd_watch(args):
             **done["metrics"])
         print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
 
+    if args.remote:
+        from . import sync
+
+        print(f"training new commits of {args.remote} (Ctrl-C to stop)", file=sys.stderr,
+              flush=True)
+        return sync.trainer(_ws(args), args.remote, device=args.device,
+                            interval=max(args.interval, 10.0), once=args.once, log=log)
     print("watching for new commits (Ctrl-C to stop)", file=sys.stderr, flush=True)
     worker.watch(_ws(args), interval=args.interval, once=args.once, device=args.device,
                  log=log)
@@ -368,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("watch", cmd_watch, "the worker: retrain every new commit")
     c.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     c.add_argument("--once", action="store_true", help="stop when nothing is queued")
+    c.add_argument("--remote", metavar="REMOTE", help="a trainer for a team: pull this "
+                   "branch from REMOTE, train every new commit, push the results (polls "
+                   "every --interval seconds, at least 10)")
     c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     command("stage", cmd_stage, "the DVC stage: train on the dataset folder it runs in and "
             "write model.pt, predictions.csv, metrics.json (what `dvc repro` runs)")

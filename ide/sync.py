@@ -1,15 +1,21 @@
-"""`ide push` and `ide pull`: a workspace shared through its remotes, training results too.
+"""`ide push`, `ide pull` and `ide watch --remote`: a workspace shared through its remotes,
+training results too.
 
 Labels travel by git (the current branch), images by DVC (when a DVC remote is set), and
 training results (each run's probabilities, run record and metrics, `runs.shared_results`)
 as the tree of one git ref, `refs/ide/results`, that lives beside the branches and never
 touches the working tree. Results are keyed by what they depend on, so results from two
 machines never disagree: a push first takes in the remote's, then pushes the union.
+`trainer` is a machine (with a GPU, say) that pulls, trains every new commit and pushes
+the results, in a loop.
 """
 
 from __future__ import annotations
 
+import time
+
 from . import runs, store
+from .errors import UnknownDataset
 from .workspace import Workspace
 
 RESULTS_REF = "refs/ide/results"
@@ -54,3 +60,39 @@ def push(ws: Workspace, remote: str = "origin") -> dict:
     if files:
         ws.git("push", "-q", remote, f"{RESULTS_REF}:{RESULTS_REF}")
     return {"results": sum(rel.endswith("/metrics.json") for rel in files)}
+
+
+def _untrained(ws: Workspace, commits: list[str]):
+    """(name, version) of every dataset at each of COMMITS that has no results yet."""
+    for commit in commits:
+        for name in store.datasets(ws):
+            try:
+                version = store.resolve(ws, name, commit)
+            except UnknownDataset:
+                continue
+            if runs.metrics(ws, name, commit) is None:
+                yield name, version
+
+
+def trainer(ws: Workspace, remote: str = "origin", *, device: str = "cpu",
+            interval: float = 60.0, once: bool = False, log=None) -> None:
+    """Pull REMOTE's branch, train each new commit of it (and HEAD at the start), push the
+    results; every INTERVAL seconds until interrupted (with ONCE, one round)."""
+    seen = None
+    while True:
+        pull(ws, remote)
+        head = ws.head()
+        new = [head] if seen is None else \
+            ws.git("rev-list", "--reverse", f"{seen}..{head}").split()
+        seen = head
+        trained = 0
+        for name, version in _untrained(ws, new):
+            res = runs.retrain(ws, version, device=device)
+            trained += 1
+            if log:
+                log({"dataset": name, **res})
+        if trained:
+            push(ws, remote)
+        if once:
+            return
+        time.sleep(interval)

@@ -252,3 +252,36 @@ def test_results_travel_with_push_and_pull(team, run, tmp_path):
     # Pushing again from bob adds nothing new, and ann's pull is a no-op for results.
     assert run(bob, "push")[0] == 0
     assert "0 new training result" in run(ann, "pull")[1]
+
+
+def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(team, run,
+                                                                            toy, tmp_path):
+    ann, bob = team  # bob's clone is the machine with the GPU
+    for ws in (toy, ann):  # the images, pushed from where they were imported
+        ws.dvc("remote", "add", "-d", "store", str(tmp_path / "dvc-remote"))
+    toy.dvc("push", "-q")
+    ann.git("commit", "-qam", "A DVC remote")
+    params = ann.root / "datasets/toy/params.yaml"
+    params.write_text(params.read_text().replace("folds: 5", "folds: 2")
+                      .replace("epochs: 8", "epochs: 1").replace("min_steps: 400",
+                                                                  "min_steps: 1"))
+    ann.git("commit", "-qam", "Quick training")
+    staged.relabel(ann, "toy", {"h/003.png": "v"})
+    first = commits.commit(ann, "toy", "One")
+    staged.relabel(ann, "toy", {"v/004.png": "d"})
+    second = commits.commit(ann, "toy", "Two")
+    assert run(ann, "push")[0] == 0
+    code, out, err = run(bob, "watch", "--remote", "origin", "--once", "--device", "cpu")
+    assert code == 0, err
+    assert out.count("toy at") == 1  # bob's first round trains HEAD
+    staged.relabel(ann, "toy", {"d/005.png": "h"})
+    third = commits.commit(ann, "toy", "Three")
+    assert run(ann, "push")[0] == 0
+    assert run(bob, "watch", "--remote", "origin", "--once")[0] == 0
+    code, out, err = run(ann, "pull")
+    assert code == 0, err
+    from ide import runs
+    assert runs.metrics(ann, "toy", second) is not None
+    assert runs.metrics(ann, "toy", third) is not None
+    assert runs.metrics(ann, "toy", first) is None  # not HEAD when the trainer started
+    assert run(ann, "suspects", "toy", "--top", "3")[0] == 0
