@@ -29,7 +29,11 @@ def _path(ws: Workspace, name: str) -> Path:
 
 
 def _load(ws: Workspace, name: str) -> dict:
-    stage = state.read_json(_path(ws, name), {})
+    path, before = _path(ws, name), state.path(ws, state.STAGED, f"{name}.json")
+    if before.is_file() and not path.exists():  # staged before edits were kept per branch
+        path.parent.mkdir(parents=True, exist_ok=True)
+        before.replace(path)
+    stage = state.read_json(path, {})
     return {"labels": stage.get("labels", {}), "base": stage.get("base", {}),
             "checked": stage.get("checked", [])}
 

@@ -285,3 +285,12 @@ def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(tea
     assert runs.metrics(ann, "toy", third) is not None
     assert runs.metrics(ann, "toy", first) is None  # not HEAD when the trainer started
     assert run(ann, "suspects", "toy", "--top", "3")[0] == 0
+
+
+def test_edits_staged_before_branches_are_kept(toy):
+    from ide import state
+
+    old = state.path(toy, state.STAGED, "toy.json")
+    state.write_json(old, {"labels": {"h/001.png": "v"}, "checked": []})
+    assert [e["new"] for e in staged.read(toy, "toy")["labels"]] == ["v"]
+    assert not old.exists()
