@@ -95,6 +95,14 @@ def on_unstage(ws, name, example_id: str) -> None:
     act(staged.unstage, ws, name, [example_id])
 
 
+def on_keep_mine(ws, name, example_id: str, label: str) -> None:
+    act(staged.relabel, ws, name, {example_id: label}, done=f"{example_id}: kept {label}")
+
+
+def on_resolve(ws, name, example_id: str, label: str) -> None:
+    act(commits.resolve, ws, name, {example_id: label}, done=f"{example_id}: {label}")
+
+
 def on_assign(ws, name, selected: list[str], current: dict) -> None:
     # A callback: read widget values from session state, not this run's.
     cls = st.session_state.bulk_class
@@ -130,6 +138,7 @@ def sidebar_ui(ws) -> tuple[str | None, str | None, str]:
     names = store.datasets(ws)
     page = st.sidebar.radio("Page", ["Review", "History"], key="page")
     name = st.sidebar.selectbox("Dataset", names, key="dataset") if names else None
+    st.sidebar.caption(f"On branch `{ws.branch() or 'detached HEAD'}`")
     st.sidebar.text_input("Your name", key="user_name", placeholder="Ada Lovelace")
     st.sidebar.text_input("Your email", key="user_email", placeholder="ada@example.org")
     who, email = st.session_state.user_name.strip(), st.session_state.user_email.strip()
@@ -275,7 +284,28 @@ def bulk_ui(ws, name, classes, current) -> None:
               args=(ws, name, selected, current))
 
 
+def conflicts_ui(ws, name, stage: dict) -> None:
+    """Staged edits that HEAD changed under (keep mine, or take theirs), and the label
+    conflicts of an unfinished git merge (pick one side)."""
+    for c in stage["conflicts"]:
+        st.sidebar.warning(f"`{c['id']}` changed to {c['theirs']} since you staged "
+                           f"{c['yours']} (it was {c['base']})")
+        c1, c2 = st.sidebar.columns(2)
+        c1.button(f"Keep mine ({c['yours']})", key=f"mine_{c['id']}", on_click=on_keep_mine,
+                  args=(ws, name, c["id"], c["yours"]))
+        c2.button(f"Take theirs ({c['theirs']})", key=f"theirs_{c['id']}",
+                  on_click=on_unstage, args=(ws, name, c["id"]))
+    for c in commits.merge_conflicts(ws, name):
+        st.sidebar.error(f"Merge conflict `{c['id']}`: ours {c['ours']}, theirs "
+                         f"{c['theirs']} (was {c['base']})")
+        for side in ("ours", "theirs"):
+            if c[side] is not None:
+                st.sidebar.button(f"Use {side} ({c[side]})", key=f"resolve_{side}_{c['id']}",
+                                  on_click=on_resolve, args=(ws, name, c["id"], c[side]))
+
+
 def staged_ui(ws, name, author, stage: dict) -> None:
+    conflicts_ui(ws, name, stage)
     edits, marks = stage["labels"], stage["checked"]
     st.sidebar.subheader(f"Staged: {len(edits)} edit(s), {len(marks)} checked")
     for e in edits:

@@ -71,24 +71,57 @@ def cmd_status(args):
     for r in report:
         model = r["model"]
         state = model["state"] + (f" ({model['progress']})" if model.get("progress") else "")
-        print(f"{r['dataset']}: HEAD {r['head'][:10]}, model {state}")
+        where = f"on {r['branch']}, " if r["branch"] else ""
+        print(f"{r['dataset']}: {where}HEAD {r['head'][:10]}, model {state}")
         if model.get("error"):
             print(f"  last training failed: {model['error']}")
+        for c in r["merge_conflicts"]:
+            print(f"  merge conflict {c['id']}: ours {c['ours']}, theirs {c['theirs']} "
+                  f"(was {c['base']}); settle with `ide resolve {r['dataset']} ID LABEL`")
+        for c in r["conflicts"]:
+            print(f"  conflict {c['id']}: yours {c['yours']}, theirs {c['theirs']} "
+                  f"(you changed {c['base']}); `ide relabel` it again or `ide unstage` it")
         for e in r["labels"]:
             print(f"  relabel {e['id']}: {e['old']} -> {e['new']}")
         for i in r["checked"]:
             print(f"  checked {i}")
-        if not r["labels"] and not r["checked"]:
+        if not r["labels"] and not r["checked"] and not r["conflicts"]:
             print("  nothing staged")
 
 
 def cmd_commit(args):
-    rev = commits.commit(_ws(args), args.name, args.message, author=args.author)
+    rev = commits.commit(_ws(args), args.name, args.message, author=args.author,
+                         verify=not args.no_verify)
     print(rev)
 
 
+def cmd_resolve(args):
+    res = commits.resolve(_ws(args), args.name, _pairs(args.picks))
+    if res["left"]:
+        print(f"{len(res['left'])} conflict(s) left: {', '.join(res['left'])}")
+    elif res["commit"]:
+        print(f"all conflicts resolved; merge committed as {res['commit'][:10]}")
+    else:
+        print("all label conflicts resolved; other files are still unmerged: finish the "
+              "merge with git")
+
+
+def cmd_push(args):
+    from . import sync
+
+    res = sync.push(_ws(args), args.remote)
+    print(f"pushed to {args.remote}, with the results of {res['results']} trained version(s)")
+
+
+def cmd_pull(args):
+    from . import sync
+
+    res = sync.pull(_ws(args), args.remote)
+    print(f"pulled from {args.remote}; {res['results']} new training result(s)")
+
+
 def cmd_log(args):
-    entries = views.log(_ws(args), args.name)
+    entries = views.log(_ws(args), args.name, args.rev)
     if args.json:
         return _print_json(entries)
     for e in entries:
@@ -200,9 +233,24 @@ def cmd_watch(args):
             **done["metrics"])
         print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
 
+    if args.remote:
+        from . import sync
+
+        print(f"training new commits of {args.remote} (Ctrl-C to stop)", file=sys.stderr,
+              flush=True)
+        return sync.trainer(_ws(args), args.remote, device=args.device,
+                            interval=max(args.interval, 10.0), once=args.once, log=log)
     print("watching for new commits (Ctrl-C to stop)", file=sys.stderr, flush=True)
     worker.watch(_ws(args), interval=args.interval, once=args.once, device=args.device,
                  log=log)
+
+
+def cmd_stage(args):
+    from pathlib import Path
+
+    from . import stage
+
+    _print_json(stage.run(Path(args.C or ".").resolve()))
 
 
 def cmd_serve(args):
@@ -269,8 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("commit", cmd_commit, "commit the staged edits of NAME", author=True)
     c.add_argument("name")
     c.add_argument("-m", "--message", required=True)
+    c.add_argument("--no-verify", action="store_true", help="skip the repository's git hooks")
+    c = command("resolve", cmd_resolve, "settle label conflicts of a git merge: "
+                "ID LABEL [ID LABEL ...]; commits the merge when none are left")
+    c.add_argument("name")
+    c.add_argument("picks", nargs="+", metavar="ID LABEL")
+    c = command("push", cmd_push, "dvc push, git push of this branch, and the training "
+                "results (refs/ide/results)")
+    c.add_argument("--remote", default="origin")
+    c = command("pull", cmd_pull, "git pull of this branch, dvc pull, and the training "
+                "results others pushed: `ide log` and `ide suspects` without retraining")
+    c.add_argument("--remote", default="origin")
     c = command("log", cmd_log, "dataset commits, newest first, with metrics", json_flag=True)
     c.add_argument("name")
+    c.add_argument("--rev", default="HEAD", help="a branch or commit (default HEAD)")
     c = command("diff", cmd_diff, "label changes from REV to REV2 (default HEAD)",
                 json_flag=True)
     c.add_argument("name")
@@ -315,7 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("watch", cmd_watch, "the worker: retrain every new commit")
     c.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     c.add_argument("--once", action="store_true", help="stop when nothing is queued")
+    c.add_argument("--remote", metavar="REMOTE", help="a trainer for a team: pull this "
+                   "branch from REMOTE, train every new commit, push the results (polls "
+                   "every --interval seconds, at least 10)")
     c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    command("stage", cmd_stage, "the DVC stage: train on the dataset folder it runs in and "
+            "write model.pt, predictions.csv, metrics.json (what `dvc repro` runs)")
     for name, func, help in [
             ("serve", cmd_serve, "the app (http://127.0.0.1:8501) plus the retrain worker"),
             ("demo", cmd_demo, "a demo workspace of real handwritten digits with 5% label "

@@ -7,6 +7,9 @@ into KeyboardInterrupt) their working copies are put back as they were. Label co
 A label commit rebuilds the labels from HEAD plus the staged edits, and the edits are
 cleared only after it, so a crash at any point loses nothing and repeating the command
 finishes it.
+
+Also here: `init` (which registers the label merge driver, `ide.merge`), and the label
+conflicts a `git merge` left, listed from git's index and settled by `resolve`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ import shutil
 from pathlib import Path
 
 from . import dataset as ds
-from . import history, staged, state, store
+from . import history, merge, staged, state, store
 from .errors import Conflict, IDEError, InvalidInput, NothingToDo
 from .store import Version
-from .workspace import Workspace
+from .workspace import MERGE_ATTRIBUTES, Workspace
 
 _AUTHOR = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$")
 DEFAULT_IDENTITY = ("ide", "ide@localhost")
@@ -42,7 +45,8 @@ def _identity(author: str | None) -> dict:
     return env
 
 
-def _git_commit(ws: Workspace, paths: list[str], message: str, author: str | None) -> str:
+def _git_commit(ws: Workspace, paths: list[str], message: str, author: str | None,
+                verify: bool = True) -> str:
     env = _identity(author)
     # A fresh machine may have no git identity: fall back rather than fail the commit.
     if not ws.git("config", "user.email", check=False).strip():
@@ -51,15 +55,18 @@ def _git_commit(ws: Workspace, paths: list[str], message: str, author: str | Non
         env.update(GIT_COMMITTER_NAME=env["GIT_AUTHOR_NAME"],
                    GIT_COMMITTER_EMAIL=env["GIT_AUTHOR_EMAIL"])
     ws.git("add", "--", *paths)
-    ws.git("commit", "-q", "--no-verify", "-m", message, "--", *paths, env=env)
+    ws.git("commit", "-q", *([] if verify else ["--no-verify"]), "-m", message, "--", *paths,
+           env=env)
     return ws.head()
 
 
 @contextlib.contextmanager
-def committing(ws: Workspace, paths: list[str], message: str, author: str | None = None):
+def committing(ws: Workspace, paths: list[str], message: str, author: str | None = None,
+               *, verify: bool = True):
     """Commit PATHS (relative to the root) as the block leaves them, or restore them.
 
-    A path is a file, or a folder that the block creates (removed again on failure).
+    A path is a file, or a folder that the block creates (removed again on failure). VERIFY:
+    run the repository's git hooks (a hook that fails is a failed commit).
     """
     _identity(author)  # a bad author is an error before anything is written
     before = {p: (ws.root / p).read_bytes() if (ws.root / p).is_file() else None
@@ -67,7 +74,7 @@ def committing(ws: Workspace, paths: list[str], message: str, author: str | None
     made = Made()
     try:
         yield made
-        made.commit = _git_commit(ws, paths, message, author)
+        made.commit = _git_commit(ws, paths, message, author, verify)
     except BaseException:
         ws.git("reset", "-q", "--", *paths, check=False)
         for p, data in before.items():
@@ -80,25 +87,33 @@ def committing(ws: Workspace, paths: list[str], message: str, author: str | None
 
 
 def init(path: Path | str) -> Workspace:
-    """Make PATH a workspace (git + DVC, analytics off, local state ignored); safe to
-    repeat."""
+    """Make PATH a workspace (git + DVC, analytics off, local state ignored, the label merge
+    driver registered); safe to repeat. Inside an existing git repository PATH becomes a
+    folder of it (`dvc init --subdir`), not a nested repository."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     ws = Workspace(root)
-    if not (ws.root / ".git").exists():
+    subdir = not (ws.root / ".git").exists() and ws.in_other_repository()
+    if not (ws.root / ".git").exists() and not subdir:
         ws.git("init", "-q")
     if not (ws.root / ".dvc").is_dir():
-        ws.dvc("init", "-q")
+        ws.dvc("init", "-q", *(["--subdir"] if subdir else []))
     ws.dvc("config", "core.analytics", "false")
     ws.dvc("config", "core.check_update", "false")
     ignore = ws.root / ".gitignore"
     lines = ignore.read_text().splitlines() if ignore.exists() else []
     if f"/{state.DIRNAME}/" not in lines:
         state.write_atomic(ignore, "\n".join([*lines, f"/{state.DIRNAME}/"]) + "\n")
-    paths = [p for p in (".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore")
-             if (ws.root / p).exists()]
+    attributes = ws.root / ".gitattributes"
+    lines = attributes.read_text().splitlines() if attributes.exists() else []
+    if any(a not in lines for a in MERGE_ATTRIBUTES):
+        lines = [*lines, *(a for a in MERGE_ATTRIBUTES if a not in lines)]
+        state.write_atomic(attributes, "\n".join(lines) + "\n")
+    ws.install_merge_driver()
+    paths = [p for p in (".gitignore", ".gitattributes", ".dvc/config", ".dvc/.gitignore",
+                         ".dvcignore") if (ws.root / p).exists()]
     if ws.git("status", "--porcelain", "--", *paths).strip():
-        with committing(ws, paths, "Initialise ide workspace"):
+        with committing(ws, paths, "Initialise ide workspace", verify=False):
             pass
     return ws
 
@@ -118,14 +133,16 @@ def _edit_message(message: str, edits: list[dict], marks=()) -> str:
 
 
 def _commit_labels(ws: Workspace, version: Version, edits: list[dict], message: str,
-                   author: str | None, *, marks=(), text: str | None = None) -> str:
+                   author: str | None, *, marks=(), text: str | None = None,
+                   verify: bool = True) -> str:
     """Apply EDITS ({"id","old","new"} against VERSION, which is HEAD) and the checked MARKS,
     and commit them: the one label-commit path. TEXT: the new labels.csv, if made already."""
     if text is None:
         text = ds.format_labels({**version.labels, **{e["id"]: e["new"] for e in edits}})
     path = f"{version.folder}/labels.csv"
     paths = [path] + ([f"{version.folder}/checked.txt"] if marks else [])
-    with committing(ws, paths, _edit_message(message, edits, marks), author) as made:
+    with committing(ws, paths, _edit_message(message, edits, marks), author,
+                    verify=verify) as made:
         state.write_atomic(ws.root / path, text)
         if marks:
             state.write_atomic(ws.root / paths[1],
@@ -154,12 +171,30 @@ def _check_worktree(ws: Workspace, version: Version, ours: str) -> None:
                    "git, or discard them with git checkout")
 
 
-def commit(ws: Workspace, name: str, message: str, *, author: str | None = None) -> str:
-    """Turn the staged edits into one git commit that changes labels.csv only."""
+def _check_no_merge(ws: Workspace, name: str) -> None:
+    """Refuse label commits while a git merge is unfinished."""
+    if ws.merging():
+        left = merge_conflicts(ws, name)
+        raise Conflict("a git merge is in progress: " + (
+            f"settle {len(left)} label conflict(s) with `ide resolve {name} ID LABEL` "
+            "(see `ide status`)" if left else "finish it with `git commit` first"))
+
+
+def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
+           verify: bool = True) -> str:
+    """Turn the staged edits into one git commit that changes labels.csv only (running the
+    repository's git hooks unless VERIFY is false). Refused while an edit conflicts with
+    a label HEAD got since it was staged, or a git merge is unfinished."""
     _identity(author)  # a bad author is an error before anything is written
     with state.lock(ws):
         version = store.resolve(ws, name)
+        _check_no_merge(ws, name)
         stage = staged.read(ws, name, version)
+        if stage["conflicts"]:
+            ids = ", ".join(c["id"] for c in stage["conflicts"][:10])
+            raise Conflict(f"{len(stage['conflicts'])} staged edit(s) conflict with labels "
+                           f"committed since: {ids}; relabel them again or unstage them "
+                           "(see `ide status`)")
         if not stage["labels"] and not stage["checked"]:
             staged.clear(ws, name)
             raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
@@ -167,7 +202,7 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None)
                                  **{e["id"]: e["new"] for e in stage["labels"]}})
         _check_worktree(ws, version, text)
         rev = _commit_labels(ws, version, stage["labels"], message, author,
-                             marks=stage["checked"], text=text)
+                             marks=stage["checked"], text=text, verify=verify)
         staged.clear(ws, name)
     return rev
 
@@ -201,3 +236,66 @@ def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> 
         edits = [{"id": c["id"], "old": c["new"], "new": c["old"]} for c in changes]
         return _commit_labels(ws, head, edits, f"Revert label edits of {target.commit[:10]}",
                               author)
+
+
+# -- label conflicts of a git merge --------------------------------------------------------
+def _merge_path(ws: Workspace, name: str) -> Path:
+    return state.path(ws, state.MERGE, f"{name}.json")
+
+
+def _unmerged(ws: Workspace, name: str) -> dict[str, str]:
+    """{stage: blob id} of labels.csv's unmerged index entries (empty: not unmerged)."""
+    out = ws.git("ls-files", "-u", "--", f"{ds.dataset_dir(name)}/labels.csv")
+    return {line.split()[2]: line.split()[1] for line in out.splitlines() if line.strip()}
+
+
+def _merge_state(ws: Workspace, name: str):
+    """(unmerged stages, conflicts {"id","base","ours","theirs"}, resolutions so far)."""
+    stages = _unmerged(ws, name) if ws.merging() else {}
+    if not stages:
+        return stages, [], {}
+    texts = [ws.git("cat-file", "blob", stages[k]) if k in stages else ""
+             for k in ("1", "2", "3")]
+    _, conflicts = merge.merge_file(f"{ds.dataset_dir(name)}/labels.csv", *texts)
+    saved = state.read_json(_merge_path(ws, name), {})
+    done = saved.get("resolved", {}) if saved.get("stages") == stages else {}
+    return stages, conflicts, done
+
+
+def merge_conflicts(ws: Workspace, name: str) -> list[dict]:
+    """Examples that a git merge changed to two labels and that are not resolved yet:
+    [{"id", "base", "ours", "theirs"}] (None: no such example on that side)."""
+    _, conflicts, done = _merge_state(ws, name)
+    return [c for c in conflicts if c["id"] not in done]
+
+
+def resolve(ws: Workspace, name: str, picks: dict[str, str]) -> dict:
+    """Settle merge conflicts {id: label}: the label is written into the working labels.csv;
+    once every conflict of NAME is settled the file is marked resolved (`git add`), and if
+    no other file is unmerged the merge is committed. -> {"left": [ids], "commit": id|None}.
+    """
+    with state.lock(ws):
+        stages, conflicts, done = _merge_state(ws, name)
+        if not stages:
+            raise NothingToDo(f"no merge conflicts in {name!r}")
+        ids = {c["id"] for c in conflicts}
+        classes = store.resolve(ws, name).classes
+        for i, label in picks.items():
+            if i not in ids:
+                raise InvalidInput(f"{i!r} is not a merge conflict of {name!r} "
+                                   f"(conflicts: {', '.join(sorted(ids)) or 'none'})")
+            ds.check_label(label, classes)
+        rel = f"{ds.dataset_dir(name)}/labels.csv"
+        labels = ds.parse_labels((ws.root / rel).read_text(), source=rel)
+        done = {**done, **picks}
+        state.write_atomic(ws.root / rel, ds.format_labels({**labels, **picks}))
+        state.write_json(_merge_path(ws, name), {"stages": stages, "resolved": done})
+        left = sorted(ids - set(done))
+        if left:
+            return {"left": left, "commit": None}
+        ws.git("add", "--", rel)
+        state.path(ws, state.MERGE, f"{name}.json").unlink(missing_ok=True)
+        if ws.git("ls-files", "-u").strip():
+            return {"left": [], "commit": None}
+        ws.git("commit", "-q", "--no-edit")
+        return {"left": [], "commit": ws.head()}

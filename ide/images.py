@@ -30,7 +30,7 @@ def image_files(ws: Workspace, version: Version) -> dict[str, tuple[str, Path]]:
     if not dvcfile:
         raise IDEError(f"{folder}/images.dvc does not describe a DVC-tracked folder at "
                        f"{version.commit[:10]}")
-    cache = ws.root / ".dvc" / "cache" / "files" / "md5"
+    cache = ws.cache_dir()
     manifest = cache / dvcfile[:2] / dvcfile[2:]
     try:
         entries = json.loads(manifest.read_text())

@@ -9,6 +9,8 @@ resumes from its saved folds. A commit that changes at most WARM_MAX_CHANGED of 
 of a trained version warm-starts from that version's fold models. The model kept for a
 version is the ensemble of its K fold models. `ranking` and `suspects` read the results.
 `load_predictions` stores probabilities brought from a file as a version's results instead.
+`shared_results` and `add_results` are what `ide push`/`ide pull` carry between machines:
+the index and each finished run's probabilities, run record and metrics (not the models).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +43,12 @@ def run_key(version: Version) -> str:
     blob = json.dumps([TRAIN_VERSION, version.labels_blob, version.images_hash,
                        asdict(version.params)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+# What a run shares with other machines, metrics.json last (its presence means complete):
+# enough for `ide log`, `ide suspects` and the app; the models stay where they were trained.
+SHARED_FILES = ("run.json", "probs.npy", "metrics.json")
+_KEY = re.compile(r"^[0-9a-f]{20}$")
 
 
 def _index_path(ws: Workspace, name: str) -> Path:
@@ -177,6 +186,40 @@ def _stored_metrics(ws: Workspace, name: str, key: str | None) -> dict | None:
 def metrics(ws: Workspace, name: str, commit: str) -> dict | None:
     """The metrics of NAME's model trained on COMMIT, or None if it is not trained."""
     return _stored_metrics(ws, name, trained(ws, name).get(commit))
+
+
+def shared_results(ws: Workspace, name: str) -> dict[str, Path]:
+    """{path relative to NAME's runs: file} of the finished results to share."""
+    index = trained(ws, name)
+    files = {"index.json": _index_path(ws, name)} if index else {}
+    for key in set(index.values()):
+        run = _run_dir(ws, name, key)
+        if (run / "metrics.json").exists():
+            files.update({f"{key}/{f}": run / f for f in SHARED_FILES if (run / f).exists()})
+    return files
+
+
+def add_results(ws: Workspace, name: str, files: dict[str, bytes]) -> int:
+    """Store results brought from another machine (as `shared_results` lists them): runs
+    missing here are written, and the index gets their commits where it has none. Returns
+    how many runs were added."""
+    theirs = json.loads(files.get("index.json", b"{}"))
+    added = 0
+    with state.lock(ws, "runs"):
+        for key in sorted({k.split("/")[0] for k in files if "/" in k}):
+            run = _run_dir(ws, name, key)
+            if not _KEY.match(key) or (run / "metrics.json").exists() or \
+                    any(f"{key}/{f}" not in files for f in SHARED_FILES):
+                continue
+            for f in SHARED_FILES:
+                state.write_atomic(run / f, files[f"{key}/{f}"])
+            added += 1
+        index = trained(ws, name)
+        for commit, key in theirs.items():
+            if commit not in index and (_run_dir(ws, name, key) / "metrics.json").exists():
+                index[commit] = key
+        state.write_json(_index_path(ws, name), index)
+    return added
 
 
 @dataclass

@@ -1,9 +1,13 @@
-"""The DVC training stage: `dvc repro` in `datasets/<name>/` runs `python -m ide.stage`.
+"""The DVC training stage: `dvc repro` in `datasets/<name>/` runs `ide stage`.
 
-It trains on the working copy of the dataset folder (labels.csv, images/, params.yaml) with
+`ide stage` (the `ide` script, bound to the interpreter ide is installed in, not whatever
+`python` is first on PATH) runs `run` here. It trains on the working copy of the dataset
+folder (labels.csv, images/, dataset.yaml, checked.txt, params.yaml: all declared) with
 the same code as `ide retrain`, and writes model.pt, predictions.csv and metrics.json, so
 `dvc metrics diff` compares versions and gives the same numbers as the IDE. `stage_yaml`
-is the dvc.yaml that `ide import` writes beside the labels.
+is the dvc.yaml that `ide import` writes beside the labels. Its outputs are not cached by
+DVC (`cache: false`; model.pt and predictions.csv are git-ignored), so a fresh clone's
+`dvc pull` has nothing of them to fetch and exits 0 (docs/TEAM.md: how results travel).
 """
 
 import csv
@@ -26,14 +30,18 @@ def stage_yaml() -> str:
     return f"""\
 stages:
   train:
-    cmd: python -m ide.stage
+    cmd: ide stage
     deps:
       - labels.csv
       - images
+      - dataset.yaml
+      - checked.txt
     params:
 {params}    outs:
-      - model.pt
-      - predictions.csv
+      - model.pt:
+          cache: false
+      - predictions.csv:
+          cache: false
     metrics:
       - metrics.json:
           cache: false
@@ -74,7 +82,7 @@ def run(folder: Path) -> dict:
     return metrics
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m ide.stage`, as dvc.yaml files of older imports run
     try:
         print(json.dumps(run(Path.cwd()), indent=1))
     except IDEError as exc:

@@ -15,7 +15,8 @@ from filelock import FileLock, Timeout
 
 DIRNAME = ".ide"
 # The named subfolders, one per owner: each is written by one module only.
-STAGED = "staged"      # ide.edits: staged label edits and checked marks, per dataset
+STAGED = "staged"      # ide.staged: staged label edits and checked marks, per branch
+MERGE = "merge"        # ide.commits: label conflicts of a git merge resolved so far
 CHANGES = "changes"    # ide.history: what each commit changed, per dataset
 RUNS = "runs"          # ide.runs: training results per dataset version
 ARRAYS = "arrays"      # ide.images: decoded images, by the images' hash

@@ -59,9 +59,12 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
                            ds.format_meta({"name": name, "classes": classes}))
         params = suggest_params(list(source.files.values()), model)
         state.write_atomic(root / "params.yaml", ds.format_meta(asdict(params)))
+        state.write_atomic(root / "checked.txt", ds.format_checked(()))  # a stage dep
         state.write_atomic(root / "dvc.yaml", stage_yaml())
         say("tracking the images with DVC")
         ws.dvc("add", "-q", f"{folder}/images")
+        ignore = root / ".gitignore"  # DVC wrote /images there; the stage's local outputs
+        state.write_atomic(ignore, ignore.read_text() + "/model.pt\n/predictions.csv\n")
     return {"commit": made.commit, "examples": len(source.files), "classes": classes,
             "skipped": source.bad}
 

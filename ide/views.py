@@ -1,6 +1,6 @@
 """The read model that the CLI and the app show: plain values, no printing, no widgets.
 
-Status of a dataset, its log with the metrics of each trained commit, the labels as they
+Status of a dataset (with its conflicts), its log with the metrics of each trained commit, the labels as they
 are now (HEAD plus the staged edits), and the filters and confusion counts of a ranking.
 """
 
@@ -10,23 +10,27 @@ from collections import Counter
 
 import numpy as np
 
-from . import history, rank, runs, staged, store, worker
+from . import commits, history, rank, runs, staged, store, worker
 from .runs import Ranking
 from .workspace import Workspace
 
 
 def status(ws: Workspace, name: str) -> dict:
-    """{"dataset", "head", "labels", "checked", "model"}: staged edits and HEAD's model."""
+    """{"dataset", "branch", "head", "labels", "checked", "conflicts", "merge_conflicts",
+    "model"}: staged edits (and those that conflict with HEAD: id, base, yours, theirs),
+    the label conflicts of an unfinished git merge (id, base, ours, theirs), HEAD's model."""
     version = store.resolve(ws, name)
-    return {"dataset": name, "head": version.commit, **staged.read(ws, name, version),
+    return {"dataset": name, "branch": ws.branch(), "head": version.commit,
+            **staged.read(ws, name, version),
+            "merge_conflicts": commits.merge_conflicts(ws, name),
             "model": worker.model_status(ws, name, version.commit)}
 
 
-def log(ws: Workspace, name: str) -> list[dict]:
-    """Dataset commits, newest first: commit, author, date, message, edits, metrics (None
-    where that commit is not trained)."""
+def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
+    """Dataset commits reachable from REV, newest first: commit, author, date, message,
+    edits, metrics (None where that commit is not trained)."""
     return [{**e, "metrics": runs.metrics(ws, name, e["commit"])}
-            for e in history.log(ws, name)]
+            for e in history.log(ws, name, rev)]
 
 
 def working_labels(ws: Workspace, name: str, r: Ranking) -> dict[str, str]:

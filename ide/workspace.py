@@ -1,24 +1,33 @@
 """Finding a workspace and talking to its git and DVC: the only place that runs either.
 
-A workspace is a git repository with DVC initialised (`ide init`). Commands find it from the
-current directory upwards, as git does, or from an explicit directory (`-C DIR`).
+A workspace is a git repository with DVC initialised (`ide init`), or a folder of one
+(`dvc init --subdir`): its root is the folder that holds `.dvc/`, and every path ide uses
+is relative to it. Commands find it from the current directory upwards, as git does, or
+from an explicit directory (`-C DIR`).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from .errors import IDEError, NotAWorkspace
 
 # DVC must never reach for the network (no analytics, no update check).
 DVC_ENV = {"DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1"}
+# The name of ide's git merge driver (ide.merge), as `.gitattributes` refers to it.
+MERGE_DRIVER = "ide"
+MERGE_ATTRIBUTES = [f"datasets/*/{f} merge={MERGE_DRIVER}" for f in ("labels.csv", "checked.txt")]
 
 
 class Workspace:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
+        self._git_paths: dict[str, Path] = {}
 
     def __repr__(self):
         return f"Workspace({str(self.root)!r})"
@@ -29,8 +38,10 @@ class Workspace:
         if not here.exists():
             raise NotAWorkspace(f"no such directory: {here}")
         for d in (here, *here.parents):
-            if (d / ".dvc").is_dir() and (d / ".git").exists():
-                return cls(d)
+            if (d / ".dvc").is_dir() and any((g / ".git").exists() for g in (d, *d.parents)):
+                ws = cls(d)
+                ws.install_merge_driver()
+                return ws
         raise NotAWorkspace(f"not inside an ide workspace: {here} (run `ide init DIR` first)")
 
     # -- git --------------------------------------------------------------------------
@@ -46,14 +57,111 @@ class Workspace:
         return proc.stdout
 
     def dvc(self, *args: str) -> str:
+        """Run DVC, the one installed beside ide (not whatever `dvc` is first on PATH)."""
         proc = subprocess.run(
-            ["dvc", *args], cwd=self.root, capture_output=True, text=True,
+            [sys.executable, "-m", "dvc", *args], cwd=self.root, capture_output=True,
+            text=True,
             env={**os.environ, **DVC_ENV},
         )
         if proc.returncode != 0:
             msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
             raise IDEError(f"dvc {args[0]} failed: {msg[-1] if msg else proc.returncode}")
         return proc.stdout
+
+    def install_merge_driver(self) -> None:
+        """Register ide's merge driver (`ide.merge`) in this clone's git config, where the
+        committed `.gitattributes` asks for it: git config is per clone, so a fresh clone
+        gets it from its first ide command."""
+        attributes = self.root / ".gitattributes"
+        if f"merge={MERGE_DRIVER}" not in (attributes.read_text() if attributes.exists()
+                                            else ""):
+            return
+        driver = f"{shlex.quote(sys.executable)} -m ide.merge %O %A %B %P"
+        key = f"merge.{MERGE_DRIVER}"
+        config = self.git_path("config")
+        if config.exists() and f"driver = {driver}\n" in config.read_text():
+            return  # read without a git process: this runs before every command
+        if self.git("config", "--get", f"{key}.driver", check=False).strip() != driver:
+            self.git("config", f"{key}.name", "ide: labels merged by example id")
+            self.git("config", f"{key}.driver", driver)
+
+    def cache_dir(self) -> Path:
+        """The folder of DVC's content-addressed files (`<md5[:2]>/<md5[2:]>`), as DVC itself
+        resolves it: `dvc cache dir`, a shared or external cache, all honoured."""
+        configs = [self.root / ".dvc" / f for f in ("config", "config.local")]
+        key = (self.root, *(c.stat().st_mtime_ns if c.exists() else 0 for c in configs))
+        cached = _CACHE_DIRS.get(key)
+        if cached is None:
+            from dvc.repo import Repo
+
+            with Repo(str(self.root)) as repo:
+                cached = _CACHE_DIRS[key] = Path(repo.cache.local.path)
+        return cached
+
+    def git_path(self, name: str) -> Path:
+        """The path of NAME inside the git directory (`.git/NAME` in a plain clone)."""
+        if (self.root / ".git").is_dir():
+            return self.root / ".git" / name
+        if name not in self._git_paths:
+            out = self.git("rev-parse", "--git-path", name).strip()
+            self._git_paths[name] = self.root / out
+        return self._git_paths[name]
+
+    def branch(self) -> str | None:
+        """The current branch's short name, or None when HEAD is detached (read from the
+        HEAD file: this runs on every read of the staged edits)."""
+        try:
+            head = self.git_path("HEAD").read_text().strip()
+        except OSError:
+            return None
+        return head[len("ref: refs/heads/"):] if head.startswith("ref: refs/heads/") else None
+
+    def merging(self) -> bool:
+        """Whether a git merge is unfinished (MERGE_HEAD exists)."""
+        return self.git_path("MERGE_HEAD").exists()
+
+    def save_tree(self, ref: str, files: dict[str, Path], message: str) -> str | None:
+        """Commit FILES {path in the tree: file on disk} as the whole tree of REF (its parent:
+        REF's commit before), outside the working tree and the index; returns the new
+        commit, or None if REF already has that tree."""
+        if not files:
+            return None
+        names = sorted(files)
+        blobs = self.git("hash-object", "-w", "--stdin-paths",
+                         input="".join(f"{files[n]}\n" for n in names)).split()
+        index = {"GIT_INDEX_FILE": str(self.git_path(f"ide-{os.getpid()}.index"))}
+        try:
+            self.git("update-index", "--add", "--index-info", env=index,
+                     input="".join(f"100644 {b}\t{n}\n" for b, n in zip(blobs, names)))
+            tree = self.git("write-tree", env=index).strip()
+        finally:
+            Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+        parent = self.git("rev-parse", "-q", "--verify", ref, check=False).strip()
+        if parent and self.git("rev-parse", f"{parent}^{{tree}}").strip() == tree:
+            return None
+        commit = self.git("commit-tree", tree, *(["-p", parent] if parent else []),
+                          "-m", message).strip()
+        self.git("update-ref", ref, commit)
+        return commit
+
+    def read_tree(self, ref: str) -> dict[str, bytes]:
+        """{path: content} of every file in REF's tree (empty if there is no REF)."""
+        if not self.git("rev-parse", "-q", "--verify", ref, check=False).strip():
+            return {}
+        listing = [line.split("\t", 1) for line in
+                   self.git("ls-tree", "-r", "--full-tree", ref).splitlines()]
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
+                              input="".join(f"{meta.split()[2]}\n" for meta, _ in listing)
+                              .encode(), capture_output=True, check=True)
+        stream, found = io.BytesIO(proc.stdout), {}
+        for _, path in listing:
+            found[path] = _read_object(stream)[1]
+        return found
+
+    def in_other_repository(self) -> bool:
+        """Whether the root is a folder inside a git repository (rather than its top)."""
+        top = self.git("rev-parse", "--show-toplevel", check=False).strip()
+        return bool(top) and Path(top).resolve() != self.root
 
     def head(self) -> str | None:
         """The commit id of HEAD, or None in a repository without commits."""
@@ -75,7 +183,8 @@ class Workspace:
             proc.stdin.flush()
             commit = _read_object(proc.stdout)
             if commit is not None:
-                proc.stdin.write("".join(f"{commit[0]}:{p}\n" for p in paths).encode())
+                # "./": relative to the workspace root, which may be a folder of the repository
+                proc.stdin.write("".join(f"{commit[0]}:./{p}\n" for p in paths).encode())
             proc.stdin.close()
             found = [_read_object(proc.stdout) for _ in paths] if commit else []
         finally:
@@ -84,6 +193,10 @@ class Workspace:
         if commit is None:
             raise IDEError(f"unknown revision: {rev}")
         return commit[0], found
+
+
+# Asked of DVC once per process, workspace and DVC config (opening a repo takes a moment).
+_CACHE_DIRS: dict[tuple, Path] = {}
 
 
 def _read_object(stream) -> tuple[str, bytes] | None:

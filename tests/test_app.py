@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from ide import commits, history, images, staged, store, worker
 from ide.serve import check_host
 from ide.errors import IDEError
+from ide.workspace import Workspace
 
 from conftest import FLIPPED
 
@@ -162,3 +163,20 @@ def test_serve_refuses_other_hosts_without_a_password(run, toy):
         check_host("0.0.0.0", None)
     code, out, err = run(toy, "serve", "--host", "0.0.0.0")
     assert code == 1 and "IDE_PASSWORD" in err and "Traceback" not in err
+
+
+def test_a_staged_edit_that_head_changed_under_is_shown_with_both_sides(toy, app):
+    staged.relabel(toy, "toy", {"h/001.png": "v"})
+    other = Workspace(toy.root)
+    toy.git("checkout", "-q", "-b", "tmp")  # another session commits on this branch
+    staged.relabel(other, "toy", {"h/001.png": "d"})
+    commits.commit(other, "toy", "someone else")
+    toy.git("checkout", "-q", "-")
+    toy.git("merge", "-q", "--ff-only", "tmp")
+    at = app(toy)
+    assert "changed to d since you staged v" in texts(at.sidebar.warning)
+    assert "On branch" in texts(at.sidebar.caption)
+    at.sidebar.button(key="mine_h/001.png").click().run()
+    assert not at.exception
+    assert staged.read(toy, "toy")["conflicts"] == []
+    assert [e["new"] for e in staged.read(toy, "toy")["labels"]] == ["v"]

@@ -85,7 +85,7 @@ def test_relabel_stages_on_disk_and_commit_changes_labels_only(toy):
     assert toy.git("log", "-1", "--format=%an <%ae>").strip() == "Ann <ann@example.org>"
     assert (toy.root / "datasets/toy/images.dvc").read_text() == before_images
     assert sorted(p for p in (toy.root / ".dvc/cache").rglob("*") if p.is_file()) == cache
-    assert staged.read(toy, "toy") == {"labels": [], "checked": []}
+    assert staged.read(toy, "toy") == {"labels": [], "checked": [], "conflicts": []}
     assert clean(toy)
 
 

@@ -1,0 +1,296 @@
+"""Working as a team: clones of one remote, pulls under staged edits, merges of labels,
+branches, hooks, and a shared DVC cache; all on real repositories on local disk."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from ide import commits, images, merge, staged, store
+from ide import dataset as ds
+from ide.workspace import Workspace
+
+
+def sh(cwd, *args, check=True):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture
+def team(toy, tmp_path):
+    """A bare remote made from the toy workspace, and two clones of it: (ann, bob)."""
+    remote = tmp_path / "remote.git"
+    sh(tmp_path, "git", "clone", "-q", "--bare", str(toy.root), str(remote))
+    clones = []
+    for who in ("ann", "bob"):
+        sh(tmp_path, "git", "clone", "-q", str(remote), who)
+        sh(tmp_path / who, "git", "config", "pull.rebase", "false")
+        clones.append(Workspace.find(tmp_path / who))  # any ide command sets the clone up
+    return clones
+
+
+def labels_at(ws, rev="HEAD"):
+    return dict(store.labels(ws, "toy", rev))
+
+
+def commit_and_push(ws, edits, message):
+    staged.relabel(ws, "toy", edits)
+    commits.commit(ws, "toy", message)
+    ws.git("push", "-q", "origin", "HEAD")
+
+
+# -- 1. never lose a label -----------------------------------------------------------------
+def test_a_pull_under_a_staged_edit_is_a_conflict_and_loses_nothing(team, run):
+    ann, bob = team
+    assert run(ann, "relabel", "toy", "h/000.jpg", "v", "h/001.png", "d")[0] == 0
+    commit_and_push(bob, {"h/000.jpg": "d"}, "Bob fixes h/000")
+    ann.git("pull", "-q")
+    assert labels_at(ann)["h/000.jpg"] == "d"  # the teammate's label arrived
+
+    code, out, _ = run(ann, "status", "toy")
+    assert code == 0
+    assert "conflict h/000.jpg: yours v, theirs d (you changed h)" in out
+    assert "relabel h/001.png: h -> d" in out  # the other edit is not affected
+    code, out, err = run(ann, "commit", "toy", "-m", "mine")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("ide: error: 1 staged edit(s) conflict") and "h/000.jpg" in err
+    assert labels_at(ann)["h/000.jpg"] == "d" and ann.git("status", "--porcelain") == ""
+
+    # Deciding again resolves it; the commit then carries both edits.
+    assert run(ann, "relabel", "toy", "h/000.jpg", "v")[0] == 0
+    assert staged.read(ann, "toy")["conflicts"] == []
+    assert run(ann, "commit", "toy", "-m", "mine")[0] == 0
+    now = labels_at(ann)
+    assert now["h/000.jpg"] == "v" and now["h/001.png"] == "d"
+
+
+def test_unstaging_a_conflict_keeps_theirs(team, run):
+    ann, bob = team
+    staged.relabel(ann, "toy", {"v/001.png": "d"})
+    commit_and_push(bob, {"v/001.png": "h"}, "Bob")
+    ann.git("pull", "-q")
+    assert [c["theirs"] for c in staged.read(ann, "toy")["conflicts"]] == ["h"]
+    assert run(ann, "unstage", "toy", "v/001.png")[0] == 0
+    assert staged.read(ann, "toy") == {"labels": [], "checked": [], "conflicts": []}
+    assert labels_at(ann)["v/001.png"] == "h"
+
+
+def test_a_pull_that_agrees_or_touches_other_examples_is_no_conflict(team):
+    ann, bob = team
+    staged.relabel(ann, "toy", {"d/001.png": "h", "d/002.png": "v"})
+    commit_and_push(bob, {"d/001.png": "h", "d/003.png": "v"}, "Bob")
+    ann.git("pull", "-q")
+    stage = staged.read(ann, "toy")
+    assert stage["conflicts"] == []
+    assert [e["id"] for e in stage["labels"]] == ["d/002.png"]  # d/001 is already there
+
+
+# -- 2. merge like code --------------------------------------------------------------------
+def test_init_installs_the_merge_driver(toy):
+    assert "datasets/*/labels.csv merge=ide" in (toy.root / ".gitattributes").read_text()
+    assert "-m ide.merge %O %A %B %P" in toy.git("config", "merge.ide.driver")
+    assert toy.git("check-attr", "merge", "datasets/toy/labels.csv").strip().endswith("ide")
+
+
+def test_adjacent_edits_on_two_branches_merge_cleanly(team, run):
+    ann, bob = team
+    ids = sorted(labels_at(ann))[:2]  # neighbouring lines of labels.csv
+    commit_and_push(bob, {ids[1]: "v"}, "Bob")
+    staged.relabel(ann, "toy", {ids[0]: "h"})
+    commits.commit(ann, "toy", "Ann")
+    ann.git("pull", "-q", "--no-edit")  # a plain git merge
+    now = labels_at(ann)
+    assert now[ids[0]] == "h" and now[ids[1]] == "v"
+    assert len(ann.git("rev-list", "--parents", "-n1", "HEAD").split()) == 3  # a merge commit
+    assert ann.git("status", "--porcelain") == ""
+    assert run(ann, "status", "toy")[1].count("conflict") == 0
+
+
+def test_same_example_two_labels_is_a_conflict_that_resolve_settles(team, run):
+    ann, bob = team
+    commit_and_push(bob, {"h/002.png": "v", "d/003.png": "v"}, "Bob")
+    staged.relabel(ann, "toy", {"h/002.png": "d", "v/003.png": "h"})
+    commits.commit(ann, "toy", "Ann")
+    pulled = ann.git("pull", "--no-edit", check=False)
+    assert "CONFLICT" in pulled
+    text = (ann.root / "datasets/toy/labels.csv").read_text()
+    assert "<<<<" not in text and ds.parse_labels(text)["d/003.png"] == "v"  # merged rest
+
+    code, out, _ = run(ann, "status", "toy")
+    assert "merge conflict h/002.png: ours d, theirs v (was h)" in out
+    code, _, err = run(ann, "commit", "toy", "-m", "x")
+    assert code == 1 and "ide resolve toy" in err
+    code, _, err = run(ann, "resolve", "toy", "d/004.png", "v")
+    assert code == 1 and "not a merge conflict" in err and err.count("\n") == 1
+    code, _, err = run(ann, "resolve", "toy", "h/002.png", "cat")
+    assert code == 1 and "unknown class" in err
+
+    code, out, _ = run(ann, "resolve", "toy", "h/002.png", "v")
+    assert code == 0 and "merge committed" in out
+    now = labels_at(ann)
+    assert (now["h/002.png"], now["d/003.png"], now["v/003.png"]) == ("v", "v", "h")
+    assert ann.git("status", "--porcelain") == "" and not ann.merging()
+    assert commits.merge_conflicts(ann, "toy") == []
+
+
+def test_checked_marks_merge_without_conflict():
+    base, ours, theirs = frozenset("ab"), frozenset("abc"), frozenset("bd")
+    assert merge.merge_checked(base, ours, theirs) == frozenset("bcd")  # a removed by them
+    merged, conflicts = merge.merge_labels({"x": "1", "y": "1"}, {"x": "2", "y": "1"},
+                                           {"x": "3", "z": "1"})
+    assert merged == {"x": "2", "z": "1"}  # y removed by them, z added by them
+    assert conflicts == [{"id": "x", "base": "1", "ours": "2", "theirs": "3"}]
+
+
+# -- 3. branches and hooks -----------------------------------------------------------------
+def test_staged_edits_belong_to_their_branch_and_log_takes_a_rev(toy, run):
+    staged.relabel(toy, "toy", {"h/000.jpg": "v"})
+    toy.git("checkout", "-q", "-b", "experiment")
+    assert staged.read(toy, "toy")["labels"] == []
+    staged.relabel(toy, "toy", {"v/001.png": "d"})
+    commits.commit(toy, "toy", "On the experiment")
+    toy.git("checkout", "-q", "-")
+    assert [e["id"] for e in staged.read(toy, "toy")["labels"]] == ["h/000.jpg"]
+    code, out, _ = run(toy, "log", "toy", "--rev", "experiment", "--json")
+    assert code == 0 and "On the experiment" in out
+    assert "On the experiment" not in run(toy, "log", "toy")[1]
+    assert "on experiment" not in run(toy, "status", "toy")[1]
+    code, _, err = run(toy, "log", "toy", "--rev", "nope")
+    assert code == 1 and "unknown revision" in err
+
+
+def test_commit_runs_the_hooks_unless_no_verify(toy, run):
+    hook = toy.git_path("hooks/pre-commit")
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\necho 'labels need a review' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    staged.relabel(toy, "toy", {"h/000.jpg": "v"})
+    head = toy.head()
+    code, _, err = run(toy, "commit", "toy", "-m", "x")
+    assert code == 1 and "labels need a review" in err and err.count("\n") == 1
+    assert toy.head() == head and toy.git("status", "--porcelain") == ""
+    assert run(toy, "commit", "toy", "-m", "x", "--no-verify")[0] == 0
+    assert labels_at(toy)["h/000.jpg"] == "v"
+
+
+# -- 4. DVC tells the truth ----------------------------------------------------------------
+def test_a_shared_dvc_cache_is_found(toy, tmp_path):
+    shared = tmp_path / "shared-cache"
+    shutil.move(str(toy.root / ".dvc" / "cache"), shared)
+    shutil.rmtree(toy.root / "datasets" / "toy" / "images")  # only the cache has them now
+    toy.dvc("cache", "dir", str(shared))
+    files = images.image_files(toy, store.resolve(toy, "toy"))
+    assert len(files) == 90
+    assert all(str(p).startswith(str(shared)) for _, p in files.values())
+
+
+def test_a_fresh_clone_pulls_with_dvc_and_reads_its_images(toy, tmp_path):
+    remote = tmp_path / "dvc-remote"
+    toy.dvc("remote", "add", "-d", "store", str(remote))
+    toy.git("commit", "-qam", "A DVC remote")
+    toy.dvc("push", "-q")
+    sh(tmp_path, "git", "clone", "-q", str(toy.root), "clone")
+    clone = Workspace.find(tmp_path / "clone")
+    clone.dvc("pull", "-q")  # an error (the stage's outputs) would raise here
+    assert len(images.image_files(clone, store.resolve(clone, "toy"))) == 90
+    stage = (clone.root / "datasets/toy/dvc.yaml").read_text()
+    assert "cmd: ide stage" in stage
+    assert all(f"- {dep}" in stage for dep in ("labels.csv", "images", "dataset.yaml",
+                                                "checked.txt"))
+
+
+def test_init_inside_a_git_repository_makes_a_subfolder_workspace(tmp_path, run):
+    from conftest import write_imagefolder
+
+    project = tmp_path / "project"
+    project.mkdir()
+    sh(project, "git", "init", "-q")
+    (project / "README").write_text("code\n")
+    sh(project, "git", "add", "README")
+    sh(project, "git", "commit", "-qm", "code")
+    assert run(None, "init", str(project / "data"))[0] == 0
+    assert not (project / "data" / ".git").exists() and (project / "data" / ".dvc").is_dir()
+    ws = Workspace.find(project / "data")
+    assert ws.root == project / "data"
+    src = write_imagefolder(tmp_path / "src", per_class=4)
+    assert run(ws, "import", "toy", str(src))[0] == 0
+    assert run(ws, "relabel", "toy", "h/000.png", "v")[0] == 0
+    assert run(ws, "commit", "toy", "-m", "fix")[0] == 0
+    assert labels_at(ws)["h/000.png"] == "v"
+    tracked = sh(project, "git", "ls-files").stdout.split()
+    assert "data/datasets/toy/labels.csv" in tracked and "data/.gitattributes" in tracked
+    assert "(1 edits)" in run(ws, "log", "toy")[1]
+    assert sh(project, "git", "status", "--porcelain").stdout == ""
+
+
+# -- 5. results travel ---------------------------------------------------------------------
+def test_results_travel_with_push_and_pull(team, run, tmp_path):
+    import numpy as np
+
+    from ide import runs
+
+    ann, bob = team
+    version = store.resolve(ann, "toy")
+    probs = np.full((90, 3), 0.1)
+    ids = sorted(version.labels)
+    for n, i in enumerate(ids):
+        probs[n, "dhv".index(version.labels[i])] = 0.8
+    probs[ids.index("h/003.png")] = [0.9, 0.05, 0.05]  # one planted suspect
+    np.save(tmp_path / "p.npy", probs)
+    runs.load_predictions(ann, version, tmp_path / "p.npy")
+    code, out, err = run(ann, "push")
+    assert code == 0, err
+    assert "1 trained version" in out
+
+    assert runs.metrics(bob, "toy", version.commit) is None
+    code, out, err = run(bob, "pull")
+    assert code == 0, err
+    assert "1 new training result" in out
+    log = run(bob, "log", "toy", "--json")[1]
+    assert '"accuracy"' in log
+    rows = runs.suspects(bob, store.resolve(bob, "toy"), top=1)
+    assert rows[0]["id"] == "h/003.png"
+    # Pushing again from bob adds nothing new, and ann's pull is a no-op for results.
+    assert run(bob, "push")[0] == 0
+    assert "0 new training result" in run(ann, "pull")[1]
+
+
+def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(team, run,
+                                                                            toy, tmp_path):
+    ann, bob = team  # bob's clone is the machine with the GPU
+    for ws in (toy, ann):  # the images, pushed from where they were imported
+        ws.dvc("remote", "add", "-d", "store", str(tmp_path / "dvc-remote"))
+    toy.dvc("push", "-q")
+    ann.git("commit", "-qam", "A DVC remote")
+    params = ann.root / "datasets/toy/params.yaml"
+    params.write_text(params.read_text().replace("folds: 5", "folds: 2")
+                      .replace("epochs: 8", "epochs: 1").replace("min_steps: 400",
+                                                                  "min_steps: 1"))
+    ann.git("commit", "-qam", "Quick training")
+    staged.relabel(ann, "toy", {"h/003.png": "v"})
+    first = commits.commit(ann, "toy", "One")
+    staged.relabel(ann, "toy", {"v/004.png": "d"})
+    second = commits.commit(ann, "toy", "Two")
+    assert run(ann, "push")[0] == 0
+    code, out, err = run(bob, "watch", "--remote", "origin", "--once", "--device", "cpu")
+    assert code == 0, err
+    assert out.count("toy at") == 1  # bob's first round trains HEAD
+    staged.relabel(ann, "toy", {"d/005.png": "h"})
+    third = commits.commit(ann, "toy", "Three")
+    assert run(ann, "push")[0] == 0
+    assert run(bob, "watch", "--remote", "origin", "--once")[0] == 0
+    code, out, err = run(ann, "pull")
+    assert code == 0, err
+    from ide import runs
+    assert runs.metrics(ann, "toy", second) is not None
+    assert runs.metrics(ann, "toy", third) is not None
+    assert runs.metrics(ann, "toy", first) is None  # not HEAD when the trainer started
+    assert run(ann, "suspects", "toy", "--top", "3")[0] == 0
+
+
+def test_edits_staged_before_branches_are_kept(toy):
+    from ide import state
+
+    old = state.path(toy, state.STAGED, "toy.json")
+    state.write_json(old, {"labels": {"h/001.png": "v"}, "checked": []})
+    assert [e["new"] for e in staged.read(toy, "toy")["labels"]] == ["v"]
+    assert not old.exists()
