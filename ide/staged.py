@@ -86,11 +86,15 @@ def mark_checked(ws: Workspace, name: str, ids: list[str]) -> None:
 
 def unstage(ws: Workspace, name: str, ids: list[str] | None = None) -> None:
     """Drop staged edits and marks for IDS (all of them when IDS is None)."""
-    store.resolve(ws, name)  # an unknown dataset is an error
+    version = store.resolve(ws, name)  # an unknown dataset is an error
     if ids is None:
         return clear(ws, name)
     with state.lock(ws):
         stage = _load(ws, name)
+        for i in ids:
+            if i not in stage["labels"] and i not in stage["checked"]:
+                _known(version, [i])
+                raise InvalidInput(f"nothing staged for {i!r} in dataset {name!r}")
         for i in ids:
             stage["labels"].pop(i, None)
         stage["checked"] = [i for i in stage["checked"] if i not in ids]

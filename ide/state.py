@@ -22,6 +22,7 @@ ARRAYS = "arrays"      # ide.images: decoded images, by the images' hash
 EMBEDDINGS = "embeddings"  # ide.embeddings: a backbone's vector per image content
 THUMBS = "thumbs"      # ide.thumbs: thumbnails, by image content
 WORKER = "worker"      # ide.worker: queue, status, errors
+IMPORTS = "imports"    # ide.transfer: a marker per import under way (a crash leaves it)
 LOCKS = "locks"        # lock files (here)
 
 
