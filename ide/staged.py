@@ -22,7 +22,10 @@ def _path(ws: Workspace, name: str) -> Path:
 
 
 def _load(ws: Workspace, name: str) -> dict:
-    return state.read_json(_path(ws, name), {"labels": {}, "checked": []})
+    return state.read_json(_path(ws, name), {"labels": {}, "checked": []}, valid=lambda d: (
+        isinstance(d["labels"], dict) and isinstance(d["checked"], list)
+        and all(isinstance(v, str) for v in [*d["labels"], *d["labels"].values(),
+                                             *d["checked"]])))
 
 
 def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
@@ -50,23 +53,30 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
             expected: dict[str, str] | None = None) -> list[dict]:
     """Stage label edits {id: new label}, validated, on disk until committed.
 
-    EXPECTED maps ids to the label the editor saw; if someone else has since staged or
-    committed another label for that id, nothing is staged and Conflict is raised.
+    EXPECTED maps ids to the label the editor saw (default: the labels as this call first
+    read them); if someone else has since staged or committed another label for that id,
+    nothing is staged and Conflict is raised, so a relabel that returns has happened.
     """
     if not edits:
         raise InvalidInput("no edits given")
     version = store.resolve(ws, name)
-    base = version.labels
     _known(version, edits)
     for new in edits.values():
         ds.check_label(new, version.classes)
+    if expected is None:  # what this call saw before waiting for the lock
+        seen = _load(ws, name)["labels"]
+        expected = {i: seen.get(i, version.labels[i]) for i in edits}
     with state.lock(ws):
+        # HEAD may have moved while this call waited: compare with the labels as they are.
+        version = store.resolve(ws, name)
+        base = version.labels
+        _known(version, edits)
         stage = _load(ws, name)
-        for i, seen in (expected or {}).items():
+        for i, seen in expected.items():
             now = stage["labels"].get(i, base[i])
-            if now != seen:
+            if now != seen and now != edits[i]:
                 raise Conflict(f"{i} was changed by someone else to {now!r} (you saw "
-                               f"{seen!r}); reload and try again")
+                               f"{seen!r}); nothing staged: look again and repeat")
         for i, new in edits.items():
             stage["labels"].pop(i, None)
             if new != base[i]:
