@@ -49,13 +49,14 @@ def test_a_corrupt_staged_file_or_run_index(toy, run):
     assert staged.read(toy, "toy")["labels"][0]["new"] == "v"
 
 
-def test_a_worker_survives_a_corrupt_queue(toy):
-    """The worker reads the queue, finds it corrupt, rebuilds it and trains HEAD."""
-    path = state.path(toy, state.WORKER, "queue.json")
+def test_a_worker_survives_a_corrupt_queue(trained_ws):
+    """The worker reads the queue, finds it corrupt, rebuilds it and goes on."""
+    path = state.path(trained_ws, state.WORKER, "queue.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('[{"dataset": "toy"}]')
-    worker.watch(toy, once=True)
-    assert worker.model_status(toy, "toy")["state"] == "trained"
+    worker.watch(trained_ws, once=True)
+    assert path.with_name("queue.json.bad").exists()
+    assert worker.model_status(trained_ws, "toy")["state"] == "trained"
 
 
 # -- git's index.lock -------------------------------------------------------------------------
