@@ -76,8 +76,9 @@ def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
 
     (`ide.views.log` adds the metrics of each trained commit.)"""
     version = store.resolve(ws, name, rev)
+    # Every file a version is made of: a commit of params.yaml alone is a version to train.
     out = ws.git("log", f"--format={_LOG_FORMAT}", version.commit, "--",
-                 f"{version.folder}/labels.csv", f"{version.folder}/checked.txt")
+                 *(f"{version.folder}/{f}" for f in store.FILES))
     return [{**e, "edits": _changes(ws, version, e["commit"])["edits"]}
             for e in _records(out)]
 

@@ -21,7 +21,7 @@ from .train import Params, parse_params
 from .workspace import Workspace
 
 # The files of a dataset that a version is made of, in the order `resolve` reads them.
-_FILES = ("labels.csv", "dataset.yaml", "images.dvc", "params.yaml", "checked.txt")
+FILES = ("labels.csv", "dataset.yaml", "images.dvc", "params.yaml", "checked.txt")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def resolve(ws: Workspace, name: str, rev: str = "HEAD") -> Version:
     """Dataset NAME at REV (anything git accepts); UnknownDataset if REV has no such dataset."""
     folder = ds.dataset_dir(name)
     try:
-        commit, found = ws.read_at(rev, [f"{folder}/{f}" for f in _FILES])
+        commit, found = ws.read_at(rev, [f"{folder}/{f}" for f in FILES])
     except IDEError:
         if rev == "HEAD":  # an empty repository: no commit yet, so no dataset either
             raise _unknown(ws, name) from None

@@ -181,3 +181,13 @@ def test_import_killed_midway_then_imported_again(ws, tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(store.resolve(ws, "new").labels) == 120
     assert not ws.git("status", "--porcelain").strip()
+
+
+def test_a_commit_of_params_alone_is_in_the_log(toy):
+    """The app shows the model of the newest logged commit: a params.yaml commit is one."""
+    from ide import history
+
+    params = (toy.root / "datasets/toy/params.yaml").read_text()
+    commit_files(toy, {"datasets/toy/params.yaml": params + "# tuned\n"}, "tune")
+    entries = history.log(toy, "toy")
+    assert entries[0]["commit"] == toy.head() and entries[0]["edits"] == 0
