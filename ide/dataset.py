@@ -13,7 +13,7 @@ import io
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import yaml
 
@@ -48,8 +48,7 @@ def check_class(name) -> str:
 
 def check_id(i: str) -> str:
     """I if it is a safe example id (a relative POSIX path with no `..`), else InvalidInput."""
-    p = PurePosixPath(i)
-    if (not i or "\\" in i or _CONTROL.search(i) or p.is_absolute()
+    if (not i or "\\" in i or _CONTROL.search(i) or i.startswith("/")
             or any(x in ("", ".", "..") for x in i.split("/"))):
         raise InvalidInput(f"invalid example id {i!r}: a relative path without '..', "
                            "'\\' or control characters")
@@ -178,15 +177,19 @@ def check_image(path: Path) -> str | None:
 def _safe_relpath(src_real: str, src: Path, rel: str) -> str:
     """REL as a clean POSIX path inside SRC; rejects absolute paths, `..` and symlinks out.
 
-    SRC_REAL is `os.path.realpath(src)`, computed once by the caller (this runs per file).
+    SRC_REAL is `os.path.realpath(src)`, computed once by the caller (this runs per file,
+    so it is plain string work; only a path that exists is resolved).
     """
-    p = PurePosixPath(rel.replace("\\", "/"))
-    if not rel or p.is_absolute() or ".." in p.parts:
+    p = rel.replace("\\", "/")
+    if not rel or p.startswith("/") or ".." in p.split("/"):
         raise InvalidInput(f"path escapes the source folder: {rel}")
-    real = os.path.realpath(os.path.join(src, rel))
-    if real != src_real and not real.startswith(src_real + os.sep):
-        raise InvalidInput(f"path escapes the source folder (symlink): {rel}")
-    return str(PurePosixPath(*[x for x in p.parts if x != "."]))
+    clean = "/".join(x for x in p.split("/") if x not in ("", "."))
+    full = os.path.join(src, clean)
+    if os.path.lexists(full):
+        real = os.path.realpath(full)
+        if real != src_real and not real.startswith(src_real + os.sep):
+            raise InvalidInput(f"path escapes the source folder (symlink): {rel}")
+    return clean
 
 
 def _scan_imagefolder(src: Path) -> tuple[dict[str, str], list[str]]:
@@ -261,13 +264,13 @@ def scan_source(src: Path | str, csv_path: Path | str | None = None) -> Source:
         labels, classes = _read_csv_labels(src, Path(csv_path))
     files, bad = {}, []
     for rel in labels:
-        path = src / rel
+        path = os.path.join(src, rel)
         reason = ("unsafe file name (control character or '\\')" if not is_safe_id(rel) else
-                  "missing" if not path.is_file() else check_image(path))
+                  "missing" if not os.path.isfile(path) else check_image(Path(path)))
         if reason:
             bad.append(f"{rel if is_safe_id(rel) else ascii(rel)}: {reason}")
         else:
-            files[rel] = path
+            files[rel] = Path(path)
     return Source(labels={i: labels[i] for i in files}, files=files, classes=classes, bad=bad)
 
 
