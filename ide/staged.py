@@ -59,24 +59,21 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
     """
     if not edits:
         raise InvalidInput("no edits given")
-    version = store.resolve(ws, name)
-    _known(version, edits)
-    for new in edits.values():
-        ds.check_label(new, version.classes)
-    if expected is None:  # what this call saw before waiting for the lock
-        seen = _load(ws, name)["labels"]
-        expected = {i: seen.get(i, version.labels[i]) for i in edits}
+    seen = _load(ws, name)["labels"]  # what this call saw before waiting for the lock
     with state.lock(ws):
-        # HEAD may have moved while this call waited: compare with the labels as they are.
-        version = store.resolve(ws, name)
+        version = store.resolve(ws, name)  # HEAD as it is now, once the lock is ours
         base = version.labels
         _known(version, edits)
+        for new in edits.values():
+            ds.check_label(new, version.classes)
+        if expected is None:
+            expected = {i: seen.get(i, base[i]) for i in edits}
         stage = _load(ws, name)
-        for i, seen in expected.items():
+        for i, saw in expected.items():
             now = stage["labels"].get(i, base[i])
-            if now != seen and now != edits[i]:
+            if now != saw:
                 raise Conflict(f"{i} was changed by someone else to {now!r} (you saw "
-                               f"{seen!r}); nothing staged: look again and repeat")
+                               f"{saw!r}); nothing staged: look again and repeat")
         for i, new in edits.items():
             stage["labels"].pop(i, None)
             if new != base[i]:
