@@ -157,16 +157,16 @@ def _check_worktree(ws: Workspace, version: Version, ours: str) -> None:
 def commit(ws: Workspace, name: str, message: str, *, author: str | None = None) -> str:
     """Turn the staged edits into one git commit that changes labels.csv only."""
     _identity(author)  # a bad author is an error before anything is written
-    seen = ws.head()
+    had = staged.pending(ws, name)  # before waiting for the lock
     with state.lock(ws):
         version = store.resolve(ws, name)
         stage = staged.read(ws, name, version)
         if not stage["labels"] and not stage["checked"]:
             staged.clear(ws, name)
-            if version.commit != seen:  # a commit made while this one waited took them
-                raise Conflict(f"nothing left to commit for {name!r}: commit "
-                               f"{version.commit[:10]} was made while this one waited and "
-                               "holds the staged edits (see `ide log`)")
+            if had:  # a commit made while this one waited (or before a crash) took them
+                raise NothingToDo(f"nothing left to commit for {name!r}: commit "
+                                  f"{version.commit[:10]} already holds the staged edits "
+                                  "(made while this one waited, or just before a crash)")
             raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
         text = ds.format_labels({**version.labels,
                                  **{e["id"]: e["new"] for e in stage["labels"]}})

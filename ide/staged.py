@@ -43,6 +43,13 @@ def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
                                          if i not in version.checked]}
 
 
+def pending(ws: Workspace, name: str) -> bool:
+    """Whether anything is staged for NAME on disk (no git asked: edits HEAD already has
+    are counted too)."""
+    stage = _load(ws, name)
+    return bool(stage["labels"] or stage["checked"])
+
+
 def _known(version: Version, ids) -> None:
     for i in ids:
         if i not in version.labels:

@@ -137,6 +137,6 @@ def test_two_commits_at_once(toy):
     won = [n for n, r in enumerate(results) if r[0] == 0]
     assert len(won) == 1, results
     code, out, err = results[1 - won[0]]
-    assert_one_line_error(code, out, err, "was made while this one waited")
+    assert_one_line_error(code, out, err, "already holds the staged edits")
     assert toy.git("rev-parse", "HEAD^").strip() == head
     assert store.resolve(toy, "toy").labels["h/001.png"] == "v"
