@@ -9,7 +9,6 @@ metrics, diffs as images, an example's label history, the confusion matrix).
 
 from __future__ import annotations
 
-import hmac
 import os
 
 import numpy as np
@@ -52,7 +51,7 @@ def image_of(ws, name, commit, example_id):
 # -- session state and actions -----------------------------------------------------------
 def init_state() -> None:
     """Session state the page reads, set once per session."""
-    for key, value in {"cursor": 0, "authenticated": False, "user_name": "",
+    for key, value in {"cursor": 0, "user_name": "",
                        "user_email": "", "commit_message": "", "newest_trained": None}.items():
         if key not in st.session_state:
             st.session_state[key] = value
@@ -119,20 +118,6 @@ def on_commit(ws, name, author) -> None:
 
 
 # -- pieces of the page ------------------------------------------------------------------
-def login_ui() -> bool:
-    password = os.environ.get("IDE_PASSWORD")
-    if not password or st.session_state.authenticated:
-        return True
-    st.title("Dataset IDE")
-    given = st.text_input("Password", type="password", key="password")
-    if given and hmac.compare_digest(given.encode(), password.encode()):
-        st.session_state.authenticated = True
-        st.rerun()
-    if given:
-        st.error("wrong password")
-    return False
-
-
 def sidebar_ui(ws) -> tuple[str | None, str | None, str]:
     st.sidebar.title("Dataset IDE")
     names = store.datasets(ws)
@@ -396,8 +381,6 @@ def history_page(ws, name) -> None:
 def main() -> None:
     st.set_page_config(page_title="Dataset IDE", layout="wide")
     init_state()
-    if not login_ui():
-        return
     try:
         ws = Workspace.find(os.environ.get("IDE_WORKSPACE"))
     except IDEError as exc:

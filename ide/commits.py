@@ -186,6 +186,7 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
     repository's git hooks unless VERIFY is false). Refused while an edit conflicts with
     a label HEAD got since it was staged, or a git merge is unfinished."""
     _identity(author)  # a bad author is an error before anything is written
+    had = staged.pending(ws, name)  # before waiting for the lock
     with state.lock(ws):
         version = store.resolve(ws, name)
         _check_no_merge(ws, name)
@@ -197,6 +198,10 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
                            "(see `ide status`)")
         if not stage["labels"] and not stage["checked"]:
             staged.clear(ws, name)
+            if had:  # a commit made while this one waited (or before a crash) took them
+                raise NothingToDo(f"nothing left to commit for {name!r}: commit "
+                                  f"{version.commit[:10]} already holds the staged edits "
+                                  "(made while this one waited, or just before a crash)")
             raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
         text = ds.format_labels({**version.labels,
                                  **{e["id"]: e["new"] for e in stage["labels"]}})

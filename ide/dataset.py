@@ -13,7 +13,7 @@ import io
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import yaml
 
@@ -30,10 +30,51 @@ def dataset_dir(name: str) -> str:
     return f"datasets/{name}"
 
 
+# -- names that become paths: checked wherever they come from (import, a commit, a pull) --
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A CSV field may hold a long path, never a megabyte (csv's own limit is 131,072 characters).
+csv.field_size_limit(1 << 16)
+
+
+def check_class(name) -> str:
+    """NAME if it is a safe class name (it becomes an export folder), else InvalidInput."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"empty class name {name!r}")
+    if "/" in name or "\\" in name or name in (".", "..") or _CONTROL.search(name):
+        raise InvalidInput(f"invalid class name {name!r}: no '/', '\\', control characters,"
+                           " '.' or '..'")
+    return name
+
+
+def check_id(i: str) -> str:
+    """I if it is a safe example id (a relative POSIX path with no `..`), else InvalidInput."""
+    if (not i or "\\" in i or _CONTROL.search(i) or i.startswith("/")
+            or any(x in ("", ".", "..") for x in i.split("/"))):
+        raise InvalidInput(f"invalid example id {i!r}: a relative path without '..', "
+                           "'\\' or control characters")
+    return i
+
+
+def is_safe_id(i: str) -> bool:
+    try:
+        check_id(i)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _csv_rows(text: str, source: str):
+    try:
+        yield from csv.reader(io.StringIO(text))
+    except csv.Error as exc:
+        raise InvalidInput(f"{source}: malformed CSV ({exc})") from None
+
+
 # -- labels.csv ----------------------------------------------------------------------------
 def parse_labels(text: str, *, source: str = "labels.csv") -> dict[str, str]:
-    """`id,label` CSV text -> {id: label}, keeping the file's order."""
-    rows = csv.reader(io.StringIO(text))
+    """`id,label` CSV text -> {id: label}, keeping the file's order; every id checked, each
+    once."""
+    rows = _csv_rows(text, source)
     header = next(rows, None)
     if header != ["id", "label"]:
         raise InvalidInput(f"{source}: header must be 'id,label', found {header}")
@@ -41,8 +82,18 @@ def parse_labels(text: str, *, source: str = "labels.csv") -> dict[str, str]:
     for n, row in enumerate(rows, start=2):
         if len(row) != 2:
             raise InvalidInput(f"{source}:{n}: expected 2 fields, found {len(row)}")
-        labels[row[0]] = row[1]
+        if row[0] in labels:
+            raise InvalidInput(f"{source}:{n}: duplicate id {row[0]!r}")
+        labels[check_id(row[0])] = row[1]
     return labels
+
+
+def check_labels(labels: dict[str, str], classes, *, source: str = "labels.csv") -> None:
+    """Every label is one of CLASSES (a commit from elsewhere may hold anything)."""
+    unknown = set(labels.values()) - set(classes)
+    if unknown:
+        raise InvalidInput(f"{source}: unknown class(es) {', '.join(map(repr, sorted(unknown)[:5]))}"
+                           f" (classes: {', '.join(classes)})")
 
 
 def format_labels(labels: dict[str, str]) -> str:
@@ -83,7 +134,9 @@ def parse_meta(text: str) -> dict:
     meta = yaml.safe_load(text) or {}
     if not isinstance(meta.get("classes"), list):
         raise InvalidInput("dataset.yaml has no list of classes")
-    meta["classes"] = [str(c) for c in meta["classes"]]
+    meta["classes"] = [check_class(str(c)) for c in meta["classes"]]
+    if len(set(meta["classes"])) != len(meta["classes"]):
+        raise InvalidInput("dataset.yaml lists a class twice")
     return meta
 
 
@@ -101,6 +154,9 @@ class Source:
     bad: list[str]
 
 
+MAX_PIXELS = 50_000_000  # a larger image is refused before it is decoded (a decompression bomb)
+
+
 def check_image(path: Path) -> str | None:
     """None if PIL can fully decode the image, else the reason it cannot."""
     from PIL import Image
@@ -109,6 +165,9 @@ def check_image(path: Path) -> str | None:
         return "not an image file"
     try:
         with Image.open(path) as im:
+            if im.size[0] * im.size[1] > MAX_PIXELS:
+                return (f"too large ({im.size[0]} x {im.size[1]} pixels; the limit is "
+                        f"{MAX_PIXELS // 1_000_000} megapixels)")
             im.load()
     except Exception as exc:  # PIL raises many types for corrupt data
         return f"unreadable image ({type(exc).__name__})"
@@ -118,15 +177,19 @@ def check_image(path: Path) -> str | None:
 def _safe_relpath(src_real: str, src: Path, rel: str) -> str:
     """REL as a clean POSIX path inside SRC; rejects absolute paths, `..` and symlinks out.
 
-    SRC_REAL is `os.path.realpath(src)`, computed once by the caller (this runs per file).
+    SRC_REAL is `os.path.realpath(src)`, computed once by the caller (this runs per file,
+    so it is plain string work; only a path that exists is resolved).
     """
-    p = PurePosixPath(rel.replace("\\", "/"))
-    if not rel or p.is_absolute() or ".." in p.parts:
+    p = rel.replace("\\", "/")
+    if not rel or p.startswith("/") or ".." in p.split("/"):
         raise InvalidInput(f"path escapes the source folder: {rel}")
-    real = os.path.realpath(os.path.join(src, rel))
-    if real != src_real and not real.startswith(src_real + os.sep):
-        raise InvalidInput(f"path escapes the source folder (symlink): {rel}")
-    return str(PurePosixPath(*[x for x in p.parts if x != "."]))
+    clean = "/".join(x for x in p.split("/") if x not in ("", "."))
+    full = os.path.join(src, clean)
+    if os.path.lexists(full):
+        real = os.path.realpath(full)
+        if real != src_real and not real.startswith(src_real + os.sep):
+            raise InvalidInput(f"path escapes the source folder (symlink): {rel}")
+    return clean
 
 
 def _scan_imagefolder(src: Path) -> tuple[dict[str, str], list[str]]:
@@ -135,6 +198,8 @@ def _scan_imagefolder(src: Path) -> tuple[dict[str, str], list[str]]:
     classes = sorted(d.name for d in src.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise InvalidInput(f"{src} has no class folders (expected SRC/<class>/<image>)")
+    for cls in classes:
+        check_class(cls)
     for cls in classes:
         top = os.path.join(src, cls)
         # Symlinks are the only way out of SRC here: resolve just those (and the class folder).
@@ -157,21 +222,28 @@ def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[st
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {csv_path}: {exc}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"path", "label"} - set(reader.fieldnames or [])
+    rows = _csv_rows(text, csv_path.name)
+    header = next(rows, None) or []
+    missing = {"path", "label"} - set(header)
     if missing:
         raise InvalidInput(f"{csv_path.name}: missing column(s) {', '.join(sorted(missing))}"
                            " (expected path,label)")
+    at_path, at_label = header.index("path"), header.index("label")
     labels = {}
     src_real = os.path.realpath(src)
-    for n, row in enumerate(reader, start=2):
-        path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+    for n, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        row += [""] * (len(header) - len(row))
+        path, label = row[at_path].strip(), row[at_label].strip()
         if not path:
             raise InvalidInput(f"{csv_path.name}:{n}: empty path")
         if not label:
             raise InvalidInput(f"{csv_path.name}:{n}: empty label for {path}")
-        if "\n" in label:
-            raise InvalidInput(f"{csv_path.name}:{n}: label contains a newline")
+        try:
+            check_class(label)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{csv_path.name}:{n}: {exc}") from None
         rel = _safe_relpath(src_real, src, path)
         if rel in labels:
             raise InvalidInput(f"{csv_path.name}:{n}: duplicate path {path}")
@@ -192,12 +264,13 @@ def scan_source(src: Path | str, csv_path: Path | str | None = None) -> Source:
         labels, classes = _read_csv_labels(src, Path(csv_path))
     files, bad = {}, []
     for rel in labels:
-        path = src / rel
-        reason = "missing" if not path.is_file() else check_image(path)
+        path = os.path.join(src, rel)
+        reason = ("unsafe file name (control character or '\\')" if not is_safe_id(rel) else
+                  "missing" if not os.path.isfile(path) else check_image(Path(path)))
         if reason:
-            bad.append(f"{rel}: {reason}")
+            bad.append(f"{rel if is_safe_id(rel) else ascii(rel)}: {reason}")
         else:
-            files[rel] = path
+            files[rel] = Path(path)
     return Source(labels={i: labels[i] for i in files}, files=files, classes=classes, bad=bad)
 
 
@@ -205,6 +278,6 @@ def images_hash(dvc_text: str) -> str:
     """The DVC hash of the images directory (`<md5>.dir`) recorded in an `images.dvc`."""
     outs = (yaml.safe_load(dvc_text) or {}).get("outs") or [{}]
     md5 = outs[0].get("md5", "")
-    if not md5.endswith(".dir"):
+    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}\.dir", md5):
         raise InvalidInput("images.dvc does not describe a DVC-tracked folder")
     return md5

@@ -35,7 +35,9 @@ def _changes(ws: Workspace, version: Version, commit: str) -> dict:
     """What COMMIT (VERSION's, or one of its ancestors) did to the dataset's labels against
     its first parent: {"created": bool, "edits": n, "changes": [[id, old, new], ...]}."""
     name = version.name
-    cached = state.read_json(_cache(ws, name, commit), None)
+    cached = state.read_json(_cache(ws, name, commit), None, valid=lambda d: (
+        isinstance(d, dict) and isinstance(d["created"], bool) and isinstance(d["edits"], int)
+        and all(isinstance(c, list) and len(c) == 3 for c in d["changes"])))
     if cached is not None:
         return cached
     path = f"{version.folder}/labels.csv"
@@ -74,8 +76,9 @@ def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
 
     (`ide.views.log` adds the metrics of each trained commit.)"""
     version = store.resolve(ws, name, rev)
+    # Every file a version is made of: a commit of params.yaml alone is a version to train.
     out = ws.git("log", f"--format={_LOG_FORMAT}", version.commit, "--",
-                 f"{version.folder}/labels.csv", f"{version.folder}/checked.txt")
+                 *(f"{version.folder}/{f}" for f in store.FILES))
     return [{**e, "edits": _changes(ws, version, e["commit"])["edits"]}
             for e in _records(out)]
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
+from . import dataset as ds
 from .errors import IDEError
 from .store import Version
 from . import backbone, state
@@ -39,7 +41,12 @@ def image_files(ws: Workspace, version: Version) -> dict[str, tuple[str, Path]]:
                        f"{version.commit[:10]}; run `dvc pull` or `dvc checkout`") from None
     files = {}
     for e in entries:
-        md5, rel = e["md5"], e["relpath"]
+        md5, rel = (e.get("md5"), e.get("relpath")) if isinstance(e, dict) else (None, e)
+        # The manifest comes with a commit: its paths must stay inside images/.
+        if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5) or \
+                not isinstance(rel, str) or not ds.is_safe_id(rel):
+            raise IDEError(f"the DVC manifest of {folder}/images at {version.commit[:10]} "
+                           f"has an unsafe entry: {str(rel)[:100]!r}")
         path = cache / md5[:2] / md5[2:]
         if not path.exists():
             path = ws.root / folder / "images" / rel

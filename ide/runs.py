@@ -61,7 +61,8 @@ def _run_dir(ws: Workspace, name: str, key: str) -> Path:
 
 def trained(ws: Workspace, name: str) -> dict[str, str]:
     """{commit: run key} of every trained commit of NAME."""
-    return state.read_json(_index_path(ws, name), {})
+    return state.read_json(_index_path(ws, name), {}, valid=lambda d: all(
+        isinstance(k, str) and isinstance(v, str) and v.isalnum() for k, v in d.items()))
 
 
 def _previous_run(ws, version: Version) -> Path | None:
@@ -69,7 +70,8 @@ def _previous_run(ws, version: Version) -> Path | None:
     best = None
     for key in set(trained(ws, version.name).values()):
         run = _run_dir(ws, version.name, key)
-        info = state.read_json(run / "run.json", None)
+        info = state.read_json(run / "run.json", None, valid=lambda d: isinstance(d, dict)
+                               and {"images", "params", "finished"} <= d.keys())
         # A run of predictions brought from a file has no models to start from.
         if info and (run / "model.pt").exists() and info["images"] == version.images_hash and \
                 info["params"] == asdict(version.params):

@@ -1,12 +1,16 @@
-"""`ide serve`: the Streamlit app plus the worker that retrains every new commit.
+"""`ide serve`: the Streamlit app behind its gate, plus the worker that retrains every commit.
 
-The worker runs as a separate process (`ide watch`), so training never blocks the app.
-Listening on anything but the loopback interface needs a password (IDE_PASSWORD).
+Streamlit listens on a private loopback port; the public port is `ide.gate`, which lets in
+only requests that show this server's token (printed in the URL) or, with IDE_PASSWORD set,
+the password. The worker runs as a separate process (`ide watch`), so training never blocks
+the app. Listening on anything but the loopback interface needs a password (IDE_PASSWORD).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,25 +27,45 @@ def check_host(host: str, password: str | None) -> None:
                        "(or use the default --host 127.0.0.1)")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
           worker: bool = True) -> int:
-    """Run the app until interrupted; returns streamlit's exit code."""
-    check_host(host, os.environ.get("IDE_PASSWORD"))
+    """Run the app behind its gate until interrupted; returns 0, or Streamlit's exit code
+    if it ended by itself."""
+    from . import gate
+
+    password = os.environ.get("IDE_PASSWORD") or None
+    check_host(host, password)
+    token = None if password else secrets.token_urlsafe(24)
     env = {**os.environ, "IDE_WORKSPACE": str(ws.root)}
+    env.pop("IDE_PASSWORD", None)  # the gate checks it; the app never needs it
     watcher = None
     if worker:
         watcher = subprocess.Popen([sys.executable, "-m", "ide.cli", "-C", str(ws.root),
                                     "watch"], env=env)
     app = Path(__file__).with_name("app.py")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
-           "--server.port", str(port), "--server.headless", "true",
+    private = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address",
+           "127.0.0.1", "--server.port", str(private), "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    print(f"ide: serving {ws.root} on http://{host}:{port}", file=sys.stderr, flush=True)
+    streamlit = subprocess.Popen(cmd, env=env)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    print(f"ide: serving {ws.root} at {url}" + (" (password: IDE_PASSWORD)" if password
+                                               else ""), file=sys.stderr, flush=True)
     try:
-        return subprocess.call(cmd, env=env)
+        gate.run(host, port, private, token=token, password=password)
+        return streamlit.poll() or 0
     except KeyboardInterrupt:
         return 0
     finally:
-        if watcher:
-            watcher.terminate()
-            watcher.wait(timeout=10)
+        for proc in (streamlit, watcher):
+            if proc:
+                proc.terminate()
+                proc.wait(timeout=10)

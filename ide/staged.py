@@ -33,9 +33,17 @@ def _load(ws: Workspace, name: str) -> dict:
     if before.is_file() and not path.exists():  # staged before edits were kept per branch
         path.parent.mkdir(parents=True, exist_ok=True)
         before.replace(path)
-    stage = state.read_json(path, {})
+    stage = state.read_json(path, {}, valid=_valid)
     return {"labels": stage.get("labels", {}), "base": stage.get("base", {}),
             "checked": stage.get("checked", [])}
+
+
+def _valid(d: dict) -> bool:
+    """A staged file of the right shape: every id, label and base a string."""
+    labels, base, marks = d.get("labels", {}), d.get("base", {}), d.get("checked", [])
+    return isinstance(labels, dict) and isinstance(base, dict) and isinstance(marks, list) \
+        and all(isinstance(v, str) for v in [*labels, *labels.values(), *base, *marks]) \
+        and all(isinstance(v, (str, type(None))) for v in base.values())
 
 
 def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
@@ -64,6 +72,13 @@ def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
             "conflicts": conflicts}
 
 
+def pending(ws: Workspace, name: str) -> bool:
+    """Whether anything is staged for NAME on disk (no git asked: edits HEAD already has
+    are counted too)."""
+    stage = _load(ws, name)
+    return bool(stage["labels"] or stage["checked"])
+
+
 def _known(version: Version, ids) -> None:
     for i in ids:
         if i not in version.labels:
@@ -74,23 +89,27 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
             expected: dict[str, str] | None = None) -> list[dict]:
     """Stage label edits {id: new label}, validated, on disk until committed.
 
-    EXPECTED maps ids to the label the editor saw; if someone else has since staged or
-    committed another label for that id, nothing is staged and Conflict is raised.
+    EXPECTED maps ids to the label the editor saw (default: the labels as this call first
+    read them); if someone else has since staged or committed another label for that id,
+    nothing is staged and Conflict is raised, so a relabel that returns has happened.
     """
     if not edits:
         raise InvalidInput("no edits given")
-    version = store.resolve(ws, name)
-    base = version.labels
-    _known(version, edits)
-    for new in edits.values():
-        ds.check_label(new, version.classes)
+    seen = _load(ws, name)["labels"]  # what this call saw before waiting for the lock
     with state.lock(ws):
+        version = store.resolve(ws, name)  # HEAD as it is now, once the lock is ours
+        base = version.labels
+        _known(version, edits)
+        for new in edits.values():
+            ds.check_label(new, version.classes)
+        if expected is None:
+            expected = {i: seen.get(i, base[i]) for i in edits}
         stage = _load(ws, name)
-        for i, seen in (expected or {}).items():
+        for i, saw in expected.items():
             now = stage["labels"].get(i, base[i])
-            if now != seen:
+            if now != saw:
                 raise Conflict(f"{i} was changed by someone else to {now!r} (you saw "
-                               f"{seen!r}); reload and try again")
+                               f"{saw!r}); nothing staged: look again and repeat")
         for i, new in edits.items():
             stage["labels"].pop(i, None)
             stage["base"].pop(i, None)
@@ -111,11 +130,15 @@ def mark_checked(ws: Workspace, name: str, ids: list[str]) -> None:
 
 def unstage(ws: Workspace, name: str, ids: list[str] | None = None) -> None:
     """Drop staged edits and marks for IDS (all of them when IDS is None)."""
-    store.resolve(ws, name)  # an unknown dataset is an error
+    version = store.resolve(ws, name)  # an unknown dataset is an error
     if ids is None:
         return clear(ws, name)
     with state.lock(ws):
         stage = _load(ws, name)
+        for i in ids:
+            if i not in stage["labels"] and i not in stage["checked"]:
+                _known(version, [i])
+                raise InvalidInput(f"nothing staged for {i!r} in dataset {name!r}")
         for i in ids:
             stage["labels"].pop(i, None)
             stage["base"].pop(i, None)

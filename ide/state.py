@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -23,6 +24,7 @@ ARRAYS = "arrays"      # ide.images: decoded images, by the images' hash
 EMBEDDINGS = "embeddings"  # ide.embeddings: a backbone's vector per image content
 THUMBS = "thumbs"      # ide.thumbs: thumbnails, by image content
 WORKER = "worker"      # ide.worker: queue, status, errors
+IMPORTS = "imports"    # ide.transfer: a marker per import under way (a crash leaves it)
 LOCKS = "locks"        # lock files (here)
 
 
@@ -43,11 +45,37 @@ def write_atomic(target: Path, data: str | bytes) -> None:
     os.replace(tmp, target)
 
 
-def read_json(target: Path, default):
+def read_json(target: Path, default, *, valid=None):
+    """The JSON in TARGET, or DEFAULT if there is none.
+
+    A file that is not JSON, not of DEFAULT's type, or fails VALID(data) is moved aside
+    (`<name>.bad`) with a warning and DEFAULT is returned, so its owner rebuilds it: a
+    corrupt state file never stops a command, the app or the worker.
+    """
     try:
-        return json.loads(target.read_text())
+        data = json.loads(target.read_text())
     except FileNotFoundError:
         return default
+    except (ValueError, OSError):  # not JSON (or not UTF-8), unreadable
+        data = _BAD
+    try:
+        ok = data is not _BAD and (default is None or isinstance(data, type(default))) \
+            and (valid is None or bool(valid(data)))
+    except (TypeError, KeyError, AttributeError):
+        ok = False
+    if ok:
+        return data
+    bad = target.with_name(target.name + ".bad")
+    try:
+        os.replace(target, bad)
+    except FileNotFoundError:  # another reader moved it first
+        pass
+    print(f"ide: warning: {target} was corrupt; moved to {bad.name} and rebuilt",
+          file=sys.stderr, flush=True)
+    return default
+
+
+_BAD = object()
 
 
 def write_json(target: Path, data) -> None:

@@ -21,7 +21,7 @@ from .train import Params, parse_params
 from .workspace import Workspace
 
 # The files of a dataset that a version is made of, in the order `resolve` reads them.
-_FILES = ("labels.csv", "dataset.yaml", "images.dvc", "params.yaml", "checked.txt")
+FILES = ("labels.csv", "dataset.yaml", "images.dvc", "params.yaml", "checked.txt")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def resolve(ws: Workspace, name: str, rev: str = "HEAD") -> Version:
     """Dataset NAME at REV (anything git accepts); UnknownDataset if REV has no such dataset."""
     folder = ds.dataset_dir(name)
     try:
-        commit, found = ws.read_at(rev, [f"{folder}/{f}" for f in _FILES])
+        commit, found = ws.read_at(rev, [f"{folder}/{f}" for f in FILES])
     except IDEError:
         if rev == "HEAD":  # an empty repository: no commit yet, so no dataset either
             raise _unknown(ws, name) from None
@@ -56,15 +56,23 @@ def resolve(ws: Workspace, name: str, rev: str = "HEAD") -> Version:
     labels, meta, dvc, params, checked = found
     if labels is None:
         raise _unknown(ws, name)
-    text = [None if f is None else f[1].decode("utf-8") for f in found]
+    try:
+        text = [None if f is None else f[1].decode("utf-8") for f in found]
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{folder} at {commit[:10]}: a file is not UTF-8 text") from None
     try:
         images = ds.images_hash(text[2]) if dvc else ""
     except InvalidInput:
         images = ""
+    # A commit may come from anyone (a pull, a hand edit): its names are checked here.
+    try:
+        classes = tuple(ds.parse_meta(text[1] or "")["classes"])
+        parsed = _parsed_labels(labels[0], text[0], classes)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{folder} at {commit[:10]}: {exc}") from None
     return Version(name=name, folder=folder, commit=commit, labels_blob=labels[0],
-                   images_hash=images, classes=tuple(ds.parse_meta(text[1] or "")["classes"]),
-                   checked=ds.parse_checked(text[4]), params_text=text[3],
-                   labels=_parsed_labels(labels[0], text[0]))
+                   images_hash=images, classes=classes,
+                   checked=ds.parse_checked(text[4]), params_text=text[3], labels=parsed)
 
 
 def labels(ws: Workspace, name: str, rev: str = "HEAD") -> Mapping[str, str]:
@@ -84,18 +92,22 @@ def _unknown(ws: Workspace, name: str) -> UnknownDataset:
     return UnknownDataset(f"unknown dataset {name!r} (datasets: {known})")
 
 
-# A blob id names its content: parsing it once per process is always right.
+# A blob id names its content: parsing it once per process (per classes) is always right.
 _parsed: OrderedDict[str, Mapping[str, str]] = OrderedDict()
 _parsed_lock = threading.Lock()  # the app's sessions read from several threads
 
 
-def _parsed_labels(blob: str, text: str) -> Mapping[str, str]:
+def _parsed_labels(blob: str, text: str, classes: tuple[str, ...]) -> Mapping[str, str]:
+    """The labels of blob BLOB (TEXT), checked against CLASSES; parsed once per process."""
+    key = (blob, classes)
     with _parsed_lock:
-        hit = _parsed.get(blob)
+        hit = _parsed.get(key)
     if hit is None:
-        hit = MappingProxyType(ds.parse_labels(text))
+        labels = ds.parse_labels(text)
+        ds.check_labels(labels, classes)
+        hit = MappingProxyType(labels)
         with _parsed_lock:
-            _parsed[blob] = hit
+            _parsed[key] = hit
             while len(_parsed) > 16:
                 _parsed.popitem(last=False)
     return hit

@@ -2,12 +2,14 @@
 
 An import copies the images into `datasets/<name>/images/`, has DVC track them, writes the
 labels, classes, training parameters and the DVC stage beside them, and commits it all at
-once; a failure leaves nothing behind. An export writes the labels of a version with its
+once; a failure leaves nothing behind, and what a `kill -9` left (a marker in the state's
+`imports/` says so) the next import removes. An export writes the labels of a version with its
 images from the DVC cache, as an ImageFolder or as images plus a `path,label` CSV.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -32,13 +34,14 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
     folder = ds.dataset_dir(name)
     if model is not None:
         backbone.check_model(model)
-    if (ws.root / folder).exists():
-        raise InvalidInput(f"dataset {name!r} already exists ({folder})")
+    with state.lock(ws):
+        _check_new(ws, name, folder)
     say(f"checking every image in {src}")
     source = ds.scan_source(src, labels_csv)
     if source.bad and not skip_bad:
+        more = f"; and {len(source.bad) - 5} more" if len(source.bad) > 5 else ""
         raise InvalidInput(f"{len(source.bad)} bad file(s), nothing imported (use --skip-bad "
-                           f"to import the rest): " + "; ".join(source.bad))
+                           f"to import the rest): " + "; ".join(source.bad[:5]) + more)
     if not source.files:
         raise InvalidInput(f"no readable images in {src}")
     classes = [c for c in source.classes if c in set(source.labels.values())]
@@ -47,7 +50,33 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         msg += f"\n\nSkipped {len(source.bad)} bad file(s):\n" + \
             "\n".join(f"  {b}" for b in source.bad)
     # The whole folder is committed (git adds what DVC leaves to it: not images/) or removed.
-    with state.lock(ws), committing(ws, [folder], msg, author) as made:
+    marker = state.path(ws, state.IMPORTS, name)
+    with state.lock(ws):
+        _check_new(ws, name, folder)
+        state.write_atomic(marker, f"{os.getpid()}\n")
+        try:
+            made = _build(ws, name, folder, source, classes, msg, author, model, say)
+        finally:
+            marker.unlink(missing_ok=True)
+    return {"commit": made.commit, "examples": len(source.files), "classes": classes,
+            "skipped": source.bad}
+
+
+def _check_new(ws: Workspace, name: str, folder: str) -> None:
+    """NAME must be new; the remains of an import that was killed are removed first."""
+    marker = state.path(ws, state.IMPORTS, name)
+    if marker.exists():  # we hold the lock, so that import is dead
+        if not ws.git("ls-tree", "HEAD", "--", f"{folder}/labels.csv", check=False).strip():
+            ws.git("reset", "-q", "--", folder, check=False)
+            shutil.rmtree(ws.root / folder, ignore_errors=True)
+        marker.unlink(missing_ok=True)
+    if (ws.root / folder).exists():
+        raise InvalidInput(f"dataset {name!r} already exists ({folder})")
+
+
+def _build(ws, name, folder, source, classes, msg, author, model, say):
+    """Copy, describe, DVC-track and commit the dataset: all of it, or nothing."""
+    with committing(ws, [folder], msg, author) as made:
         say(f"copying {len(source.files)} images into {folder}/images")
         root = ws.root / folder
         for rel, path in source.files.items():
@@ -65,8 +94,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         ws.dvc("add", "-q", f"{folder}/images")
         ignore = root / ".gitignore"  # DVC wrote /images there; the stage's local outputs
         state.write_atomic(ignore, ignore.read_text() + "/model.pt\n/predictions.csv\n")
-    return {"commit": made.commit, "examples": len(source.files), "classes": classes,
-            "skipped": source.bad}
+    return made
 
 
 def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
@@ -75,6 +103,8 @@ def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
     if fmt not in ("imagefolder", "csv"):
         raise InvalidInput(f"unknown export format {fmt!r} (imagefolder, csv)")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"{out} exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         raise InvalidInput(f"{out} exists and is not empty")
     version = store.resolve(ws, name, rev)
@@ -83,13 +113,28 @@ def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
     missing = [i for i in lab if i not in files]
     if missing:
         raise IDEError(f"{len(missing)} image(s) missing from the DVC cache, e.g. {missing[0]}")
+    try:
+        return _write_export(out, lab, files, fmt)
+    except OSError as exc:
+        raise IDEError(f"cannot write to {out}: {exc.strerror or exc}") from None
+
+
+def _write_export(out: Path, lab, files, fmt: str) -> int:
     out.mkdir(parents=True, exist_ok=True)
+    real = os.path.realpath(out)
+
+    def copy(i: str, rel: str) -> None:
+        # Ids and classes are checked when read; this makes sure of it where it matters.
+        dest = os.path.realpath(os.path.join(real, rel))
+        if not dest.startswith(real + os.sep):
+            raise InvalidInput(f"export path escapes {out}: {rel}")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(files[i][1], dest)
+
     if fmt == "csv":
         rows = {}
         for i, label in lab.items():
-            dest = out / "images" / i
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(files[i][1], dest)
+            copy(i, f"images/{i}")
             rows[f"images/{i}"] = label
         text = ds.format_labels(rows).replace("id,label", "path,label", 1)
         state.write_atomic(out / "labels.csv", text)
@@ -100,6 +145,5 @@ def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
         rel = f"{label}/{base}" if f"{label}/{base}" not in used else \
             f"{label}/{i.replace('/', '__')}"
         used.add(rel)
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files[i][1], out / rel)
+        copy(i, rel)
     return len(lab)

@@ -27,6 +27,25 @@ def _paths(ws: Workspace) -> dict:
     return {k: state.path(ws, state.WORKER, f"{k}.json") for k in ("queue", "status", "errors")}
 
 
+def _is_job(q) -> bool:
+    return isinstance(q.get("dataset"), str) and isinstance(q.get("commit"), str)
+
+
+def _is_progress(p) -> bool:
+    return (isinstance(p, dict) and all(isinstance(v, (int, float)) for v in p.values())
+            and ("fold" not in p or "folds" in p) and ("done" not in p or "total" in p))
+
+
+def _read(ws: Workspace, kind: str):
+    """The worker's queue, status or errors, validated (a bad file is moved aside)."""
+    default, valid = {
+        "queue": ([], lambda d: all(isinstance(q, dict) and _is_job(q) for q in d)),
+        "status": ({}, lambda d: _is_progress(d.get("progress", {}))),
+        "errors": ({}, lambda d: all(isinstance(v, str) for v in d.values())),
+    }[kind]
+    return read_json(_paths(ws)[kind], default, valid=valid)
+
+
 def running(ws: Workspace) -> bool:
     """Whether a worker holds this workspace's worker lock."""
     return state.held_elsewhere(ws, _RUNNING)
@@ -37,8 +56,8 @@ def scan(ws: Workspace) -> list[dict]:
     p = _paths(ws)
     head = ws.head()
     with state.lock(ws, "worker-queue"):
-        queue = read_json(p["queue"], [])
-        errors = read_json(p["errors"], {})
+        queue = _read(ws, "queue")
+        errors = _read(ws, "errors")
         for name in store.datasets(ws) if head else []:
             if head in runs.trained(ws, name) or f"{name}@{head}" in errors:
                 continue
@@ -54,7 +73,7 @@ def scan(ws: Workspace) -> list[dict]:
 def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
     """Train the first queued version; returns what it did, or None if nothing was queued."""
     p = _paths(ws)
-    queue = read_json(p["queue"], [])
+    queue = _read(ws, "queue")
     if not queue:
         return None
     job = queue[0]
@@ -75,10 +94,10 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
         result = {"commit": job["commit"], "error": f"{type(exc).__name__}: {exc}"}
     with state.lock(ws, "worker-queue"):
         if "error" in result:
-            errors = read_json(p["errors"], {})
+            errors = _read(ws, "errors")
             errors[f"{job['dataset']}@{job['commit']}"] = result["error"]
             write_json(p["errors"], errors)
-        queue = [q for q in read_json(p["queue"], []) if q != job]
+        queue = [q for q in _read(ws, "queue") if q != job]
         write_json(p["queue"], queue)
         write_json(p["status"], {"pid": os.getpid()})
     return {**job, **result}
@@ -90,14 +109,14 @@ def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: s
     try:
         alive = state.lock(ws, _RUNNING, timeout=0).acquire()
     except Timeout:
-        pid = read_json(_paths(ws)["status"], {}).get("pid")
+        pid = _read(ws, "status").get("pid")
         raise IDEError(f"a worker is already running on this workspace (pid {pid})") from None
     with alive:  # released when the loop ends, or the process dies
         write_json(_paths(ws)["status"], {"pid": os.getpid()})
         seen = None
         while True:
             head = ws.head()
-            if head != seen or read_json(_paths(ws)["queue"], []):
+            if head != seen or _read(ws, "queue"):
                 seen = head
                 scan(ws)
                 done = run_next(ws, device=device)
@@ -117,7 +136,7 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
     if commit in runs.trained(ws, name):
         return {"state": "trained", "commit": commit}
     p = _paths(ws)
-    status = read_json(p["status"], {})
+    status = _read(ws, "status")
     worker = running(ws)
     if worker and status.get("dataset") == name and status.get("commit") == commit:
         prog = status.get("progress") or {}
@@ -126,9 +145,9 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
                 if "done" in prog else "starting")
         return {"state": "training", "commit": commit, "progress": text,
                 "fraction": prog.get("fraction", 0.0)}
-    if any(q["dataset"] == name and q["commit"] == commit for q in read_json(p["queue"], [])):
+    if any(q["dataset"] == name and q["commit"] == commit for q in _read(ws, "queue")):
         return {"state": "queued", "commit": commit, "worker": worker}
-    error = read_json(p["errors"], {}).get(f"{name}@{commit}")
+    error = _read(ws, "errors").get(f"{name}@{commit}")
     if error:
         return {"state": "failed", "commit": commit, "error": error}
     return {"state": "not trained", "commit": commit, "worker": worker}

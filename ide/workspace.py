@@ -52,6 +52,12 @@ class Workspace:
             env={**os.environ, **(env or {})},
         )
         if check and proc.returncode != 0:
+            lock = self.root / ".git" / "index.lock"
+            if "index.lock" in proc.stderr and lock.exists():
+                raise IDEError(f"git {args[0]} failed: {lock} exists, left by a git process "
+                               "that was killed (or one still running); no edit was lost: "
+                               "if no git command is running, delete that file and repeat "
+                               "the command")
             msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
             raise IDEError(f"git {args[0]} failed: {msg[-1] if msg else proc.returncode}")
         return proc.stdout

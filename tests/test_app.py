@@ -147,15 +147,6 @@ def test_a_missing_image_is_shown_not_crashed_on(trained_ws, app):
     assert "image missing" in texts(at.warning) + texts(at.caption)
 
 
-def test_a_password_is_asked_before_anything(trained_ws, app):
-    at = app(trained_ws, password="s3cret")
-    assert not at.metric and at.text_input(key="password")
-    at.text_input(key="password").input("wrong").run()
-    assert "wrong password" in texts(at.error) and not at.metric
-    at.text_input(key="password").input("s3cret").run()
-    assert at.metric
-
-
 def test_serve_refuses_other_hosts_without_a_password(run, toy):
     check_host("127.0.0.1", None)
     check_host("0.0.0.0", "pw")

@@ -34,29 +34,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served(trained_ws):
-    """`ide serve` (app + worker) on a copy of the trained toy workspace."""
+def start_serve(ws, tmp_path, *extra, env=None):
+    """`ide serve` on WS; returns (process, the URL it printed, its public base URL).
+    Waits for progress (the printed URL, then the app answering), at most two minutes."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "IDE_PASSWORD"}
-    proc = subprocess.Popen([sys.executable, "-m", "ide.cli", "-C", str(trained_ws.root),
-                             "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
+    env = env or {k: v for k, v in os.environ.items() if k != "IDE_PASSWORD"}
+    log = tmp_path / f"serve-{port}.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "ide.cli", "-C", str(ws.root),
+                                 "serve", "--port", str(port), *extra], env=env,
+                                stdout=subprocess.DEVNULL, stderr=fh, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    printed = None
+    while time.time() < deadline:
+        assert proc.poll() is None, log.read_text()
+        found = re.search(r"at (http://\S+)", log.read_text())
+        if found:
+            printed = found[1]
             try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
+                opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+                with opener.open(printed, timeout=2) as r:
+                    if r.status == 200:
+                        return proc, printed, base
             except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("ide serve did not come up")
+                pass
+        time.sleep(0.2)
+    stop(proc)
+    pytest.fail(f"ide serve did not come up: {log.read_text()}")
+
+
+def stop(proc):
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def served(trained_ws, tmp_path):
+    """`ide serve` (app + worker) on a copy of the trained toy workspace: (ws, printed URL)."""
+    proc, url, _ = start_serve(trained_ws, tmp_path)
+    try:
         yield trained_ws, url
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=20)
+        stop(proc)
 
 
 @pytest.fixture
