@@ -29,7 +29,7 @@ def test_a_corrupt_worker_file_is_moved_aside_and_rebuilt(toy, run, kind, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     code, out, err = run(toy, "status", "toy")
-    assert code == 0 and "toy: HEAD" in out
+    assert code == 0 and ", HEAD " in out
     assert f"warning: {path} was corrupt; moved to {kind}.json.bad" in err
     assert path.with_name(f"{kind}.json.bad").read_text() == text
     worker.scan(toy)  # the worker goes on: it queues HEAD again
