@@ -191,3 +191,20 @@ def test_a_commit_of_params_alone_is_in_the_log(toy):
     commit_files(toy, {"datasets/toy/params.yaml": params + "# tuned\n"}, "tune")
     entries = history.log(toy, "toy")
     assert entries[0]["commit"] == toy.head() and entries[0]["edits"] == 0
+
+
+def test_ide_runs_by_its_full_path_without_its_environment_on_path(tmp_path):
+    """As pipx users and scripts run it: DVC comes from ide's own interpreter, not PATH."""
+    import shutil
+
+    git_dir = os.path.dirname(shutil.which("git"))
+    env = {**os.environ, "PATH": git_dir}  # git only: no dvc, no ide on PATH
+    env.pop("PYTHONPATH", None)
+    cli = [sys.executable, "-m", "ide.cli"]
+    src = write_imagefolder(tmp_path / "src", per_class=3)
+    for args in (["init", str(tmp_path / "ws")],
+                 ["-C", str(tmp_path / "ws"), "import", "toy", str(src)]):
+        proc = subprocess.run(cli + args, env=env, capture_output=True, text=True,
+                              cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ws" / "datasets" / "toy" / "images.dvc").exists()
