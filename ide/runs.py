@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backbone, checkpoint, images, predictions, rank, state
+from . import checkpoint, images, predictions, rank, state
 from .errors import InvalidInput, NotTrained
 from .store import Version
 from .embeddings import embed_version
-from .train import CNN, TRAIN_VERSION, standardise, train_version, trains_images
+from .train import TRAIN_VERSION, image_side, standardise, train_version, trains_images
 from .workspace import Workspace
 
 # Warm-start only when at most this share of labels changed: up to 5% a warm start finds
@@ -101,8 +101,7 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
     """Train one version and store everything under RUN (metrics.json last)."""
     labels, classes, params = version.labels, list(version.classes), version.params
     if trains_images(params):
-        ids, x = images.arrays(ws, version, params.image_size if params.model == CNN
-                               else backbone.side(params.model))
+        ids, x = images.arrays(ws, version, image_side(params))
     else:
         ids, x = embed_version(ws, version, params, device=device, progress=progress)
         x = standardise(x)
@@ -123,13 +122,21 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
         on_fold=lambda k, fold, p: checkpoint.save_fold(partial, k, fold, p))
     seconds = time.time() - start
     checkpoint.save_model(run / "model.pt", states, classes, params, x.shape[1])
-    np.save(run / "probs.npy", probs)
-    state.write_json(run / "run.json", {
-        "commit": version.commit, "ids": ids, "labels": [labels[i] for i in ids],
-        "images": version.images_hash, "params": asdict(params), "finished": time.time(),
-        "seconds": round(seconds, 2), "warm_start": warm_from})
-    state.write_json(run / "metrics.json", metrics)  # written last: its presence means done
+    _write_results(run, version, ids, probs, metrics, seconds=round(seconds, 2),
+                   warm_start=warm_from)
     shutil.rmtree(partial, ignore_errors=True)
+
+
+def _write_results(run: Path, version: Version, ids: list[str], probs: np.ndarray,
+                   metrics: dict, **info) -> None:
+    """A version's results under RUN: its probabilities, the run record (with INFO) and
+    metrics.json, written last: its presence means the run is complete."""
+    state.write_atomic(run / "probs.npy", _npy(probs))
+    state.write_json(run / "run.json", {
+        "commit": version.commit, "ids": ids, "labels": [version.labels[i] for i in ids],
+        "images": version.images_hash, "params": asdict(version.params),
+        "finished": time.time(), **info})
+    state.write_json(run / "metrics.json", metrics)
 
 
 def load_predictions(ws: Workspace, version: Version, file) -> dict:
@@ -143,14 +150,10 @@ def load_predictions(ws: Workspace, version: Version, file) -> dict:
     run = _run_dir(ws, version.name, key)
     with state.lock(ws, f"run-{key}"):
         shutil.rmtree(run, ignore_errors=True)
-        state.write_atomic(run / "probs.npy", _npy(probs))
-        state.write_json(run / "run.json", {
-            "commit": version.commit, "ids": ids, "labels": [version.labels[i] for i in ids],
-            "images": version.images_hash, "params": asdict(version.params),
-            "finished": time.time(), "seconds": 0.0, "warm_start": None,
-            "source": Path(file).name})
         checked = np.array([i in version.checked for i in ids], dtype=bool)
-        state.write_json(run / "metrics.json", rank.metrics(y, probs, classes, checked=checked))
+        _write_results(run, version, ids, probs,
+                       rank.metrics(y, probs, classes, checked=checked), seconds=0.0,
+                       warm_start=None, source=Path(file).name)
     return _record(ws, version, key, cached=False)
 
 

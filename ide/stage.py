@@ -60,8 +60,7 @@ def run(folder: Path) -> dict:
     images = folder / "images"
     ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
     if train.trains_images(params):
-        x = decode([images / i for i in ids], params.image_size if params.model == train.CNN
-                   else backbone.side(params.model))
+        x = decode([images / i for i in ids], train.image_side(params))
     else:  # no embedding cache here: the stage sees only the working copy
         embedder = backbone.load(params.model, params.weights or None)
         x = train.standardise(backbone.embed(

@@ -225,9 +225,11 @@ def predict(states: list[dict], x: np.ndarray, classes: int, params: Params,
 
 # -- a K-fold head over a backbone's embeddings ------------------------------------------
 def fit_head(z: np.ndarray, y: np.ndarray, classes: int, params: Params, *, state=None,
-             device: str = "cpu", **_) -> dict:
+             device: str = "cpu", on_step=None, **_) -> dict:
     """Multinomial logistic regression on (N, D) standardised embeddings: full-batch L-BFGS,
-    an L2 penalty of PARAMS.decay; seconds for 10,000 examples. STATE: a head to start from."""
+    an L2 penalty of PARAMS.decay; seconds for 10,000 examples. STATE: a head to start from.
+    ON_STEP is called once, when it is done, as `fit` calls it (one epoch). The other
+    arguments of `fit` (seed, epochs, lr, min_steps) do not apply to it."""
     import torch
     import torch.nn.functional as F
 
@@ -248,7 +250,10 @@ def fit_head(z: np.ndarray, y: np.ndarray, classes: int, params: Params, *, stat
         loss = F.cross_entropy(zt @ w + b, yt) + params.decay * (w * w).sum()
         loss.backward()
         return loss
+    start = time.time()
     opt.step(closure)
+    if on_step:
+        on_step(1, 1, 1.0, len(z) / max(time.time() - start, 1e-6))
     return {"w": w.detach().cpu(), "b": b.detach().cpu()}
 
 
@@ -260,6 +265,16 @@ def predict_head(states: list[dict], z: np.ndarray, classes: int, params: Params
     zt = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
     total = sum(torch.softmax(zt @ s["w"] + s["b"], 1).double().numpy() for s in states)
     return (total / len(states)).astype(np.float32)
+
+
+def image_side(params: Params) -> int:
+    """The side images are decoded at for training: the CNN's `image_size`, or the input
+    side of the backbone being fine-tuned."""
+    if params.model == CNN:
+        return params.image_size
+    from .backbone import side
+
+    return side(params.model)
 
 
 def trains_images(params: Params) -> bool:
@@ -310,7 +325,6 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
                         state=warm[k] if warm else None, device=device, on_step=on_step)
         states.append(state)
         probs[held] = predict_one([state], x[held], classes, params, device)
-        on_step(epochs, epochs, 1.0, 0.0)
         if on_fold:
             on_fold(k, state, probs[held])
     return probs, states
@@ -323,7 +337,8 @@ def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes
     IDS/X: every image (sorted ids); LABELS: {id: class}. Returns (ids, probs, fold models,
     metrics) over the labelled images.
     """
-    missing = [i for i in labels if i not in set(ids)]
+    have = set(ids)
+    missing = [i for i in labels if i not in have]
     if missing:
         raise IDEError(f"{len(missing)} labelled example(s) have no image, e.g. {missing[0]}")
     keep = [n for n, i in enumerate(ids) if i in labels]

@@ -44,7 +44,8 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
                            f"to import the rest): " + "; ".join(source.bad[:5]) + more)
     if not source.files:
         raise InvalidInput(f"no readable images in {src}")
-    classes = [c for c in source.classes if c in set(source.labels.values())]
+    used = set(source.labels.values())
+    classes = [c for c in source.classes if c in used]
     msg = f"Import dataset {name}: {len(source.files)} examples, {len(classes)} classes"
     if source.bad:
         msg += f"\n\nSkipped {len(source.bad)} bad file(s):\n" + \

@@ -135,7 +135,6 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
     commit = commit or ws.head()
     if commit in runs.trained(ws, name):
         return {"state": "trained", "commit": commit}
-    p = _paths(ws)
     status = _read(ws, "status")
     worker = running(ws)
     if worker and status.get("dataset") == name and status.get("commit") == commit:

@@ -8,7 +8,6 @@ the race gets a clear error and the one that reports success has its write.
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
