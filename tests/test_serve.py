@@ -43,6 +43,13 @@ def get(url, headers=None):
         return exc.code, exc.headers, exc.read()
 
 
+def get_when_up(url, headers, proc):
+    """GET, asked again while the gate says the app behind it is still starting (503)."""
+    while (answer := get(url, headers))[0] == 503 and proc.poll() is None:
+        time.sleep(0.2)
+    return answer
+
+
 def cookie_of(headers) -> str:
     return headers["Set-Cookie"].split(";")[0]
 
@@ -139,7 +146,8 @@ def test_a_password_instead_of_the_token(tmp_path):
         except urllib.error.HTTPError as exc:
             assert exc.code == 303
             cookie = cookie_of(exc.headers)
-        assert get(base + "/_stcore/health", {"Cookie": cookie})[0] == 200
+        # The login page is the gate's own: Streamlit may still be starting behind it.
+        assert get_when_up(base + "/_stcore/health", {"Cookie": cookie}, proc)[0] == 200
     finally:
         stop(proc)
 
