@@ -62,7 +62,7 @@ def cmd_import(args):
         return transfer.import_dataset(
             _ws(args), args.name, args.src, labels_csv=args.labels, skip_bad=args.skip_bad,
             author=args.author, model=args.model, say=bar.say if bar else quiet,
-            progress=bar or quiet)
+            progress=bar)
     finally:
         if bar:
             bar.close()
