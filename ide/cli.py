@@ -1,13 +1,23 @@
-"""`ide`: the command line. Thin: parse, call the API, print, return an exit code."""
+"""`ide`: the command line. Thin: parse, call the API, print, return an exit code.
+
+A command is a function `cmd_X(args)` that returns its result as plain data (or an exit
+code); `main` prints that data as JSON with `--json`, or else through the text printer the
+command was registered with (`show=`). Errors go through `main` too: an `IDEError` is one
+line on stderr (`{"error": ...}` with `--json`) and exit code 1, whatever the command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from . import commits, history, staged, store, transfer, views
+import shtab
+
+from . import __version__, commits, history, staged, store, transfer, views
 from .errors import IDEError
+from .progress import Progress, quiet
 from .workspace import Workspace
 
 
@@ -19,9 +29,15 @@ def _ws(args) -> Workspace:
     return Workspace.find(args.C)
 
 
-def _say(message: str) -> None:
-    """Progress of a long step, on a terminal only (so errors stay one line in scripts)."""
-    print(f"{message} ...", file=sys.stderr, flush=True)
+def _progress(args, *, logs: bool = True):
+    """Progress on stderr: a live bar on a terminal; elsewhere one line per step when LOGS
+    (a long training), else nothing, and never with --json (stderr then holds at most the
+    error)."""
+    if sys.stderr.isatty():
+        return Progress(sys.stderr, live=True)
+    if logs and not getattr(args, "json", False):
+        return Progress(sys.stderr, live=False)
+    return None
 
 
 def _pairs(values: list[str]) -> dict[str, str]:
@@ -30,16 +46,29 @@ def _pairs(values: list[str]) -> dict[str, str]:
     return dict(zip(values[::2], values[1::2]))
 
 
-# -- commands: each takes the parsed args and returns an exit code ----------------------
+# -- commands: each takes the parsed args and returns its result (printed by `main`: as
+# JSON with --json, else by the command's `show_*`), or an exit code --------------------
 def cmd_init(args):
-    ws = commits.init(args.dir)
-    print(f"workspace ready: {ws.root}")
+    return {"root": str(commits.init(args.dir).root)}
+
+
+def show_init(res):
+    print(f"workspace ready: {res['root']}")
 
 
 def cmd_import(args):
-    res = transfer.import_dataset(_ws(args), args.name, args.src, labels_csv=args.labels,
-                               skip_bad=args.skip_bad, author=args.author, model=args.model,
-                               say=_say if sys.stderr.isatty() else lambda m: None)
+    bar = _progress(args, logs=False)  # a terminal only: in scripts an error stays one line
+    try:
+        return transfer.import_dataset(
+            _ws(args), args.name, args.src, labels_csv=args.labels, skip_bad=args.skip_bad,
+            author=args.author, model=args.model, say=bar.say if bar else quiet,
+            progress=bar)
+    finally:
+        if bar:
+            bar.close()
+
+
+def show_import(res):
     print(f"imported {res['examples']} examples in {len(res['classes'])} classes "
           f"as {res['commit'][:10]}")
     for bad in res["skipped"]:
@@ -47,25 +76,35 @@ def cmd_import(args):
 
 
 def cmd_relabel(args):
-    edits = staged.relabel(_ws(args), args.name, _pairs(args.edits))
-    print(f"{len(edits)} edit(s) staged for {args.name}")
+    return {"dataset": args.name, "staged": staged.relabel(_ws(args), args.name,
+                                                          _pairs(args.edits))}
+
+
+def show_relabel(res):
+    print(f"{len(res['staged'])} edit(s) staged for {res['dataset']}")
 
 
 def cmd_check(args):
     staged.mark_checked(_ws(args), args.name, args.ids)
-    print(f"{len(args.ids)} example(s) marked as checked (staged)")
+    return {"dataset": args.name, "checked": args.ids}
+
+
+def show_check(res):
+    print(f"{len(res['checked'])} example(s) marked as checked (staged)")
 
 
 def cmd_unstage(args):
     staged.unstage(_ws(args), args.name, args.ids or None)
+    return {"dataset": args.name, "unstaged": args.ids or "all"}
 
 
 def cmd_status(args):
     ws = _ws(args)
     names = [args.name] if args.name else store.datasets(ws)
-    report = [views.status(ws, name) for name in names]
-    if args.json:
-        return _print_json(report)
+    return [views.status(ws, name) for name in names]
+
+
+def show_status(report):
     if not report:
         print("no datasets yet (use `ide import NAME SRC`)")
     for r in report:
@@ -90,13 +129,21 @@ def cmd_status(args):
 
 
 def cmd_commit(args):
-    rev = commits.commit(_ws(args), args.name, args.message, author=args.author,
-                         verify=not args.no_verify)
-    print(rev)
+    return {"dataset": args.name, "commit": commits.commit(
+        _ws(args), args.name, args.message, author=args.author, verify=not args.no_verify)}
+
+
+def show_commit(res):
+    print(res["commit"])
 
 
 def cmd_resolve(args):
-    res = commits.resolve(_ws(args), args.name, _pairs(args.picks))
+    ws = _ws(args)
+    store.resolve(ws, args.name)  # an unknown dataset is said so, not "no conflicts"
+    return commits.resolve(ws, args.name, _pairs(args.picks))
+
+
+def show_resolve(res):
     if res["left"]:
         print(f"{len(res['left'])} conflict(s) left: {', '.join(res['left'])}")
     elif res["commit"]:
@@ -109,21 +156,29 @@ def cmd_resolve(args):
 def cmd_push(args):
     from . import sync
 
-    res = sync.push(_ws(args), args.remote)
-    print(f"pushed to {args.remote}, with the results of {res['results']} trained version(s)")
+    return {"remote": args.remote, **sync.push(_ws(args), args.remote)}
+
+
+def show_push(res):
+    print(f"pushed to {res['remote']}, with the results of {res['results']} trained "
+          "version(s)")
 
 
 def cmd_pull(args):
     from . import sync
 
-    res = sync.pull(_ws(args), args.remote)
-    print(f"pulled from {args.remote}; {res['results']} new training result(s)")
+    return {"remote": args.remote, **sync.pull(_ws(args), args.remote)}
+
+
+def show_pull(res):
+    print(f"pulled from {res['remote']}; {res['results']} new training result(s)")
 
 
 def cmd_log(args):
-    entries = views.log(_ws(args), args.name, args.rev)
-    if args.json:
-        return _print_json(entries)
+    return views.log(_ws(args), args.name, args.rev)
+
+
+def show_log(entries):
     for e in entries:
         m = e["metrics"]
         score = (f"  acc {m['accuracy']:.4f}, {m['suspects']} suspects" if m else "")
@@ -132,9 +187,10 @@ def cmd_log(args):
 
 
 def cmd_diff(args):
-    changes = history.diff(_ws(args), args.name, args.rev, args.rev2)
-    if args.json:
-        return _print_json(changes)
+    return history.diff(_ws(args), args.name, args.rev, args.rev2)
+
+
+def show_diff(changes):
     for c in changes:
         print(f"{c['id']}: {c['old']} -> {c['new']}")
     if not changes:
@@ -142,20 +198,23 @@ def cmd_diff(args):
 
 
 def cmd_history(args):
-    found = history.history(_ws(args), args.name, args.id)
-    if args.json:
-        return _print_json(found)
+    return history.history(_ws(args), args.name, args.id)
+
+
+def show_history(found):
     for h in found:
         print(f"{h['commit'][:10]}  {h['date'][:16]}  {h['author']}  {h['label']}"
               f"    {h['message']}")
 
 
 def cmd_checkout(args):
-    print(commits.checkout(_ws(args), args.name, args.rev, author=args.author))
+    return {"dataset": args.name, "commit": commits.checkout(_ws(args), args.name, args.rev,
+                                                             author=args.author)}
 
 
 def cmd_revert(args):
-    print(commits.revert(_ws(args), args.name, args.rev, author=args.author))
+    return {"dataset": args.name, "commit": commits.revert(_ws(args), args.name, args.rev,
+                                                           author=args.author)}
 
 
 def cmd_export(args):
@@ -166,20 +225,26 @@ def cmd_export(args):
         n = runs.export_predictions(ws, store.resolve(ws, args.name, args.rev), args.out)
     else:
         n = transfer.export(ws, args.name, args.out, fmt=args.format, rev=args.rev)
-    print(f"exported {n} examples to {args.out}")
+    return {"dataset": args.name, "examples": n, "out": str(args.out), "format": args.format}
+
+
+def show_export(res):
+    print(f"exported {res['examples']} examples to {res['out']}")
 
 
 def cmd_predictions(args):
     from . import runs
 
     ws = _ws(args)
-    res = runs.load_predictions(ws, store.resolve(ws, args.name), args.file)
-    if args.json:
-        return _print_json(res)
+    return {"dataset": args.name,
+            **runs.load_predictions(ws, store.resolve(ws, args.name), args.file)}
+
+
+def show_predictions(res):
     m = res["metrics"]
-    print(f"{args.name} at {res['commit'][:10]}: probabilities of {m['examples']} examples "
-          f"loaded; out-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} suspected "
-          "errors")
+    print(f"{res['dataset']} at {res['commit'][:10]}: probabilities of {m['examples']} "
+          f"examples loaded; out-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} "
+          "suspected errors")
 
 
 def _one_dataset(ws, name):
@@ -193,21 +258,26 @@ def _one_dataset(ws, name):
 
 def cmd_retrain(args):
     from . import runs
-    from .progress import progress_bar
 
     ws = _ws(args)
     name = _one_dataset(ws, args.name)
-    res = runs.retrain(ws, store.resolve(ws, name, args.rev), full=args.full,
-                       device=args.device, progress=progress_bar(sys.stderr))
-    print(file=sys.stderr)
-    if args.json:
-        return _print_json(res)
+    version = store.resolve(ws, name, args.rev)
+    bar = _progress(args)
+    try:
+        return {"dataset": name, **runs.retrain(ws, version, full=args.full,
+                                                device=args.device, progress=bar)}
+    finally:
+        if bar:
+            bar.close()
+
+
+def show_retrain(res):
     m = res["metrics"]
     how = "cached" if res["cached"] else f"{res['seconds']:.1f} s" + (
         f", warm-started from {res['warm_start'][:10]}" if res["warm_start"] else "")
-    print(f"{name} at {res['commit'][:10]} ({how}): out-of-fold accuracy {m['accuracy']:.4f}, "
-          f"mean loss {m['mean_loss']:.4f}, {m['suspects']} suspected errors in "
-          f"{m['examples']} examples")
+    print(f"{res['dataset']} at {res['commit'][:10]} ({how}): out-of-fold accuracy "
+          f"{m['accuracy']:.4f}, mean loss {m['mean_loss']:.4f}, {m['suspects']} suspected "
+          f"errors in {m['examples']} examples")
 
 
 def cmd_suspects(args):
@@ -216,9 +286,10 @@ def cmd_suspects(args):
     ws = _ws(args)
     rows = runs.suspects(ws, store.resolve(ws, args.name, args.rev), top=args.top,
                          method=args.method)
-    if args.json:
-        return _print_json([{k: r[k] for k in ("id", "label", "predicted", "loss", "score")}
-                            for r in rows])
+    return [{k: r[k] for k in ("id", "label", "predicted", "loss", "score")} for r in rows]
+
+
+def show_suspects(rows):
     print(f"{'id':<28} {'label':>10} {'predicted':>10} {'loss':>8} {'score':>7}")
     for r in rows:
         print(f"{r['id']:<28} {r['label']:>10} {r['predicted']:>10} {r['loss']:>8.3f} "
@@ -261,113 +332,199 @@ def cmd_serve(args):
 
 def cmd_demo(args):
     from . import demo, runs, serve
-    from .progress import progress_bar
 
     ws, flips = demo.build(args.dir)
     if flips:
         print(f"demo workspace {ws.root}: {len(flips)} labels of `digits` flipped at random in "
               "the last commit; training it now", file=sys.stderr)
-    res = runs.retrain(ws, store.resolve(ws, "digits"), progress=progress_bar(sys.stderr))
+    with Progress(sys.stderr) as bar:
+        res = runs.retrain(ws, store.resolve(ws, "digits"), progress=bar)
     m = res["metrics"]
-    print(f"\nout-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} suspected label "
+    print(f"out-of-fold accuracy {m['accuracy']:.4f}, {m['suspects']} suspected label "
           "errors", file=sys.stderr)
     if args.no_serve:
         return 0
     return serve.serve(ws, host=args.host, port=args.port)
 
 
+def cmd_completion(args):
+    print(shtab.complete(build_parser(), args.shell, preamble=_COMPLETE_PREAMBLE))
+
+
+def cmd_help(args):
+    if not args.topic:
+        return print(WALKTHROUGH.strip())
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    if args.topic not in sub.choices:
+        raise IDEError(f"no command {args.topic!r} (see `ide --help`)")
+    sub.choices[args.topic].print_help()
+
+
+# Dataset names complete from the `datasets/` folder of the workspace around the current
+# directory (plain shell, so that a Tab does not start Python).
+_DATASETS = {"bash": "_ide_datasets", "zsh": "_ide_datasets"}
+_COMPLETE_PREAMBLE = {
+    "bash": '''_ide_datasets() {
+  local d="$PWD"
+  while [ "$d" != / ] && [ ! -d "$d/datasets" ]; do d="$(dirname "$d")"; done
+  compgen -W "$(command ls "$d/datasets" 2>/dev/null)" -- "$1"
+}''',
+    "zsh": '''_ide_datasets() {
+  local d=$PWD
+  while [[ $d != / && ! -d $d/datasets ]]; do d=${d:h}; done
+  compadd -- ${(f)"$(command ls $d/datasets 2>/dev/null)"}
+}'''}
+
+WALKTHROUGH = """
+ide: a dataset IDE. Fix a model by fixing its labelled examples: train with K-fold
+cross-validation, review the labels the model finds least believable, fix them, commit,
+retrain. A workspace is a git repository with DVC in it; dataset NAME lives in
+datasets/NAME/ (labels.csv in git, images in DVC).
+
+  ide init work                        # make a workspace (then: cd work)
+  ide import pets ~/photos             # ~/photos/<class>/<image>, as one commit
+  ide retrain pets                     # K-fold training of HEAD: out-of-sample probabilities
+  ide suspects pets --top 10           # most suspicious labels first
+  ide relabel pets cat/0042.jpg dog    # stage a fix (`ide check pets ID`: the label is right)
+  ide status pets                      # what is staged, and the state of HEAD's model
+  ide commit pets -m "Dogs filed as cats"  # the staged fixes become one commit of labels.csv
+  ide retrain pets                     # or keep `ide watch` running: every commit is trained
+  ide log pets                         # commits with their edits, accuracy and suspects
+  ide diff pets HEAD~1                 # what a commit changed: id: old -> new
+  ide serve                            # all of it in the browser, with the retrain worker
+
+`ide COMMAND --help` shows a command's options; `--json` gives output a program can read
+(errors as {"error": ...} on stderr). Shell completion:
+  ide completion bash > ~/.local/share/bash-completion/completions/ide
+  ide completion zsh > ~/.zfunc/_ide   # with fpath+=(~/.zfunc) before compinit
+The README has the rest: teams (push, pull, merge), models, the app.
+"""
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises on a malformed command line, so that `main` reports it (as JSON
+    with --json); argparse's exit code 2 for it is kept."""
+
+    def error(self, message):
+        raise _UsageError(self, message)
+
+
+class _UsageError(Exception):
+    def __init__(self, parser, message):
+        super().__init__(message)
+        self.parser = parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ide", description="A dataset IDE: review suspected "
-                                "label errors, fix them, commit, retrain.")
-    p.add_argument("-C", metavar="DIR", help="run as if started in DIR")
+    p = _Parser(prog="ide", description="A dataset IDE: review suspected label errors, fix "
+                "them, commit, retrain. `ide help` walks through it.")
+    p.add_argument("--version", action="version", version=f"ide {__version__}")
+    p.add_argument("-C", metavar="DIR", help="run as if started in DIR").complete = \
+        shtab.DIRECTORY
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, func, help, *, json_flag=False, author=False):
-        c = sub.add_parser(name, help=help, description=help)
-        c.set_defaults(func=func)
-        if json_flag:
-            c.add_argument("--json", action="store_true", help="machine-readable output")
+    def command(name, func, help, *, show=None, json_flag=False, author=False):
+        """A subcommand. With SHOW (the text printer of FUNC's result) or JSON_FLAG it takes
+        --json. HELP is plain text (argparse %-formats the help of the command list)."""
+        c = sub.add_parser(name, help=help.replace("%", "%%"), description=help)
+        c.set_defaults(func=func, show=show)
+        if show or json_flag:
+            c.add_argument("--json", action="store_true", help="machine-readable output "
+                           '(and errors as {"error": ...} on stderr)')
         if author:
             c.add_argument("--author", help='"Name <email>" (default: git\'s user)')
         return c
 
-    c = command("init", cmd_init, "make DIR a workspace (git + DVC); safe to repeat")
-    c.add_argument("dir", nargs="?", default=".")
+    def dataset(c):
+        c.add_argument("name", help="the dataset").complete = _DATASETS
+
+    c = command("init", cmd_init, "make DIR a workspace (git + DVC); safe to repeat",
+                show=show_init)
+    c.add_argument("dir", nargs="?", default=".").complete = shtab.DIRECTORY
     c = command("import", cmd_import, "import a folder of images as dataset NAME (one commit)",
-                author=True)
+                show=show_import, author=True)
     c.add_argument("name")
-    c.add_argument("src", help="SRC/<class>/<image>, or any tree with --labels")
-    c.add_argument("--labels", metavar="CSV", help="CSV with columns path,label")
+    c.add_argument("src", help="SRC/<class>/<image>, or any tree with --labels").complete = \
+        shtab.DIRECTORY
+    c.add_argument("--labels", metavar="CSV", help="CSV with columns path,label").complete = \
+        shtab.FILE
     c.add_argument("--skip-bad", action="store_true", help="import the readable images, "
                    "list the rest")
     c.add_argument("--model", help="cnn, efficientnet-lite0, timm:ARCH or torchvision:ARCH "
                    "(default: cnn for small or grey images, efficientnet-lite0 for photos)")
-    c = command("relabel", cmd_relabel, "stage label edits: ID LABEL [ID LABEL ...]")
-    c.add_argument("name")
+    c = command("relabel", cmd_relabel, "stage label edits: ID LABEL [ID LABEL ...]",
+                show=show_relabel)
+    dataset(c)
     c.add_argument("edits", nargs="+", metavar="ID LABEL")
-    c = command("check", cmd_check, "stage 'checked, label is right' marks for ids")
-    c.add_argument("name")
+    c = command("check", cmd_check, "stage 'checked, label is right' marks for ids",
+                show=show_check)
+    dataset(c)
     c.add_argument("ids", nargs="+", metavar="ID")
-    c = command("unstage", cmd_unstage, "drop staged edits (all, or of the given ids)")
-    c.add_argument("name")
+    c = command("unstage", cmd_unstage, "drop staged edits (all, or of the given ids)",
+                show=lambda res: None)
+    dataset(c)
     c.add_argument("ids", nargs="*", metavar="ID")
     c = command("status", cmd_status, "staged edits, HEAD, and the state of its model",
-                json_flag=True)
-    c.add_argument("name", nargs="?")
-    c = command("commit", cmd_commit, "commit the staged edits of NAME", author=True)
-    c.add_argument("name")
+                show=show_status)
+    c.add_argument("name", nargs="?").complete = _DATASETS
+    c = command("commit", cmd_commit, "commit the staged edits of NAME", show=show_commit,
+                author=True)
+    dataset(c)
     c.add_argument("-m", "--message", required=True)
     c.add_argument("--no-verify", action="store_true", help="skip the repository's git hooks")
     c = command("resolve", cmd_resolve, "settle label conflicts of a git merge: "
-                "ID LABEL [ID LABEL ...]; commits the merge when none are left")
-    c.add_argument("name")
+                "ID LABEL [ID LABEL ...]; commits the merge when none are left",
+                show=show_resolve)
+    dataset(c)
     c.add_argument("picks", nargs="+", metavar="ID LABEL")
     c = command("push", cmd_push, "dvc push, git push of this branch, and the training "
-                "results (refs/ide/results)")
+                "results (refs/ide/results)", show=show_push)
     c.add_argument("--remote", default="origin")
     c = command("pull", cmd_pull, "git pull of this branch, dvc pull, and the training "
-                "results others pushed: `ide log` and `ide suspects` without retraining")
+                "results others pushed: `ide log` and `ide suspects` without retraining",
+                show=show_pull)
     c.add_argument("--remote", default="origin")
-    c = command("log", cmd_log, "dataset commits, newest first, with metrics", json_flag=True)
-    c.add_argument("name")
+    c = command("log", cmd_log, "dataset commits, newest first, with metrics", show=show_log)
+    dataset(c)
     c.add_argument("--rev", default="HEAD", help="a branch or commit (default HEAD)")
     c = command("diff", cmd_diff, "label changes from REV to REV2 (default HEAD)",
-                json_flag=True)
-    c.add_argument("name")
+                show=show_diff)
+    dataset(c)
     c.add_argument("rev")
     c.add_argument("rev2", nargs="?")
-    c = command("history", cmd_history, "every label an example has had", json_flag=True)
-    c.add_argument("name")
+    c = command("history", cmd_history, "every label an example has had", show=show_history)
+    dataset(c)
     c.add_argument("id")
     c = command("checkout", cmd_checkout, "restore the labels of REV as a new commit",
-                author=True)
-    c.add_argument("name")
+                show=show_commit, author=True)
+    dataset(c)
     c.add_argument("rev")
     c = command("revert", cmd_revert, "undo the label edits of commit REV as a new commit",
-                author=True)
-    c.add_argument("name")
+                show=show_commit, author=True)
+    dataset(c)
     c.add_argument("rev")
     c = command("export", cmd_export, "write a version out as ImageFolder or images + CSV, "
-                "or its out-of-fold probabilities as a CSV (--format predictions)")
-    c.add_argument("name")
-    c.add_argument("out", help="a folder (a CSV file for --format predictions)")
+                "or its out-of-fold probabilities as a CSV (--format predictions)",
+                show=show_export)
+    dataset(c)
+    c.add_argument("out", help="a folder (a CSV file for --format predictions)").complete = \
+        shtab.FILE
     c.add_argument("--format", choices=["imagefolder", "csv", "predictions"],
                    default="imagefolder")
     c.add_argument("--rev", default="HEAD")
     c = command("predictions", cmd_predictions, "use your own out-of-sample probabilities "
                 "for HEAD: a CSV (id + one column per class) or a .npy (N, K) in labels.csv "
-                "order", json_flag=True)
-    c.add_argument("name")
-    c.add_argument("file")
-    c = command("retrain", cmd_retrain, "train on a version now (K-fold, out-of-sample)",
-                json_flag=True)
-    c.add_argument("name", nargs="?")
+                "order", show=show_predictions)
+    dataset(c)
+    c.add_argument("file").complete = shtab.FILE
+    c = command("retrain", cmd_retrain, "train on a version now (K-fold, out-of-sample); "
+                "progress on stderr", show=show_retrain)
+    c.add_argument("name", nargs="?").complete = _DATASETS
     c.add_argument("--rev", default="HEAD")
     c.add_argument("--full", action="store_true", help="no warm start from an earlier version")
     c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     c = command("suspects", cmd_suspects, "examples ranked most-suspicious first",
-                json_flag=True)
-    c.add_argument("name")
+                show=show_suspects)
+    dataset(c)
     c.add_argument("--top", type=int, default=20, help="how many (0: all)")
     c.add_argument("--rev", default="HEAD")
     c.add_argument("--method", default="self_confidence",
@@ -387,24 +544,59 @@ def build_parser() -> argparse.ArgumentParser:
              "noise, trained, then served")]:
         c = command(name, func, help)
         if name == "demo":
-            c.add_argument("dir", nargs="?", default="ide-demo")
+            c.add_argument("dir", nargs="?", default="ide-demo").complete = shtab.DIRECTORY
             c.add_argument("--no-serve", action="store_true", help="build and train only")
         c.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; any but loopback needs IDE_PASSWORD")
         c.add_argument("--port", type=int, default=8501)
+    c = command("completion", cmd_completion, "print the shell completion script (bash or "
+                "zsh); see `ide help`")
+    c.add_argument("shell", choices=["bash", "zsh"])
+    c = command("help", cmd_help, "a short walkthrough; `ide help COMMAND` = `ide COMMAND "
+                "--help`")
+    c.add_argument("topic", nargs="?", metavar="COMMAND")
     return p
 
 
+def _fail(message: str, as_json: bool) -> None:
+    print(json.dumps({"error": message}) if as_json else f"ide: error: {message}",
+          file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit code: 0, 1 for an error it reports, 2 for a malformed
+    command line, 130 when interrupted, 141 when its output pipe was closed."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv
     try:
-        return args.func(args) or 0
+        try:
+            args = build_parser().parse_args(argv)
+        except _UsageError as exc:
+            if as_json:
+                _fail(f"{exc.parser.prog}: {exc}", True)
+            else:
+                exc.parser.print_usage(sys.stderr)
+                print(f"{exc.parser.prog}: error: {exc}", file=sys.stderr)
+            return 2
+        as_json = getattr(args, "json", False)
+        result = args.func(args)
+        if isinstance(result, int):
+            return result
+        if result is not None:
+            _print_json(result) if as_json else args.show(result)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handler below
+        return 0
     except IDEError as exc:
-        print(f"ide: error: {exc}", file=sys.stderr)
+        _fail(str(exc), as_json)
         return 1
     except KeyboardInterrupt:
         print("ide: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `ide log | head`: the reader has gone. Stop quietly, as git does; stdout is pointed
+        # at /dev/null so that Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -253,8 +253,10 @@ def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[st
     return labels, sorted(set(labels.values()))
 
 
-def scan_source(src: Path | str, csv_path: Path | str | None = None) -> Source:
-    """Read an ImageFolder tree, or a tree plus a `path,label` CSV, and check every image."""
+def scan_source(src: Path | str, csv_path: Path | str | None = None, *,
+                progress=None) -> Source:
+    """Read an ImageFolder tree, or a tree plus a `path,label` CSV, and check every image
+    (PROGRESS, if given, is told `{done, total, fraction}` after each)."""
     src = Path(src)
     if not src.is_dir():
         raise InvalidInput(f"not a folder: {src}")
@@ -263,7 +265,9 @@ def scan_source(src: Path | str, csv_path: Path | str | None = None) -> Source:
     else:
         labels, classes = _read_csv_labels(src, Path(csv_path))
     files, bad = {}, []
-    for rel in labels:
+    for n, rel in enumerate(labels, 1):
+        if progress:
+            progress({"done": n, "total": len(labels), "fraction": n / len(labels)})
         path = os.path.join(src, rel)
         reason = ("unsafe file name (control character or '\\')" if not is_safe_id(rel) else
                   "missing" if not os.path.isfile(path) else check_image(Path(path)))

@@ -25,11 +25,12 @@ from .workspace import Workspace
 
 def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = False,
                    author: str | None = None, model: str | None = None,
-                   say=lambda message: None) -> dict:
+                   say=lambda message: None, progress=None) -> dict:
     """Copy a folder of images into datasets/NAME (DVC-tracked) with its labels; one commit.
 
     MODEL: the `model` of its params.yaml (default: the one measured best for such images).
-    SAY(message) is told each step as it starts (a large import takes a while).
+    SAY(message) is told each step as it starts (a large import takes a while), PROGRESS
+    `{done, total, fraction}` within the steps that go over the files.
     """
     folder = ds.dataset_dir(name)
     if model is not None:
@@ -37,7 +38,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
     with state.lock(ws):
         _check_new(ws, name, folder)
     say(f"checking every image in {src}")
-    source = ds.scan_source(src, labels_csv)
+    source = ds.scan_source(src, labels_csv, progress=progress)
     if source.bad and not skip_bad:
         more = f"; and {len(source.bad) - 5} more" if len(source.bad) > 5 else ""
         raise InvalidInput(f"{len(source.bad)} bad file(s), nothing imported (use --skip-bad "
@@ -56,7 +57,8 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         _check_new(ws, name, folder)
         state.write_atomic(marker, f"{os.getpid()}\n")
         try:
-            made = _build(ws, name, folder, source, classes, msg, author, model, say)
+            made = _build(ws, name, folder, source, classes, msg, author, model, say,
+                          progress)
         finally:
             marker.unlink(missing_ok=True)
     return {"commit": made.commit, "examples": len(source.files), "classes": classes,
@@ -75,12 +77,15 @@ def _check_new(ws: Workspace, name: str, folder: str) -> None:
         raise InvalidInput(f"dataset {name!r} already exists ({folder})")
 
 
-def _build(ws, name, folder, source, classes, msg, author, model, say):
+def _build(ws, name, folder, source, classes, msg, author, model, say, progress=None):
     """Copy, describe, DVC-track and commit the dataset: all of it, or nothing."""
     with committing(ws, [folder], msg, author) as made:
         say(f"copying {len(source.files)} images into {folder}/images")
         root = ws.root / folder
-        for rel, path in source.files.items():
+        for n, (rel, path) in enumerate(source.files.items(), 1):
+            if progress:
+                progress({"done": n, "total": len(source.files),
+                          "fraction": n / len(source.files)})
             dest = root / "images" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)

@@ -2,11 +2,15 @@
 
 Every HTTP and websocket request, `/media/` included, needs the token of the printed URL
 (or the cookie it sets); a foreign Host header (DNS rebinding) or Origin is refused; wrong
-guesses are slowed; IDE_PASSWORD is the alternative to the token.
+guesses are slowed; IDE_PASSWORD is the alternative to the token. A kill of `ide serve`
+stops what it started.
 """
 
 import http.client
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -17,7 +21,7 @@ import pytest
 
 from ide import commits, gate
 
-from test_browser import start_serve, stop
+from test_browser import free_port, start_serve, stop
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +161,43 @@ def test_allowed_hosts():
         "127.0.0.1:8501", "localhost:8501", "[::1]:8501"}
     assert gate.allowed_hosts("0.0.0.0", 8501) is None
     assert gate.allowed_hosts("10.0.0.5", 80) == {"10.0.0.5:80", "10.0.0.5"}
+
+
+def _children(proc, count=2, within=120):
+    """The processes `ide serve` started (Streamlit and the worker), once both are there."""
+    import psutil
+
+    deadline = time.time() + within
+    while time.time() < deadline:
+        assert proc.poll() is None
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        if len(kids) >= count:
+            return kids
+        time.sleep(0.02)
+    raise AssertionError("ide serve did not start its children")
+
+
+@pytest.mark.parametrize("sig, when", [(signal.SIGTERM, "starting"), (signal.SIGTERM, "serving"),
+                                       (signal.SIGKILL, "serving")])
+def test_a_kill_stops_streamlit_and_the_worker(tmp_path, sig, when):
+    """`kill` of `ide serve` (even before its gate runs, or `kill -9` on Linux) leaves no
+    Streamlit serving and no worker running."""
+    import psutil
+
+    ws = commits.init(tmp_path / "ws")
+    if when == "starting":
+        proc = subprocess.Popen([sys.executable, "-m", "ide.cli", "-C", str(ws.root), "serve",
+                                 "--port", str(free_port())], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    else:
+        proc = start_serve(ws, tmp_path)[0]
+    kids = _children(proc)
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        gone, alive = psutil.wait_procs(kids, timeout=60)
+        assert not alive, [k.cmdline() for k in alive]
+    finally:
+        for k in kids:
+            if k.is_running():
+                k.kill()
