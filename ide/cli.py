@@ -229,6 +229,10 @@ def cmd_watch(args):
     from . import worker
 
     def log(done):
+        if "pulled" in done:
+            print(done.get("error") or f"pulled from {done['pulled']}; {done['results']} new "
+                  "training result(s)", flush=True)
+            return
         what = done.get("error") or "accuracy {accuracy:.4f}, {suspects} suspects".format(
             **done["metrics"])
         print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
@@ -238,11 +242,13 @@ def cmd_watch(args):
 
         print(f"training new commits of {args.remote} (Ctrl-C to stop)", file=sys.stderr,
               flush=True)
-        return sync.trainer(_ws(args), args.remote, device=args.device,
+        return sync.trainer(_ws(args), args.remote, branch=args.branch, device=args.device,
                             interval=max(args.interval, 10.0), once=args.once, log=log)
     print("watching for new commits (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    if args.branch:
+        raise IDEError("--branch goes with --remote (the branch a trainer follows)")
     worker.watch(_ws(args), interval=args.interval, once=args.once, device=args.device,
-                 log=log)
+                 log=log, pull_every=args.pull_every, remote=args.pull_from)
 
 
 def cmd_stage(args):
@@ -256,7 +262,8 @@ def cmd_stage(args):
 def cmd_serve(args):
     from . import serve
 
-    return serve.serve(_ws(args), host=args.host, port=args.port)
+    return serve.serve(_ws(args), host=args.host, port=args.port,
+                       pull_every=args.pull_every, remote=args.pull_from)
 
 
 def cmd_demo(args):
@@ -274,6 +281,14 @@ def cmd_demo(args):
     if args.no_serve:
         return 0
     return serve.serve(ws, host=args.host, port=args.port)
+
+
+def _pull_every(c) -> None:
+    c.add_argument("--pull-every", type=float, metavar="SECONDS", help="pull from "
+                   "--pull-from that often (fast-forward only): teammates' commits and a "
+                   "trainer's results arrive by themselves")
+    c.add_argument("--pull-from", default="origin", metavar="REMOTE",
+                   help="the remote of --pull-every (default origin)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,7 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--remote", metavar="REMOTE", help="a trainer for a team: pull this "
                    "branch from REMOTE, train every new commit, push the results (polls "
                    "every --interval seconds, at least 10)")
+    c.add_argument("--branch", metavar="BRANCH", help="with --remote: the branch to follow "
+                   "(checked out here; default: the current one)")
     c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    _pull_every(c)
     command("stage", cmd_stage, "the DVC stage: train on the dataset folder it runs in and "
             "write model.pt, predictions.csv, metrics.json (what `dvc repro` runs)")
     for name, func, help in [
@@ -389,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             c.add_argument("dir", nargs="?", default="ide-demo")
             c.add_argument("--no-serve", action="store_true", help="build and train only")
+        else:
+            _pull_every(c)
         c.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; any but loopback needs IDE_PASSWORD")
         c.add_argument("--port", type=int, default=8501)

@@ -34,9 +34,9 @@ def _free_port() -> int:
 
 
 def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
-          worker: bool = True) -> int:
+          worker: bool = True, pull_every: float | None = None, remote: str = "origin") -> int:
     """Run the app behind its gate until interrupted; returns 0, or Streamlit's exit code
-    if it ended by itself."""
+    if it ended by itself. PULL_EVERY: the worker pulls from REMOTE that often."""
     from . import gate
 
     password = os.environ.get("IDE_PASSWORD") or None
@@ -46,8 +46,9 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
     env.pop("IDE_PASSWORD", None)  # the gate checks it; the app never needs it
     watcher = None
     if worker:
+        pulls = ["--pull-every", str(pull_every), "--pull-from", remote] if pull_every else []
         watcher = subprocess.Popen([sys.executable, "-m", "ide.cli", "-C", str(ws.root),
-                                    "watch"], env=env)
+                                    "watch", *pulls], env=env)
     app = Path(__file__).with_name("app.py")
     private = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address",
