@@ -237,6 +237,8 @@ def cmd_watch(args):
             **done["metrics"])
         print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
 
+    if args.branch and not args.remote:
+        raise IDEError("--branch goes with --remote (the branch a trainer follows)")
     if args.remote:
         from . import sync
 
@@ -245,8 +247,6 @@ def cmd_watch(args):
         return sync.trainer(_ws(args), args.remote, branch=args.branch, device=args.device,
                             interval=max(args.interval, 10.0), once=args.once, log=log)
     print("watching for new commits (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    if args.branch:
-        raise IDEError("--branch goes with --remote (the branch a trainer follows)")
     worker.watch(_ws(args), interval=args.interval, once=args.once, device=args.device,
                  log=log, pull_every=args.pull_every, remote=args.pull_from)
 

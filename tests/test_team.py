@@ -356,12 +356,13 @@ def test_dvc_is_current_after_a_commit_and_its_training(toy, tmp_path):
     assert "changed" in clone.dvc("status")
 
 
-def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run):
+def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run, toy, tmp_path):
     from streamlit.testing.v1 import AppTest
 
     from ide import runs
 
     ann, bob = team
+    dvc_remote_for(team, toy, tmp_path)
     quick(ann)
     staged.relabel(ann, "toy", {"h/003.png": "v"})
     first = commits.commit(ann, "toy", "One")
@@ -394,6 +395,7 @@ def dvc_remote_for(team, toy, tmp_path):
         ws.dvc("remote", "add", "-d", "store", str(tmp_path / "dvc-remote"))
     toy.dvc("push", "-q")
     ann.git("commit", "-qam", "A DVC remote")
+    ann.dvc("pull", "-q")
 
 
 def test_a_trainer_follows_a_branch(team, run, toy, tmp_path):
