@@ -300,20 +300,26 @@ def cmd_watch(args):
     from . import worker
 
     def log(done):
+        if "pulled" in done:
+            print(done.get("error") or f"pulled from {done['pulled']}; {done['results']} new "
+                  "training result(s)", flush=True)
+            return
         what = done.get("error") or "accuracy {accuracy:.4f}, {suspects} suspects".format(
             **done["metrics"])
         print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
 
+    if args.branch and not args.remote:
+        raise IDEError("--branch goes with --remote (the branch a trainer follows)")
     if args.remote:
         from . import sync
 
         print(f"training new commits of {args.remote} (Ctrl-C to stop)", file=sys.stderr,
               flush=True)
-        return sync.trainer(_ws(args), args.remote, device=args.device,
+        return sync.trainer(_ws(args), args.remote, branch=args.branch, device=args.device,
                             interval=max(args.interval, 10.0), once=args.once, log=log)
     print("watching for new commits (Ctrl-C to stop)", file=sys.stderr, flush=True)
     worker.watch(_ws(args), interval=args.interval, once=args.once, device=args.device,
-                 log=log)
+                 log=log, pull_every=args.pull_every, remote=args.pull_from)
 
 
 def cmd_stage(args):
@@ -327,7 +333,8 @@ def cmd_stage(args):
 def cmd_serve(args):
     from . import serve
 
-    return serve.serve(_ws(args), host=args.host, port=args.port)
+    return serve.serve(_ws(args), host=args.host, port=args.port,
+                       pull_every=args.pull_every, remote=args.pull_from)
 
 
 def cmd_demo(args):
@@ -412,6 +419,14 @@ class _UsageError(Exception):
     def __init__(self, parser, message):
         super().__init__(message)
         self.parser = parser
+
+
+def _pull_every(c) -> None:
+    c.add_argument("--pull-every", type=float, metavar="SECONDS", help="pull from "
+                   "--pull-from that often (fast-forward only): teammates' commits and a "
+                   "trainer's results arrive by themselves")
+    c.add_argument("--pull-from", default="origin", metavar="REMOTE",
+                   help="the remote of --pull-every (default origin)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -535,7 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--remote", metavar="REMOTE", help="a trainer for a team: pull this "
                    "branch from REMOTE, train every new commit, push the results (polls "
                    "every --interval seconds, at least 10)")
+    c.add_argument("--branch", metavar="BRANCH", help="with --remote: the branch to follow "
+                   "(checked out here; default: the current one)")
     c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    _pull_every(c)
     command("stage", cmd_stage, "the DVC stage: train on the dataset folder it runs in and "
             "write model.pt, predictions.csv, metrics.json (what `dvc repro` runs)")
     for name, func, help in [
@@ -546,6 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             c.add_argument("dir", nargs="?", default="ide-demo").complete = shtab.DIRECTORY
             c.add_argument("--no-serve", action="store_true", help="build and train only")
+        else:
+            _pull_every(c)
         c.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; any but loopback needs IDE_PASSWORD")
         c.add_argument("--port", type=int, default=8501)

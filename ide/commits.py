@@ -27,7 +27,6 @@ from .store import Version
 from .workspace import MERGE_ATTRIBUTES, Workspace
 
 _AUTHOR = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$")
-DEFAULT_IDENTITY = ("ide", "ide@localhost")
 
 
 class Made:
@@ -47,13 +46,8 @@ def _identity(author: str | None) -> dict:
 
 def _git_commit(ws: Workspace, paths: list[str], message: str, author: str | None,
                 verify: bool = True) -> str:
-    env = _identity(author)
-    # A fresh machine may have no git identity: fall back rather than fail the commit.
-    if not ws.git("config", "user.email", check=False).strip():
-        env.setdefault("GIT_AUTHOR_NAME", DEFAULT_IDENTITY[0])
-        env.setdefault("GIT_AUTHOR_EMAIL", DEFAULT_IDENTITY[1])
-        env.update(GIT_COMMITTER_NAME=env["GIT_AUTHOR_NAME"],
-                   GIT_COMMITTER_EMAIL=env["GIT_AUTHOR_EMAIL"])
+    # A fresh machine may have no git identity: ide's own, rather than a failed commit.
+    env = {**ws.identity(), **_identity(author)}
     ws.git("add", "--", *paths)
     ws.git("commit", "-q", *([] if verify else ["--no-verify"]), "-m", message, "--", *paths,
            env=env)
@@ -302,5 +296,5 @@ def resolve(ws: Workspace, name: str, picks: dict[str, str]) -> dict:
         state.path(ws, state.MERGE, f"{name}.json").unlink(missing_ok=True)
         if ws.git("ls-files", "-u").strip():
             return {"left": [], "commit": None}
-        ws.git("commit", "-q", "--no-edit")
+        ws.git("commit", "-q", "--no-edit", env=ws.identity())
         return {"left": [], "commit": ws.head()}

@@ -10,7 +10,8 @@ of a trained version warm-starts from that version's fold models. The model kept
 version is the ensemble of its K fold models. `ranking` and `suspects` read the results.
 `load_predictions` stores probabilities brought from a file as a version's results instead.
 `shared_results` and `add_results` are what `ide push`/`ide pull` carry between machines:
-the index and each finished run's probabilities, run record and metrics (not the models).
+the index and each finished run's probabilities, run record, metrics and model (where it
+has one), so a clone serves and warm-starts without training.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def run_key(version: Version) -> str:
 
 
 # What a run shares with other machines, metrics.json last (its presence means complete):
-# enough for `ide log`, `ide suspects` and the app; the models stay where they were trained.
+# enough for `ide log`, `ide suspects` and the app; the model (the fold models, small
+# heads or CNNs) too where the run has one, so the next commit warm-starts from it.
 SHARED_FILES = ("run.json", "probs.npy", "metrics.json")
+OPTIONAL_FILES = ("model.pt",)  # a run of predictions brought from a file has none
 _KEY = re.compile(r"^[0-9a-f]{20}$")
 
 
@@ -200,7 +203,8 @@ def shared_results(ws: Workspace, name: str) -> dict[str, Path]:
     for key in set(index.values()):
         run = _run_dir(ws, name, key)
         if (run / "metrics.json").exists():
-            files.update({f"{key}/{f}": run / f for f in SHARED_FILES if (run / f).exists()})
+            files.update({f"{key}/{f}": run / f for f in (*OPTIONAL_FILES, *SHARED_FILES)
+                          if (run / f).exists()})
     return files
 
 
@@ -216,8 +220,9 @@ def add_results(ws: Workspace, name: str, files: dict[str, bytes]) -> int:
             if not _KEY.match(key) or (run / "metrics.json").exists() or \
                     any(f"{key}/{f}" not in files for f in SHARED_FILES):
                 continue
-            for f in SHARED_FILES:
-                state.write_atomic(run / f, files[f"{key}/{f}"])
+            for f in (*OPTIONAL_FILES, *SHARED_FILES):
+                if f"{key}/{f}" in files:
+                    state.write_atomic(run / f, files[f"{key}/{f}"])
             added += 1
         index = trained(ws, name)
         for commit, key in theirs.items():

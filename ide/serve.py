@@ -64,9 +64,9 @@ def _stop(procs, timeout: float = 10) -> None:
 
 
 def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
-          worker: bool = True) -> int:
+          worker: bool = True, pull_every: float | None = None, remote: str = "origin") -> int:
     """Run the app behind its gate until interrupted; returns 0, or Streamlit's exit code
-    if it ended by itself."""
+    if it ended by itself. PULL_EVERY: the worker pulls from REMOTE that often."""
     from . import gate
 
     password = os.environ.get("IDE_PASSWORD") or None
@@ -86,8 +86,10 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
     children = []
     try:
         if worker:
+            pulls = ["--pull-every", str(pull_every), "--pull-from", remote] if pull_every \
+                else []
             children.append(subprocess.Popen([sys.executable, "-m", "ide.cli", "-C",
-                                              str(ws.root), "watch"], env=env,
+                                              str(ws.root), "watch", *pulls], env=env,
                                              preexec_fn=_with_parent))
         streamlit = subprocess.Popen(cmd, env=env, preexec_fn=_with_parent)
         children.append(streamlit)

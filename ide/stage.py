@@ -3,11 +3,15 @@
 `ide stage` (the `ide` script, bound to the interpreter ide is installed in, not whatever
 `python` is first on PATH) runs `run` here. It trains on the working copy of the dataset
 folder (labels.csv, images/, dataset.yaml, checked.txt, params.yaml: all declared) with
-the same code as `ide retrain`, and writes model.pt, predictions.csv and metrics.json, so
-`dvc metrics diff` compares versions and gives the same numbers as the IDE. `stage_yaml`
-is the dvc.yaml that `ide import` writes beside the labels. Its outputs are not cached by
-DVC (`cache: false`; model.pt and predictions.csv are git-ignored), so a fresh clone's
-`dvc pull` has nothing of them to fetch and exits 0 (docs/TEAM.md: how results travel).
+the same code as `ide retrain`, and writes its outputs: metrics.json and confusion.csv (id,
+label, predicted: small, kept in git, not in the DVC cache, so a clone's `dvc pull` never
+misses them), and beside them, git-ignored and not declared, predictions.csv (with every
+class's probability) and model.pt (a version's model lives in ide's run store and travels
+with `ide push`). `stage_yaml` is the dvc.yaml that `ide import` writes beside the labels,
+with two plots: the confusion matrix (confusion.csv) and accuracy and suspects over commits
+(history.csv).
+`write_outputs` writes the same files from a stored run: `sync.publish` commits them after
+a training, so that `dvc status` is clean (docs/TEAM.md).
 """
 
 import csv
@@ -38,13 +42,19 @@ stages:
       - checked.txt
     params:
 {params}    outs:
-      - model.pt:
-          cache: false
-      - predictions.csv:
+      - confusion.csv:
           cache: false
     metrics:
       - metrics.json:
           cache: false
+plots:
+  - confusion.csv:
+      template: confusion
+      x: predicted
+      y: label
+  - history.csv:
+      x: step
+      y: [accuracy, suspects]
 """
 
 
@@ -68,18 +78,39 @@ def run(folder: Path) -> dict:
     ids, probs, states, metrics = train.train_version(
         ids, x, labels, classes, params, checked=checked, progress=progress_bar(sys.stderr))
     save_model(folder / "model.pt", states, classes, params, x.shape[1])
-    y = [classes.index(labels[i]) for i in ids]
+    write_outputs(folder, ids, [labels[i] for i in ids], classes, probs, metrics)
+    return metrics
+
+
+def write_outputs(folder: Path, ids: list[str], labels: list[str], classes: list[str],
+                  probs, metrics: dict) -> None:
+    """The stage's outputs in FOLDER: metrics.json, confusion.csv (one row per example: its
+    label and the predicted class) and predictions.csv (the same with loss, score and the
+    (N, K) out-of-fold PROBS)."""
+    y = [classes.index(lab) for lab in labels]
     score, loss = rank.label_quality(y, probs), rank.per_example_loss(y, probs)
     pred = rank.predicted(probs)
     with open(folder / "predictions.csv", "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["id", "label", "predicted", "loss", "score", *classes])
         for n, i in enumerate(ids):
-            w.writerow([i, labels[i], classes[pred[n]], f"{loss[n]:.6f}",
+            w.writerow([i, labels[n], classes[pred[n]], f"{loss[n]:.6f}",
                         f"{score[n]:.6f}", *(f"{p:.6f}" for p in probs[n])])
+    with open(folder / "confusion.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["id", "label", "predicted"])
+        w.writerows([i, labels[n], classes[pred[n]]] for n, i in enumerate(ids))
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    return metrics
 
+
+def write_history(folder: Path, rows: list[dict]) -> None:
+    """history.csv: ROWS ({"commit", "accuracy", "suspects"}, oldest first), one per
+    trained commit, numbered by `step` (what the plot of accuracy over commits reads)."""
+    with open(folder / "history.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["step", "commit", "accuracy", "suspects"])
+        for n, r in enumerate(rows):
+            w.writerow([n, r["commit"][:10], f"{r['accuracy']:.6f}", r["suspects"]])
 
 if __name__ == "__main__":  # `python -m ide.stage`, as dvc.yaml files of older imports run
     try:

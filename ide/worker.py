@@ -5,7 +5,11 @@ by `git pull` or a merge. Each dataset whose HEAD version is not trained is queu
 of arrival); a burst of commits coalesces into one run on the newest, because only HEAD is
 queued and a newer HEAD replaces an older queued one. The queue lives in the workspace's state
 and an item leaves it only when its run has finished, so a killed worker's next start
-finishes the job (resuming from the folds already saved).
+finishes the job (resuming from the folds already saved). When HEAD's training is done it
+is published as a results commit (`sync.publish`), so DVC sees the commit as current.
+With PULL_EVERY (`ide serve --pull-every`, `ide watch --pull-every`) it also pulls from a
+remote that often, fast-forward only: a teammate's commits and a trainer's results arrive
+by themselves, and a merge is never made without the user.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 
 from filelock import Timeout
 
-from . import runs, state, store
+from . import runs, state, store, sync
 from .errors import IDEError
 from .state import read_json, write_json
 from .workspace import Workspace
@@ -92,6 +96,11 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
         result = {"commit": job["commit"], "error": str(exc)}
     except Exception as exc:  # a bug or a broken image must not kill the worker
         result = {"commit": job["commit"], "error": f"{type(exc).__name__}: {exc}"}
+    if "error" not in result and job["commit"] == ws.head():
+        try:
+            result["published"] = sync.publish(ws, job["dataset"])
+        except IDEError as exc:  # the results stay in the run store; DVC just lags
+            result["publish_error"] = str(exc)
     with state.lock(ws, "worker-queue"):
         if "error" in result:
             errors = _read(ws, "errors")
@@ -103,9 +112,19 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
     return {**job, **result}
 
 
+def _pull(ws: Workspace, remote: str, log) -> None:
+    try:
+        got = sync.pull(ws, remote, ff_only=True)
+    except IDEError as exc:  # offline, or the branch diverged: try again next time
+        got = {"error": f"pull from {remote}: {exc}"}
+    if log:
+        log({"pulled": remote, **got})
+
+
 def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: str = "cpu",
-          log=None) -> None:
-    """Run the worker until interrupted (or, with ONCE, until the queue is empty)."""
+          log=None, pull_every: float | None = None, remote: str = "origin") -> None:
+    """Run the worker until interrupted (or, with ONCE, until the queue is empty); with
+    PULL_EVERY, pull from REMOTE that many seconds apart (and once at the start)."""
     try:
         alive = state.lock(ws, _RUNNING, timeout=0).acquire()
     except Timeout:
@@ -113,8 +132,11 @@ def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: s
         raise IDEError(f"a worker is already running on this workspace (pid {pid})") from None
     with alive:  # released when the loop ends, or the process dies
         write_json(_paths(ws)["status"], {"pid": os.getpid()})
-        seen = None
+        seen, pulled = None, None
         while True:
+            if pull_every and (pulled is None or time.time() - pulled >= pull_every):
+                pulled = time.time()
+                _pull(ws, remote, log)
             head = ws.head()
             if head != seen or _read(ws, "queue"):
                 seen = head

@@ -21,7 +21,14 @@ from .errors import IDEError, NotAWorkspace
 DVC_ENV = {"DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1"}
 # The name of ide's git merge driver (ide.merge), as `.gitattributes` refers to it.
 MERGE_DRIVER = "ide"
-MERGE_ATTRIBUTES = [f"datasets/*/{f} merge={MERGE_DRIVER}" for f in ("labels.csv", "checked.txt")]
+# Training results that `sync.publish` commits: two sides' results of different labels are
+# both stale after a merge (the merge is a new version, trained again), so ours is kept.
+RESULTS_DRIVER = "ide-results"
+RESULT_FILES = ("dvc.lock", "metrics.json", "confusion.csv", "history.csv")
+MERGE_ATTRIBUTES = [f"datasets/*/{f} merge={MERGE_DRIVER}" for f in ("labels.csv", "checked.txt")
+                    ] + [f"datasets/*/{f} merge={RESULTS_DRIVER}" for f in RESULT_FILES]
+# Who commits where git has no identity configured (ide never fails a commit for want of one).
+DEFAULT_IDENTITY = ("ide", "ide@localhost")
 
 
 class Workspace:
@@ -83,13 +90,26 @@ class Workspace:
                                             else ""):
             return
         driver = f"{shlex.quote(sys.executable)} -m ide.merge %O %A %B %P"
-        key = f"merge.{MERGE_DRIVER}"
         config = self.git_path("config")
-        if config.exists() and f"driver = {driver}\n" in config.read_text():
+        text = config.read_text() if config.exists() else ""
+        if f"driver = {driver}\n" in text and "driver = true\n" in text:
             return  # read without a git process: this runs before every command
-        if self.git("config", "--get", f"{key}.driver", check=False).strip() != driver:
-            self.git("config", f"{key}.name", "ide: labels merged by example id")
-            self.git("config", f"{key}.driver", driver)
+        for name, value, about in ((MERGE_DRIVER, driver, "labels merged by example id"),
+                                   (RESULTS_DRIVER, "true", "training results: ours")):
+            if self.git("config", "--get", f"merge.{name}.driver", check=False).strip() != value:
+                self.git("config", f"merge.{name}.name", f"ide: {about}")
+                self.git("config", f"merge.{name}.driver", value)
+
+    def identity(self) -> dict:
+        """Environment for a git process that commits: empty where git has an identity,
+        else DEFAULT_IDENTITY as author and committer (so no ide command fails for want
+        of `git config user.email`)."""
+        if self.git("config", "user.email", check=False).strip() or \
+                os.environ.get("GIT_COMMITTER_EMAIL"):
+            return {}
+        name, email = DEFAULT_IDENTITY
+        return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
 
     def cache_dir(self) -> Path:
         """The folder of DVC's content-addressed files (`<md5[:2]>/<md5[2:]>`), as DVC itself
@@ -146,7 +166,7 @@ class Workspace:
         if parent and self.git("rev-parse", f"{parent}^{{tree}}").strip() == tree:
             return None
         commit = self.git("commit-tree", tree, *(["-p", parent] if parent else []),
-                          "-m", message).strip()
+                          "-m", message, env=self.identity()).strip()
         self.git("update-ref", ref, commit)
         return commit
 

@@ -2,6 +2,7 @@
 branches, hooks, and a shared DVC cache; all on real repositories on local disk."""
 
 import shutil
+from pathlib import Path
 import subprocess
 
 import pytest
@@ -294,3 +295,185 @@ def test_edits_staged_before_branches_are_kept(toy):
     state.write_json(old, {"labels": {"h/001.png": "v"}, "checked": []})
     assert [e["new"] for e in staged.read(toy, "toy")["labels"]] == ["v"]
     assert not old.exists()
+
+
+# -- 6. results reach git: DVC is current after a training ---------------------------------
+def quick(ws):
+    """Commit params that train the toy set in a moment."""
+    params = ws.root / "datasets/toy/params.yaml"
+    params.write_text(params.read_text().replace("folds: 5", "folds: 2")
+                      .replace("epochs: 8", "epochs: 1").replace("min_steps: 400",
+                                                                  "min_steps: 1"))
+    ws.git("commit", "-qam", "Quick training")
+
+
+def dvc_json(ws, *args):
+    import json
+
+    return json.loads(ws.dvc(*args, "--json"))
+
+
+def test_dvc_is_current_after_a_commit_and_its_training(toy, tmp_path):
+    from ide import runs, worker
+
+    toy.dvc("remote", "add", "-d", "store", str(tmp_path / "dvc-remote"))
+    toy.git("commit", "-qam", "A DVC remote")
+    quick(toy)
+    made = []
+    for edit in ({"h/003.png": "v"}, {"v/004.png": "d"}):
+        staged.relabel(toy, "toy", edit)
+        made.append(commits.commit(toy, "toy", "An edit"))
+        assert "changed" in toy.dvc("status")  # truthful: not trained yet
+        worker.watch(toy, once=True)  # trains HEAD, then publishes its results
+        assert toy.git("status", "--porcelain") == ""
+        subject = toy.git("log", "-1", "--format=%s")
+        assert subject.startswith(f"Results of toy at {made[-1][:10]}")
+        assert toy.git("rev-parse", "HEAD~1").strip() == made[-1]
+        assert "up to date" in toy.dvc("status")
+        assert "didn't change" in toy.dvc("repro", "datasets/toy/dvc.yaml")
+        assert toy.git("status", "--porcelain") == ""
+
+    diff = dvc_json(toy, "metrics", "diff", "HEAD~2", "HEAD", "--all")
+    acc = diff["datasets/toy/metrics.json"]["accuracy"]
+    assert acc["old"] == runs.metrics(toy, "toy", made[0])["accuracy"]
+    assert acc["new"] == runs.metrics(toy, "toy", made[1])["accuracy"]
+    plots = dvc_json(toy, "plots", "diff", "HEAD~2", "HEAD")
+    assert plots.get("errors") is None
+    history = [r for r in plots["data"]["datasets/toy/history.csv"][0]["content"]["data"]
+               ["values"] if r["rev"] == "HEAD"]
+    assert list(dict.fromkeys(r["commit"] for r in history)) == [c[:10] for c in made]
+    confusion = plots["data"]["datasets/toy/confusion.csv"][0]["content"]["data"]["values"]
+    assert {r["rev"] for r in confusion} == {"HEAD~2", "HEAD"}
+    assert len([r for r in confusion if r["rev"] == "HEAD"]) == 90
+
+    toy.dvc("push", "-q")
+    sh(tmp_path, "git", "clone", "-q", str(toy.root), "clone")
+    clone = Workspace.find(tmp_path / "clone")
+    clone.dvc("pull", "-q")  # raises if DVC misses anything
+    assert "up to date" in clone.dvc("status")
+    clone.git("checkout", "-q", made[0])  # a label commit: its dvc.lock is its parent's
+    clone.dvc("pull", "-q")
+    assert "changed" in clone.dvc("status")
+
+
+def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run, toy, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from ide import runs
+
+    ann, bob = team
+    dvc_remote_for(team, toy, tmp_path)
+    quick(ann)
+    staged.relabel(ann, "toy", {"h/003.png": "v"})
+    first = commits.commit(ann, "toy", "One")
+    runs.retrain(ann, store.resolve(ann, "toy"))
+    assert run(ann, "push")[0] == 0
+    assert "1 new training result" in run(bob, "pull")[1]
+    assert run(bob, "suspects", "toy", "--top", "1")[0] == 0
+
+    import os
+    os.environ["IDE_WORKSPACE"] = str(bob.root)
+    try:
+        at = AppTest.from_file(str(Path(commits.__file__).with_name("app.py")),
+                               default_timeout=60).run()
+    finally:
+        del os.environ["IDE_WORKSPACE"]
+    assert not at.exception
+    assert "not trained" not in " ".join(str(w.value) for w in at.warning)
+    assert [m.value for m in at.metric][2] == "90"
+
+    staged.relabel(bob, "toy", {"v/004.png": "d"})
+    commits.commit(bob, "toy", "Two")
+    res = runs.retrain(bob, store.resolve(bob, "toy"))
+    assert res["warm_start"] == first  # from ann's model, pulled
+
+
+def dvc_remote_for(team, toy, tmp_path):
+    """Images pushed to a DVC remote that both clones use."""
+    ann, _ = team
+    for ws in (toy, ann):
+        ws.dvc("remote", "add", "-d", "store", str(tmp_path / "dvc-remote"))
+    toy.dvc("push", "-q")
+    ann.git("commit", "-qam", "A DVC remote")
+    ann.dvc("pull", "-q")
+
+
+def test_a_trainer_follows_a_branch(team, run, toy, tmp_path):
+    ann, bob = team
+    dvc_remote_for(team, toy, tmp_path)
+    quick(ann)
+    assert run(ann, "push")[0] == 0
+    ann.git("checkout", "-q", "-b", "exp")
+    staged.relabel(ann, "toy", {"h/003.png": "v"})
+    on_exp = commits.commit(ann, "toy", "On exp")
+    assert run(ann, "push")[0] == 0
+    code, _, err = run(bob, "watch", "--branch", "exp")
+    assert code == 1 and "--branch goes with --remote" in err and err.count("\n") == 1
+    code, out, err = run(bob, "watch", "--remote", "origin", "--branch", "exp", "--once")
+    assert code == 0, err
+    assert bob.branch() == "exp" and f"toy at {on_exp[:10]}" in out
+    assert run(ann, "pull")[0] == 0
+    assert ann.git("log", "-1", "--format=%s").startswith(f"Results of toy at {on_exp[:10]}")
+    assert "up to date" in ann.dvc("status")
+    assert "Results of" not in ann.git("log", "--format=%s", "master")
+
+
+def test_the_worker_pulls_by_itself_fast_forward_only(team, run, tmp_path):
+    import numpy as np
+
+    from ide import runs, sync
+
+    ann, bob = team
+    staged.relabel(bob, "toy", {"h/003.png": "v"})
+    commits.commit(bob, "toy", "Bob")
+    version = store.resolve(bob, "toy")
+    np.save(tmp_path / "p.npy", np.full((90, 3), 1 / 3))
+    runs.load_predictions(bob, version, tmp_path / "p.npy")
+    assert run(bob, "push")[0] == 0
+
+    code, out, err = run(ann, "watch", "--once", "--pull-every", "3600")
+    assert code == 0, err
+    assert "pulled from origin; 1 new training result" in out
+    assert ann.head() == version.commit and runs.metrics(ann, "toy", version.commit)
+    assert "toy at" not in out  # nothing to train: the results came with the pull
+
+    staged.relabel(bob, "toy", {"v/004.png": "d"})
+    commits.commit(bob, "toy", "Bob again")
+    assert run(bob, "push")[0] == 0
+    staged.relabel(ann, "toy", {"d/005.png": "h"})
+    mine = commits.commit(ann, "toy", "Ann, not pushed")
+    with pytest.raises(Exception, match="git pull failed"):
+        sync.pull(ann, ff_only=True)  # diverged: never a merge the user did not ask for
+    assert ann.head() == mine and not ann.merging() and ann.git("status", "--porcelain") == ""
+
+
+# -- 7. no git identity --------------------------------------------------------------------
+def test_committing_commands_work_without_a_git_identity(team, run, monkeypatch, tmp_path):
+    import numpy as np
+
+    from ide import runs
+
+    for var in ("NAME", "EMAIL"):
+        for role in ("AUTHOR", "COMMITTER"):
+            monkeypatch.delenv(f"GIT_{role}_{var}", raising=False)
+    (tmp_path / "empty").write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "empty"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    ann, bob = team
+    for ws in team:  # git may guess one from the host name: here it must not
+        ws.git("config", "user.useConfigOnly", "true")
+    assert run(bob, "relabel", "toy", "h/002.png", "v")[0] == 0
+    assert run(bob, "commit", "toy", "-m", "Bob")[0] == 0
+    assert run(bob, "push")[0] == 0
+    assert run(ann, "relabel", "toy", "h/002.png", "d")[0] == 0
+    assert run(ann, "commit", "toy", "-m", "Ann")[0] == 0
+    code, _, err = run(ann, "pull")
+    assert code == 1 and "git pull failed" in err  # a label conflict, not an identity error
+    code, out, err = run(ann, "resolve", "toy", "h/002.png", "v")
+    assert code == 0 and "merge committed" in out, err
+    assert ann.git("log", "-1", "--format=%an <%ae>|%cn <%ce>") == \
+        "ide <ide@localhost>|ide <ide@localhost>\n"
+    np.save(tmp_path / "p.npy", np.full((90, 3), 1 / 3))
+    runs.load_predictions(ann, store.resolve(ann, "toy"), tmp_path / "p.npy")
+    code, out, err = run(ann, "push")  # the results ref is committed too
+    assert code == 0 and "1 trained version" in out, err
