@@ -2,9 +2,10 @@
 
 A shell: `main()` and small `*_ui()` functions over the same API and read model as the CLI
 (`ide.views`, `ide.staged`, `ide.commits`, `ide.runs`, `ide.worker`); `ide serve` runs it
-with the workspace in IDE_WORKSPACE. Two pages: Review (gallery of the most suspicious
-examples of the viewed commit, relabelling, staged edits, commit) and History (commits and
-metrics, diffs as images, an example's label history, the confusion matrix).
+with the workspace in IDE_WORKSPACE. Three pages: Review (gallery of the most suspicious
+examples of the viewed commit, relabelling, staged edits, commit), Label (the unlabelled
+queue with the model's suggestions, `ide.label_page`) and History (commits and metrics,
+diffs as images, an example's label history, the confusion matrix).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ide import commits, history, images, runs, staged, store, thumbs, views, worker
+from ide import commits, history, images, label_page, runs, staged, store, thumbs, views, worker
 from ide.errors import IDEError
 from ide.workspace import Workspace
 
@@ -41,6 +42,17 @@ def load_images(root: str, name: str, commit: str) -> dict:
 @st.cache_data(show_spinner=False, max_entries=20000)
 def load_thumb(root: str, md5: str, path: str) -> bytes | None:
     return thumbs.thumbnail(Workspace(root), md5, path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_special(root: str, name: str, commit: str, kind: str) -> list[str]:
+    """Ids of the commit's duplicates (pair by pair) or its 50 worst outliers."""
+    from ide import duplicates
+
+    ws = Workspace(root)
+    if kind == "duplicates":
+        return [i for r in duplicates.duplicates(ws, name, rev=commit) for i in (r["a"], r["b"])]
+    return [r["id"] for r in duplicates.outliers(ws, name, rev=commit, top=50)]
 
 
 def image_of(ws, name, commit, example_id):
@@ -90,6 +102,10 @@ def on_check(ws, name, example_id: str) -> None:
     step(1)
 
 
+def on_remove(ws, name, example_id: str) -> None:
+    act(staged.remove, ws, name, [example_id], done=f"{example_id}: removal staged")
+
+
 def on_unstage(ws, name, example_id: str) -> None:
     act(staged.unstage, ws, name, [example_id])
 
@@ -121,7 +137,7 @@ def on_commit(ws, name, author) -> None:
 def sidebar_ui(ws) -> tuple[str | None, str | None, str]:
     st.sidebar.title("Dataset IDE")
     names = store.datasets(ws)
-    page = st.sidebar.radio("Page", ["Review", "History"], key="page")
+    page = st.sidebar.radio("Page", ["Review", "Label", "History"], key="page")
     name = st.sidebar.selectbox("Dataset", names, key="dataset") if names else None
     st.sidebar.caption(f"On branch `{ws.branch() or 'detached HEAD'}`")
     st.sidebar.text_input("Your name", key="user_name", placeholder="Ada Lovelace")
@@ -172,16 +188,20 @@ def viewed_commit(ws, name) -> str | None:
     return commit
 
 
-def filters_ui(r: runs.Ranking) -> np.ndarray:
+def filters_ui(r: runs.Ranking, ws, name) -> np.ndarray:
     """Indices of the examples to show, most suspicious first."""
-    c1, c2, c3, c4 = st.columns([2, 2, 3, 1.3])
+    c1, c2, c3, c4, c5 = st.columns([2, 2, 3, 1.3, 1.6])
     given = c1.multiselect("Given class", r.classes, key="f_given")
     predicted = c2.multiselect("Predicted class", r.classes, key="f_pred")
     pairs = {f"{a} → {b} ({n})": (a, b) for a, b, n in views.confusion_pairs(r)}
     pair = c3.selectbox("Confusion (given → predicted)", ["any", *pairs], key="f_pair")
     only = c4.checkbox("Only suspects", key="f_only")
-    return views.shown(r, given=given, predicted=predicted, pair=pairs.get(pair),
-                       only_suspects=only)
+    special = c5.selectbox("Show", ["all", "duplicates", "outliers"], key="f_special")
+    shown = views.shown(r, given=given, predicted=predicted, pair=pairs.get(pair),
+                        only_suspects=only)
+    if special != "all":
+        shown = views.only(r, shown, load_special(str(ws.root), name, r.commit, special))
+    return shown
 
 
 def shortcut_keys(classes: list[str]) -> list[str | None]:
@@ -215,6 +235,8 @@ def focus_ui(ws, name, commit, r, shown, current) -> None:
                 args=(ws, name, {i: row["predicted"]}, {i: now}, 1))
     b[3].button("Label is right (K)", key="k_keep", shortcut="K", on_click=on_check,
                 args=(ws, name, i))
+    right.button("Remove (X)", key="k_remove", shortcut="X", on_click=on_remove,
+                 args=(ws, name, i), help="stage the removal of this example")
     keys = shortcut_keys(r.classes)
     cols = right.columns(min(len(r.classes), 10))
     for j, (cls, key) in enumerate(zip(r.classes, keys)):
@@ -256,6 +278,7 @@ def gallery_ui(ws, name, commit, r, shown, current) -> None:
                 col.button(f"Accept {row['predicted']}", key=f"acc_{i}", on_click=on_relabel,
                            args=(ws, name, {i: row["predicted"]}, {i: now}))
             col.checkbox("select", key=f"sel_{i}")
+            col.button("Remove", key=f"rm_{i}", on_click=on_remove, args=(ws, name, i))
 
 
 def bulk_ui(ws, name, classes, current) -> None:
@@ -291,8 +314,9 @@ def conflicts_ui(ws, name, stage: dict) -> None:
 
 def staged_ui(ws, name, author, stage: dict) -> None:
     conflicts_ui(ws, name, stage)
-    edits, marks = stage["labels"], stage["checked"]
-    st.sidebar.subheader(f"Staged: {len(edits)} edit(s), {len(marks)} checked")
+    edits, marks, removed = stage["labels"], stage["checked"], stage.get("removed", [])
+    st.sidebar.subheader(f"Staged: {len(edits)} edit(s), {len(marks)} checked"
+                         + (f", {len(removed)} removed" if removed else ""))
     for e in edits:
         c1, c2 = st.sidebar.columns([4, 1])
         c1.write(f"`{e['id']}` {e['old']} → {e['new']}")
@@ -300,7 +324,12 @@ def staged_ui(ws, name, author, stage: dict) -> None:
                   args=(ws, name, e["id"]))
     for i in marks:
         st.sidebar.write(f"`{i}` ✓ checked")
-    if edits or marks:
+    for e in removed:
+        c1, c2 = st.sidebar.columns([4, 1])
+        c1.write(f"`{e['id']}` ✗ removed")
+        c2.button("↺", key=f"undo_{e['id']}", help="unstage", on_click=on_unstage,
+                  args=(ws, name, e["id"]))
+    if edits or marks or removed:
         st.sidebar.text_input("Commit message", key="commit_message",
                               placeholder="Fix mislabelled digits")
         st.sidebar.button("Commit", key="commit", type="primary", on_click=on_commit,
@@ -321,7 +350,7 @@ def review_page(ws, name, author) -> None:
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
-    shown = filters_ui(r)
+    shown = filters_ui(r, ws, name)
     focus_ui(ws, name, commit, r, shown, views.working_labels(ws, name, r))
     grid_ui(ws, name, commit, r, shown)
 
@@ -331,6 +360,7 @@ def history_page(ws, name) -> None:
     table = pd.DataFrame([{
         "commit": e["commit"][:10], "date": e["date"][:16].replace("T", " "),
         "author": e["author"], "message": e["message"], "edits": e["edits"],
+        "added": e.get("added"), "removed": e.get("removed"), "examples": e.get("examples"),
         "accuracy": e["metrics"]["accuracy"] if e["metrics"] else None,
         "suspects": e["metrics"]["suspects"] if e["metrics"] else None} for e in log])
     st.subheader("Commits")
@@ -346,6 +376,15 @@ def history_page(ws, name) -> None:
                 x=alt.X("commit:N", sort=None, title="commit (oldest first)"),
                 y=alt.Y(f"{field}:Q", scale=alt.Scale(zero=False), title=None),
                 tooltip=["commit", "message", field]), width="stretch")
+
+    growth = table.dropna(subset=["examples"]).iloc[::-1]
+    if len(growth) > 1:  # the dataset grew or shrank: examples per commit
+        import altair as alt
+
+        st.altair_chart(alt.Chart(growth, title="Examples").mark_line(point=True).encode(
+            x=alt.X("commit:N", sort=None, title="commit (oldest first)"),
+            y=alt.Y("examples:Q", scale=alt.Scale(zero=False), title=None),
+            tooltip=["commit", "message", "examples"]), width="stretch")
 
     st.subheader("What a commit changed")
     options = {f"{e['commit'][:10]}  {e['message'][:50]}": e["commit"] for e in log}
@@ -394,6 +433,10 @@ def main() -> None:
     try:
         if page == "Review":
             review_page(ws, name, author)
+        elif page == "Label":
+            staged_ui(ws, name, author, staged.read(ws, name))
+            label_page.page(ws, name, image_of=image_of, act=act,
+                            shortcut_keys=shortcut_keys)
         else:
             history_page(ws, name)
     except IDEError as exc:

@@ -40,6 +40,11 @@ def _progress(args, *, logs: bool = True):
     return None
 
 
+def _label(label: str | None) -> str:
+    """A label as text: None is an absent example, "" an unlabelled one."""
+    return "(none)" if label is None else label or "(unlabelled)"
+
+
 def _pairs(values: list[str]) -> dict[str, str]:
     if not values or len(values) % 2:
         raise IDEError("give pairs of ID LABEL")
@@ -73,6 +78,122 @@ def show_import(res):
           f"as {res['commit'][:10]}")
     for bad in res["skipped"]:
         print(f"skipped {bad}")
+
+
+def cmd_add(args):
+    from . import add
+
+    bar = _progress(args, logs=False)
+    try:
+        return {"dataset": args.name, **add.add(
+            _ws(args), args.name, args.src, labels_csv=args.labels, skip_bad=args.skip_bad,
+            author=args.author, say=bar.say if bar else quiet)}
+    finally:
+        if bar:
+            bar.close()
+
+
+def show_add(res):
+    print(f"added {res['added']} examples to {res['dataset']} ({res['unlabelled']} "
+          f"unlabelled) as {res['commit'][:10]}")
+    for c in res["new_classes"]:
+        print(f"new class {c}")
+    for s in res["skipped"]:
+        print(f"skipped {s}")
+    for bad in res["bad"]:
+        print(f"skipped {bad}")
+
+
+def cmd_suggest(args):
+    from . import suggest
+
+    return {"dataset": args.name,
+            "rows": suggest.suggestions(_ws(args), args.name, order=args.order, top=args.top)}
+
+
+def show_suggest(res):
+    if not res["rows"]:
+        return print(f"no unlabelled examples in {res['dataset']} (with nothing staged)")
+    print(f"{'id':<28} {'suggested':>10} {'probability':>11} {'margin':>7}")
+    for r in res["rows"]:
+        print(f"{r['id']:<28} {r['suggested']:>10} {r['probability']:>11.4f} "
+              f"{r['margin']:>7.4f}")
+
+
+def cmd_accept(args):
+    from . import suggest
+
+    return {"dataset": args.name,
+            "staged": suggest.accept(_ws(args), args.name, ids=args.ids or None,
+                                     min_probability=args.min_probability)}
+
+
+def show_accept(res):
+    print(f"{len(res['staged'])} suggestion(s) staged for {res['dataset']}; review with "
+          f"`ide status {res['dataset']}`, then `ide commit`")
+
+
+def cmd_remove(args):
+    staged.remove(_ws(args), args.name, args.ids)
+    return {"dataset": args.name, "removed": args.ids}
+
+
+def show_remove(res):
+    print(f"{len(res['removed'])} removal(s) staged for {res['dataset']}")
+
+
+def cmd_classes(args):
+    from . import classes
+
+    ws = _ws(args)
+    if sum(bool(x) for x in (args.add, args.rename, args.merge)) > 1:
+        raise IDEError("give one of --add, --rename, --merge")
+    if args.add:
+        return {"commit": classes.add_class(ws, args.name, args.add, author=args.author)}
+    if args.rename:
+        return {"commit": classes.rename(ws, args.name, *args.rename, author=args.author)}
+    if args.merge:
+        return {"commit": classes.merge(ws, args.name, *args.merge, author=args.author)}
+    return {"classes": classes.counts(ws, args.name),
+            "unlabelled": classes.unlabelled_count(ws, args.name)}
+
+
+def show_classes(res):
+    if "commit" in res:
+        return print(res["commit"])
+    print(f"{'class':<20} {'labelled':>9} {'suggested':>10}")
+    for r in res["classes"]:
+        sug = "-" if r["suggested"] is None else r["suggested"]
+        print(f"{r['class']:<20} {r['labelled']:>9} {sug:>10}")
+    print(f"{'(unlabelled)':<20} {res['unlabelled']:>9}")
+
+
+def cmd_duplicates(args):
+    from . import duplicates
+
+    return duplicates.duplicates(_ws(args), args.name, rev=args.rev, threshold=args.threshold,
+                                 near_too=not args.exact)
+
+
+def show_duplicates(rows):
+    if not rows:
+        print("no duplicates")
+    for r in rows:
+        two = "  TWO LABELS" if r["label_a"] != r["label_b"] else ""
+        print(f"{r['kind']:<5} {r['similarity']:.4f}  {r['a']} ({_label(r['label_a'])})  "
+              f"{r['b']} ({_label(r['label_b'])}){two}")
+
+
+def cmd_outliers(args):
+    from . import duplicates
+
+    return duplicates.outliers(_ws(args), args.name, rev=args.rev, top=args.top)
+
+
+def show_outliers(rows):
+    print(f"{'id':<28} {'label':>12} {'score':>7}")
+    for r in rows:
+        print(f"{r['id']:<28} {_label(r['label']):>12} {r['score']:>7.4f}")
 
 
 def cmd_relabel(args):
@@ -121,10 +242,13 @@ def show_status(report):
             print(f"  conflict {c['id']}: yours {c['yours']}, theirs {c['theirs']} "
                   f"(you changed {c['base']}); `ide relabel` it again or `ide unstage` it")
         for e in r["labels"]:
-            print(f"  relabel {e['id']}: {e['old']} -> {e['new']}")
+            print(f"  relabel {e['id']}: {_label(e['old'])} -> {e['new']}")
         for i in r["checked"]:
             print(f"  checked {i}")
-        if not r["labels"] and not r["checked"] and not r["conflicts"]:
+        for e in r.get("removed", []):
+            print(f"  remove {e['id']} ({_label(e['old'])})")
+        if not r["labels"] and not r["checked"] and not r["conflicts"] and \
+                not r.get("removed"):
             print("  nothing staged")
 
 
@@ -182,8 +306,10 @@ def show_log(entries):
     for e in entries:
         m = e["metrics"]
         score = (f"  acc {m['accuracy']:.4f}, {m['suspects']} suspects" if m else "")
+        grew = "".join(f", {e[k]} {k}" for k in ("added", "removed") if e.get(k))
+        size = f", {e['examples']} examples" if e.get("examples") is not None else ""
         print(f"{e['commit'][:10]}  {e['date'][:16]}  {e['author']}  "
-              f"({e['edits']} edits){score}\n    {e['message']}")
+              f"({e['edits']} edits{grew}{size}){score}\n    {e['message']}")
 
 
 def cmd_diff(args):
@@ -192,7 +318,7 @@ def cmd_diff(args):
 
 def show_diff(changes):
     for c in changes:
-        print(f"{c['id']}: {c['old']} -> {c['new']}")
+        print(f"{c['id']}: {_label(c['old'])} -> {_label(c['new'])}")
     if not changes:
         print("no label changes")
 
@@ -203,7 +329,8 @@ def cmd_history(args):
 
 def show_history(found):
     for h in found:
-        print(f"{h['commit'][:10]}  {h['date'][:16]}  {h['author']}  {h['label']}"
+        label = "(removed)" if h["label"] is None else _label(h["label"])
+        print(f"{h['commit'][:10]}  {h['date'][:16]}  {h['author']}  {label}"
               f"    {h['message']}")
 
 
@@ -466,6 +593,53 @@ def build_parser() -> argparse.ArgumentParser:
                    "list the rest")
     c.add_argument("--model", help="cnn, efficientnet-lite0, timm:ARCH or torchvision:ARCH "
                    "(default: cnn for small or grey images, efficientnet-lite0 for photos)")
+    c = command("add", cmd_add, "add images to dataset NAME (one commit): SRC/<class>/<image>, "
+                "and unlabelled images directly in SRC", author=True, show=show_add)
+    dataset(c)
+    c.add_argument("src", help="SRC/<class>/<image> and SRC/<image> (unlabelled), or any "
+                   "tree with --labels")
+    c.add_argument("--labels", metavar="CSV", help="CSV with columns path,label (an empty "
+                   "label: unlabelled)")
+    c.add_argument("--skip-bad", action="store_true", help="add the readable images, "
+                   "list the rest")
+    c = command("suggest", cmd_suggest, "unlabelled examples with the model's suggested "
+                "label", show=show_suggest)
+    dataset(c)
+    c.add_argument("--top", type=int, default=20, help="how many (0: all)")
+    c.add_argument("--order", choices=["confident", "uncertain"], default="confident",
+                   help="confident first, or uncertain first (active learning: the labels "
+                   "that teach the model most)")
+    c = command("accept", cmd_accept, "stage the model's suggestions for unlabelled examples "
+                "(the ids given, or all with --min-probability)", show=show_accept)
+    dataset(c)
+    c.add_argument("ids", nargs="*", metavar="ID")
+    c.add_argument("--min-probability", type=float, metavar="P",
+                   help="accept every suggestion with at least this probability")
+    c = command("remove", cmd_remove, "stage removals: the examples leave labels.csv at the "
+                "commit (their images stay in the history)", show=show_remove)
+    dataset(c)
+    c.add_argument("ids", nargs="+", metavar="ID")
+    c = command("classes", cmd_classes, "list classes with counts, or add, rename or merge "
+                "one (a commit)", author=True, show=show_classes)
+    dataset(c)
+    c.add_argument("--add", metavar="CLASS", help="add a class")
+    c.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a class")
+    c.add_argument("--merge", nargs=2, metavar=("A", "B"), help="A's examples become B; A "
+                   "is gone")
+    c = command("duplicates", cmd_duplicates, "exact duplicates (same md5) and "
+                "near-duplicates (close in the model's embedding space), with their labels",
+                show=show_duplicates)
+    dataset(c)
+    c.add_argument("--threshold", type=float, default=0.98, help="cosine similarity at and "
+                   "above which two examples are near-duplicates (default 0.98)")
+    c.add_argument("--exact", action="store_true", help="exact duplicates only (no model "
+                   "needed)")
+    c.add_argument("--rev", default="HEAD")
+    c = command("outliers", cmd_outliers, "the examples least like any class (in the model's "
+                "embedding space), most unlike first", show=show_outliers)
+    dataset(c)
+    c.add_argument("--top", type=int, default=20, help="how many (0: all)")
+    c.add_argument("--rev", default="HEAD")
     c = command("relabel", cmd_relabel, "stage label edits: ID LABEL [ID LABEL ...]",
                 show=show_relabel)
     dataset(c)

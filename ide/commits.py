@@ -113,14 +113,33 @@ def init(path: Path | str) -> Workspace:
 
 
 # -- label commits -------------------------------------------------------------------------
+def apply_edits(labels, edits: list[dict]) -> dict[str, str]:
+    """LABELS with EDITS ({"id","old","new"}) applied: new None removes the example."""
+    out = dict(labels)
+    for e in edits:
+        if e["new"] is None:
+            out.pop(e["id"], None)
+        else:
+            out[e["id"]] = e["new"]
+    return out
+
+
+def _shown(label: str | None) -> str:
+    return "(none)" if label is None else label or "(unlabelled)"
+
+
+def edit_lines(edits: list[dict]) -> str:
+    """EDITS as commit message lines, `  id: old -> new` ((none): absent)."""
+    return "\n".join(f"  {e['id']}: {_shown(e['old'])} -> {_shown(e['new'])}" for e in edits)
+
+
 def _edit_message(message: str, edits: list[dict], marks=()) -> str:
     message = (message or "").strip()
     if not message:
         raise InvalidInput("empty commit message")
     parts = [message]
     if edits:
-        parts.append(f"Label edits ({len(edits)}):\n" +
-                     "\n".join(f"  {e['id']}: {e['old']} -> {e['new']}" for e in edits))
+        parts.append(f"Label edits ({len(edits)}):\n" + edit_lines(edits))
     if marks:
         parts.append(f"Checked ({len(marks)}):\n" + "\n".join(f"  {i}" for i in marks))
     return "\n\n".join(parts)
@@ -132,7 +151,7 @@ def _commit_labels(ws: Workspace, version: Version, edits: list[dict], message: 
     """Apply EDITS ({"id","old","new"} against VERSION, which is HEAD) and the checked MARKS,
     and commit them: the one label-commit path. TEXT: the new labels.csv, if made already."""
     if text is None:
-        text = ds.format_labels({**version.labels, **{e["id"]: e["new"] for e in edits}})
+        text = ds.format_labels(apply_edits(version.labels, edits))
     path = f"{version.folder}/labels.csv"
     paths = [path] + ([f"{version.folder}/checked.txt"] if marks else [])
     with committing(ws, paths, _edit_message(message, edits, marks), author,
@@ -141,7 +160,7 @@ def _commit_labels(ws: Workspace, version: Version, edits: list[dict], message: 
         if marks:
             state.write_atomic(ws.root / paths[1],
                                ds.format_checked(version.checked | set(marks)))
-    history.record(ws, version.name, made.commit, edits)
+    history.record(ws, version.name, made.commit, edits, examples=text.count("\n") - 1)
     return made.commit
 
 
@@ -190,45 +209,45 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
             raise Conflict(f"{len(stage['conflicts'])} staged edit(s) conflict with labels "
                            f"committed since: {ids}; relabel them again or unstage them "
                            "(see `ide status`)")
-        if not stage["labels"] and not stage["checked"]:
+        edits = stage["labels"] + [{"id": r["id"], "old": r["old"], "new": None}
+                                   for r in stage["removed"]]
+        if not edits and not stage["checked"]:
             staged.clear(ws, name)
             if had:  # a commit made while this one waited (or before a crash) took them
                 raise NothingToDo(f"nothing left to commit for {name!r}: commit "
                                   f"{version.commit[:10]} already holds the staged edits "
                                   "(made while this one waited, or just before a crash)")
             raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
-        text = ds.format_labels({**version.labels,
-                                 **{e["id"]: e["new"] for e in stage["labels"]}})
+        edits.sort(key=lambda e: e["id"])
+        text = ds.format_labels(apply_edits(version.labels, edits))
         _check_worktree(ws, version, text)
-        rev = _commit_labels(ws, version, stage["labels"], message, author,
+        rev = _commit_labels(ws, version, edits, message, author,
                              marks=stage["checked"], text=text, verify=verify)
         staged.clear(ws, name)
     return rev
 
 
 def checkout(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
-    """Restore the labels of REV as a new commit."""
+    """Restore the labels of REV as a new commit (examples REV has and HEAD lacks come
+    back: their images are still in the DVC history)."""
     with state.lock(ws):
         head, old = store.resolve(ws, name), store.resolve(ws, name, rev)
         edits = ds.diff_labels(head.labels, old.labels)
         if not edits:
             raise NothingToDo(f"labels of {name!r} at {rev} are the same as HEAD's")
-        if any(e["old"] is None or e["new"] is None for e in edits):
-            raise InvalidInput(f"{rev} has other examples than HEAD; only labels can be restored")
+        ds.check_labels(old.labels, head.classes, source=f"labels.csv at {rev}")
         return _commit_labels(ws, head, edits,
                               f"Restore labels of {name} from {old.commit[:10]}", author)
 
 
 def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
-    """Undo the label changes of commit REV as a new commit (conflicts if changed since)."""
+    """Undo the label changes of commit REV as a new commit (conflicts if changed since):
+    examples it removed come back, examples it added are removed again."""
     with state.lock(ws):
         head, target = store.resolve(ws, name), store.resolve(ws, name, rev)
         changes = history.commit_diff(ws, target)
         if not changes:
             raise NothingToDo(f"commit {rev} changed no labels of {name!r}")
-        if any(c["old"] is None or c["new"] is None for c in changes):
-            raise InvalidInput(f"commit {rev} added or removed examples; only label changes "
-                               "can be reverted")
         moved = [c["id"] for c in changes if head.labels.get(c["id"]) != c["new"]]
         if moved:
             raise Conflict(f"cannot revert {rev}: changed again since: " + ", ".join(moved[:10]))

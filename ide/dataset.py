@@ -3,7 +3,9 @@
 A dataset lives in `datasets/<name>/`: `labels.csv` (header `id,label`, one line per example,
 sorted by id, git-tracked), `images/` (DVC-tracked, recorded in `images.dvc`), `dataset.yaml`
 (classes in order) and `checked.txt` (examples a reviewer confirmed). An example's id is its
-image path relative to `images/`, in POSIX form. Also here: scanning a folder to import.
+image path relative to `images/`, in POSIX form. An unlabelled example has an empty label
+(`id,`): it is predicted by each trained version but never fitted. Also here: scanning a
+folder to import or add.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import yaml
 from .errors import InvalidInput
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+UNLABELLED = ""  # the label of an example that has none yet
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -89,8 +92,9 @@ def parse_labels(text: str, *, source: str = "labels.csv") -> dict[str, str]:
 
 
 def check_labels(labels: dict[str, str], classes, *, source: str = "labels.csv") -> None:
-    """Every label is one of CLASSES (a commit from elsewhere may hold anything)."""
-    unknown = set(labels.values()) - set(classes)
+    """Every label is one of CLASSES, or empty (unlabelled); a commit from elsewhere may hold
+    anything."""
+    unknown = set(labels.values()) - set(classes) - {UNLABELLED}
     if unknown:
         raise InvalidInput(f"{source}: unknown class(es) {', '.join(map(repr, sorted(unknown)[:5]))}"
                            f" (classes: {', '.join(classes)})")
@@ -106,7 +110,8 @@ def format_labels(labels: dict[str, str]) -> str:
 
 
 def diff_labels(old: dict[str, str], new: dict[str, str]) -> list[dict]:
-    """Label changes from OLD to NEW, sorted by id: `{"id", "old", "new"}` (None = absent)."""
+    """Label changes from OLD to NEW, sorted by id: `{"id", "old", "new"}` (None = absent,
+    "" = unlabelled)."""
     ids = sorted(set(old) | set(new))
     return [{"id": i, "old": old.get(i), "new": new.get(i)}
             for i in ids if old.get(i) != new.get(i)]
@@ -192,12 +197,20 @@ def _safe_relpath(src_real: str, src: Path, rel: str) -> str:
     return clean
 
 
-def _scan_imagefolder(src: Path) -> tuple[dict[str, str], list[str]]:
+def _scan_imagefolder(src: Path, unlabelled: bool) -> tuple[dict[str, str], list[str]]:
     labels = {}
     src_real = os.path.realpath(src)
     classes = sorted(d.name for d in src.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise InvalidInput(f"{src} has no class folders (expected SRC/<class>/<image>)")
+    if unlabelled:  # image files directly in SRC have no class yet
+        for f in sorted(os.listdir(src)):
+            path = os.path.join(src, f)
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES and \
+                    not os.path.isdir(path):
+                labels[_safe_relpath(src_real, src, f) if os.path.islink(path) else f] = \
+                    UNLABELLED
+    if not classes and not labels:
+        raise InvalidInput(f"{src} has no class folders (expected SRC/<class>/<image>)"
+                           + (" and no images" if unlabelled else ""))
     for cls in classes:
         check_class(cls)
     for cls in classes:
@@ -217,7 +230,8 @@ def _scan_imagefolder(src: Path) -> tuple[dict[str, str], list[str]]:
     return labels, classes
 
 
-def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[str]]:
+def _read_csv_labels(src: Path, csv_path: Path,
+                     unlabelled: bool) -> tuple[dict[str, str], list[str]]:
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -238,10 +252,11 @@ def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[st
         path, label = row[at_path].strip(), row[at_label].strip()
         if not path:
             raise InvalidInput(f"{csv_path.name}:{n}: empty path")
-        if not label:
+        if not label and not unlabelled:
             raise InvalidInput(f"{csv_path.name}:{n}: empty label for {path}")
         try:
-            check_class(label)
+            if label:
+                check_class(label)
         except InvalidInput as exc:
             raise InvalidInput(f"{csv_path.name}:{n}: {exc}") from None
         rel = _safe_relpath(src_real, src, path)
@@ -250,20 +265,24 @@ def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[st
         labels[rel] = label
     if not labels:
         raise InvalidInput(f"{csv_path.name}: no rows")
-    return labels, sorted(set(labels.values()))
+    return labels, sorted(set(labels.values()) - {UNLABELLED})
 
 
 def scan_source(src: Path | str, csv_path: Path | str | None = None, *,
-                progress=None) -> Source:
+                unlabelled: bool = False, progress=None) -> Source:
     """Read an ImageFolder tree, or a tree plus a `path,label` CSV, and check every image
-    (PROGRESS, if given, is told `{done, total, fraction}` after each)."""
+    (PROGRESS, if given, is told `{done, total, fraction}` after each).
+
+    UNLABELLED: image files directly in SRC, and CSV rows with an empty label, are taken as
+    unlabelled examples (label "") instead of being refused.
+    """
     src = Path(src)
     if not src.is_dir():
         raise InvalidInput(f"not a folder: {src}")
     if csv_path is None:
-        labels, classes = _scan_imagefolder(src)
+        labels, classes = _scan_imagefolder(src, unlabelled)
     else:
-        labels, classes = _read_csv_labels(src, Path(csv_path))
+        labels, classes = _read_csv_labels(src, Path(csv_path), unlabelled)
     files, bad = {}, []
     for n, rel in enumerate(labels, 1):
         if progress:

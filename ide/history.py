@@ -24,11 +24,22 @@ def _cache(ws: Workspace, name: str, commit: str) -> Path:
     return state.path(ws, state.CHANGES, name, f"{commit}.json")
 
 
-def record(ws: Workspace, name: str, commit: str, edits: list[dict]) -> None:
-    """Remember that COMMIT made EDITS ({"id","old","new"}) to NAME's labels."""
+def record(ws: Workspace, name: str, commit: str, edits: list[dict], *,
+           examples: int | None = None) -> None:
+    """Remember that COMMIT made EDITS ({"id","old","new"}) to NAME's labels, leaving it
+    EXAMPLES examples."""
     state.write_json(_cache(ws, name, commit), {
-        "created": False, "edits": len(edits),
+        "created": False, "edits": len(edits), "examples": examples,
         "changes": [[e["id"], e["old"], e["new"]] for e in edits]})
+
+
+def _count(ws: Workspace, version: Version, commit: str) -> int | None:
+    """How many examples labels.csv holds at COMMIT: its lines, not parsed."""
+    try:
+        _, (found,) = ws.read_at(commit, [f"{version.folder}/labels.csv"])
+    except IDEError:
+        return None
+    return None if found is None else found[1].count(b"\n") - 1
 
 
 def _changes(ws: Workspace, version: Version, commit: str) -> dict:
@@ -38,6 +49,9 @@ def _changes(ws: Workspace, version: Version, commit: str) -> dict:
     cached = state.read_json(_cache(ws, name, commit), None, valid=lambda d: (
         isinstance(d, dict) and isinstance(d["created"], bool) and isinstance(d["edits"], int)
         and all(isinstance(c, list) and len(c) == 3 for c in d["changes"])))
+    if cached is not None and cached.get("examples") is None:  # cached before it was kept
+        cached["examples"] = _count(ws, version, commit)
+        state.write_json(_cache(ws, name, commit), cached)
     if cached is not None:
         return cached
     path = f"{version.folder}/labels.csv"
@@ -46,8 +60,8 @@ def _changes(ws: Workspace, version: Version, commit: str) -> dict:
     except IDEError:  # the first commit
         parent, before = None, None
     if before is None:
-        result = {"created": True, "edits": len(store.labels(ws, name, commit)),
-                  "changes": []}
+        n = len(store.labels(ws, name, commit))
+        result = {"created": True, "edits": n, "examples": n, "changes": []}
     else:
         old, new = {}, {}
         out = ws.git("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", parent,
@@ -59,6 +73,7 @@ def _changes(ws: Workspace, version: Version, commit: str) -> dict:
                     (new if line[0] == "+" else old)[row[0]] = row[1]
         changes = ds.diff_labels(old, new)
         result = {"created": False, "edits": len(changes),
+                  "examples": _count(ws, version, commit),
                   "changes": [[c["id"], c["old"], c["new"]] for c in changes]}
     state.write_json(_cache(ws, name, commit), result)
     return result
@@ -72,15 +87,23 @@ def _records(out: str):
 
 
 def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
-    """Dataset commits, newest first: commit, author, date, message, edits.
+    """Dataset commits, newest first: commit, author, date, message, edits (changed
+    examples), added, removed (examples it added or removed) and examples (how many it
+    leaves).
 
     (`ide.views.log` adds the metrics of each trained commit.)"""
     version = store.resolve(ws, name, rev)
     # Every file a version is made of: a commit of params.yaml alone is a version to train.
     out = ws.git("log", f"--format={_LOG_FORMAT}", version.commit, "--",
                  *(f"{version.folder}/{f}" for f in store.FILES))
-    return [{**e, "edits": _changes(ws, version, e["commit"])["edits"]}
-            for e in _records(out)]
+    entries = []
+    for e in _records(out):
+        ch = _changes(ws, version, e["commit"])
+        added = ch["edits"] if ch["created"] else sum(c[1] is None for c in ch["changes"])
+        entries.append({**e, "edits": ch["edits"], "added": added,
+                        "removed": sum(c[2] is None for c in ch["changes"]),
+                        "examples": ch.get("examples")})
+    return entries
 
 
 def diff(ws: Workspace, name: str, rev: str, rev2: str | None = None) -> list[dict]:
@@ -97,18 +120,21 @@ def commit_diff(ws: Workspace, version: Version) -> list[dict]:
 
 
 def history(ws: Workspace, name: str, example_id: str) -> list[dict]:
-    """Every label the example has had, newest first: commit, author, date, message, label."""
+    """Every label the example has had, newest first: commit, author, date, message, label
+    ("" unlabelled; None: the commit removed it). A removed example's history is there too."""
     head = store.resolve(ws, name)
-    if example_id not in head.labels:
-        raise InvalidInput(f"unknown example id {example_id!r} in dataset {name!r}")
     found = []
     for entry in log(ws, name):
         ch = _changes(ws, head, entry["commit"])
         if ch["created"]:
             label = store.labels(ws, name, entry["commit"]).get(example_id)
+            touched = label is not None
         else:
-            label = next((new for i, _, new in ch["changes"] if i == example_id), None)
-        if label is not None:
+            hit = [new for i, _, new in ch["changes"] if i == example_id]
+            touched, label = bool(hit), hit[0] if hit else None
+        if touched:
             found.append({**{k: entry[k] for k in ("commit", "author", "date", "message")},
                           "label": label})
+    if not found and example_id not in head.labels:
+        raise InvalidInput(f"unknown example id {example_id!r} in dataset {name!r}")
     return found

@@ -7,7 +7,8 @@ probabilities, the fold models and the metrics in the workspace's state under
 training version. Asking again for a version already trained returns at once; a killed run
 resumes from its saved folds. A commit that changes at most WARM_MAX_CHANGED of the labels
 of a trained version warm-starts from that version's fold models. The model kept for a
-version is the ensemble of its K fold models. `ranking` and `suspects` read the results.
+version is the ensemble of its K fold models; it also predicts the version's unlabelled
+examples (`unlabelled`), which are never fitted. `ranking` and `suspects` read the results.
 `load_predictions` stores probabilities brought from a file as a version's results instead.
 `shared_results` and `add_results` are what `ide push`/`ide pull` carry between machines:
 the index and each finished run's probabilities, run record, metrics and model (where it
@@ -31,7 +32,8 @@ from . import checkpoint, images, predictions, rank, state
 from .errors import InvalidInput, NotTrained
 from .store import Version
 from .embeddings import embed_version
-from .train import TRAIN_VERSION, image_side, standardise, train_version, trains_images
+from .train import (TRAIN_VERSION, image_side, predict_ensemble, standardise, train_version,
+                    trains_images)
 from .workspace import Workspace
 
 # Warm-start only when at most this share of labels changed: up to 5% a warm start finds
@@ -50,7 +52,9 @@ def run_key(version: Version) -> str:
 # enough for `ide log`, `ide suspects` and the app; the model (the fold models, small
 # heads or CNNs) too where the run has one, so the next commit warm-starts from it.
 SHARED_FILES = ("run.json", "probs.npy", "metrics.json")
-OPTIONAL_FILES = ("model.pt",)  # a run of predictions brought from a file has none
+# A run of predictions brought from a file has no model; runs shared before unlabelled
+# examples existed have no unlabelled.npy.
+OPTIONAL_FILES = ("model.pt", "unlabelled.npy")
 _KEY = re.compile(r"^[0-9a-f]{20}$")
 
 
@@ -69,7 +73,8 @@ def trained(ws: Workspace, name: str) -> dict[str, str]:
 
 
 def _previous_run(ws, version: Version) -> Path | None:
-    """The newest finished run on the same images and params, to warm-start from."""
+    """The newest finished run on the same classes, images and params, to warm-start from
+    (a class added, renamed or merged changes the models' outputs)."""
     best = None
     for key in set(trained(ws, version.name).values()):
         run = _run_dir(ws, version.name, key)
@@ -77,7 +82,8 @@ def _previous_run(ws, version: Version) -> Path | None:
                                and {"images", "params", "finished"} <= d.keys())
         # A run of predictions brought from a file has no models to start from.
         if info and (run / "model.pt").exists() and info["images"] == version.images_hash and \
-                info["params"] == asdict(version.params):
+                info["params"] == asdict(version.params) and \
+                info.get("classes") == list(version.classes):
             if best is None or info["finished"] > best[0]:
                 best = (info["finished"], run)
     return best and best[1]
@@ -113,31 +119,43 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
     if prev is not None:
         info = state.read_json(prev / "run.json", {})
         old = dict(zip(info.get("ids", []), info.get("labels", [])))
-        changed = sum(old.get(i) != labels.get(i) for i in ids)
-        if set(old) == set(labels) and changed <= WARM_MAX_CHANGED * len(labels):
+        new = {i: lab for i, lab in labels.items() if lab}
+        # Added, removed and relabelled examples all count as changes. Folds go by id, so
+        # fold k's model still never saw an example of fold k, new or old.
+        changed = sum(old.get(i) != new.get(i) for i in set(old) | set(new))
+        if changed <= WARM_MAX_CHANGED * len(new):
             warm = checkpoint.load_states(prev / "model.pt")
             warm_from = info["commit"]
     partial = run / "partial"
     start = time.time()
+    blank = [n for n, i in enumerate(ids) if labels.get(i) == ""]
+    blank_ids, blank_x = [ids[n] for n in blank], x[blank]
     ids, probs, states, metrics = train_version(
         ids, x, labels, classes, params, checked=version.checked, progress=progress,
         device=device, warm=warm, done=checkpoint.load_folds(partial),
         on_fold=lambda k, fold, p: checkpoint.save_fold(partial, k, fold, p))
+    blank_probs = predict_ensemble(states, blank_x, len(classes), params, device)
     seconds = time.time() - start
     checkpoint.save_model(run / "model.pt", states, classes, params, x.shape[1])
     _write_results(run, version, ids, probs, metrics, seconds=round(seconds, 2),
-                   warm_start=warm_from)
+                   warm_start=warm_from, unlabelled=(blank_ids, blank_probs))
     shutil.rmtree(partial, ignore_errors=True)
 
 
 def _write_results(run: Path, version: Version, ids: list[str], probs: np.ndarray,
-                   metrics: dict, **info) -> None:
-    """A version's results under RUN: its probabilities, the run record (with INFO) and
-    metrics.json, written last: its presence means the run is complete."""
+                   metrics: dict, *, unlabelled=((), None), **info) -> None:
+    """A version's results under RUN: its probabilities, those of its UNLABELLED examples
+    (ids, probs), the run record (with INFO) and metrics.json, written last: its presence
+    means the run is complete."""
     state.write_atomic(run / "probs.npy", _npy(probs))
-    state.write_json(run / "run.json", {
+    blank_ids, blank_probs = unlabelled
+    if blank_probs is None:
+        blank_probs = np.zeros((0, len(version.classes)), dtype=np.float32)
+    state.write_atomic(run / "unlabelled.npy", _npy(blank_probs))
+    state.write_json(run / "run.json", {"unlabelled": list(blank_ids),
         "commit": version.commit, "ids": ids, "labels": [version.labels[i] for i in ids],
         "images": version.images_hash, "params": asdict(version.params),
+        "classes": list(version.classes),
         "finished": time.time(), **info})
     state.write_json(run / "metrics.json", metrics)
 
@@ -145,7 +163,7 @@ def _write_results(run: Path, version: Version, ids: list[str], probs: np.ndarra
 def load_predictions(ws: Workspace, version: Version, file) -> dict:
     """Store out-of-sample probabilities from FILE (see `ide.predictions`) as VERSION's
     results, in place of a training: the ranking, metrics and app then use them."""
-    ids = sorted(version.labels)
+    ids = sorted(i for i, lab in version.labels.items() if lab)  # unlabelled: not judged
     probs = predictions.read(file, ids, list(version.classes))  # checked before any write
     classes = list(version.classes)
     y = np.array([classes.index(version.labels[i]) for i in ids])
@@ -272,6 +290,27 @@ def ranking(ws: Workspace, version: Version, *, method: str = rank.DEFAULT_METHO
     return Ranking(version.commit, classes, info["ids"], y, probs, rank.predicted(probs),
                    score, rank.per_example_loss(y, probs),
                    rank.is_suspect(y, probs, checked=is_checked), order)
+
+
+def model_file(ws: Workspace, version: Version) -> Path | None:
+    """VERSION's model.pt (its K fold models), or None if it was not trained here."""
+    key = trained(ws, version.name).get(version.commit)
+    path = _run_dir(ws, version.name, key) / "model.pt" if key else None
+    return path if path is not None and path.exists() else None
+
+
+def unlabelled(ws: Workspace, version: Version) -> tuple[list[str], np.ndarray]:
+    """(ids, (N, K) probabilities) of VERSION's unlabelled examples, as its model (the
+    ensemble of the fold models) predicts them; NotTrained if it has no results."""
+    key = trained(ws, version.name).get(version.commit)
+    run = _run_dir(ws, version.name, key) if key else None
+    if run is None or not (run / "metrics.json").exists():
+        raise NotTrained(f"{version.name} at {version.commit[:10]} is not trained yet: run "
+                         f"`ide retrain {version.name}` (or keep `ide watch` running)")
+    ids = state.read_json(run / "run.json", {}).get("unlabelled", [])
+    path = run / "unlabelled.npy"
+    probs = np.load(path) if path.exists() else np.zeros((0, len(version.classes)))
+    return (ids, probs) if len(ids) == len(probs) else ([], probs[:0])
 
 
 def suspects(ws: Workspace, version: Version, *, top: int | None = 20,

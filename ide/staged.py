@@ -1,4 +1,4 @@
-"""Staged edits: label changes and "checked" marks, kept on disk until they are committed.
+"""Staged edits: label changes, removals and "checked" marks, kept on disk until committed.
 
 They live in one small JSON file per dataset and branch in the workspace's state
 (`ide.state.STAGED`), written atomically under the workspace lock, so they survive a crash
@@ -6,8 +6,9 @@ or a restart and two sessions cannot lose each other's edits; edits made on one 
 not seen on another. Each label edit records the label it was made against (its base): when
 HEAD moves under it (a pull, a merge, a checkout, another session's commit) and changes that
 example to a third label, the edit becomes a conflict (yours, theirs) that blocks the
-commit until it is relabelled again or unstaged. `ide.commits.commit` turns the edits into
-a commit and then clears them.
+commit until it is relabelled again or unstaged. A staged removal takes the example out of
+labels.csv at the commit (its image stays, so a checkout or revert brings it back).
+`ide.commits.commit` turns the edits into a commit and then clears them.
 """
 
 from __future__ import annotations
@@ -35,20 +36,23 @@ def _load(ws: Workspace, name: str) -> dict:
         before.replace(path)
     stage = state.read_json(path, {}, valid=_valid)
     return {"labels": stage.get("labels", {}), "base": stage.get("base", {}),
-            "checked": stage.get("checked", [])}
+            "checked": stage.get("checked", []), "removed": stage.get("removed", [])}
 
 
 def _valid(d: dict) -> bool:
     """A staged file of the right shape: every id, label and base a string."""
     labels, base, marks = d.get("labels", {}), d.get("base", {}), d.get("checked", [])
+    removed = d.get("removed", [])
     return isinstance(labels, dict) and isinstance(base, dict) and isinstance(marks, list) \
-        and all(isinstance(v, str) for v in [*labels, *labels.values(), *base, *marks]) \
+        and isinstance(removed, list) \
+        and all(isinstance(v, str) for v in [*labels, *labels.values(), *base, *marks,
+                                             *removed]) \
         and all(isinstance(v, (str, type(None))) for v in base.values())
 
 
 def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
     """The staged edits against HEAD (VERSION, if already resolved):
-    {"labels": [{"id","old","new"}], "checked": [ids],
+    {"labels": [{"id","old","new"}], "checked": [ids], "removed": [{"id","old"}],
      "conflicts": [{"id","base","yours","theirs"}]}.
 
     Edits that HEAD already has (say, after a crash right after a commit) are not listed.
@@ -69,6 +73,7 @@ def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
             edits.append({"id": i, "old": now, "new": new})
     return {"labels": edits, "checked": [i for i in stage["checked"]
                                          if i not in version.checked],
+            "removed": [{"id": i, "old": head[i]} for i in stage["removed"] if i in head],
             "conflicts": conflicts}
 
 
@@ -76,7 +81,7 @@ def pending(ws: Workspace, name: str) -> bool:
     """Whether anything is staged for NAME on disk (no git asked: edits HEAD already has
     are counted too)."""
     stage = _load(ws, name)
-    return bool(stage["labels"] or stage["checked"])
+    return bool(stage["labels"] or stage["checked"] or stage["removed"])
 
 
 def _known(version: Version, ids) -> None:
@@ -110,6 +115,7 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
             if now != saw:
                 raise Conflict(f"{i} was changed by someone else to {now!r} (you saw "
                                f"{saw!r}); nothing staged: look again and repeat")
+        stage["removed"] = [i for i in stage["removed"] if i not in edits]  # relabel: kept
         for i, new in edits.items():
             stage["labels"].pop(i, None)
             stage["base"].pop(i, None)
@@ -136,17 +142,49 @@ def unstage(ws: Workspace, name: str, ids: list[str] | None = None) -> None:
     with state.lock(ws):
         stage = _load(ws, name)
         for i in ids:
-            if i not in stage["labels"] and i not in stage["checked"]:
+            if i not in stage["labels"] and i not in stage["checked"] and \
+                    i not in stage["removed"]:
                 _known(version, [i])
                 raise InvalidInput(f"nothing staged for {i!r} in dataset {name!r}")
         for i in ids:
             stage["labels"].pop(i, None)
             stage["base"].pop(i, None)
         stage["checked"] = [i for i in stage["checked"] if i not in ids]
+        stage["removed"] = [i for i in stage["removed"] if i not in ids]
+        state.write_json(_path(ws, name), stage)
+
+
+def remove(ws: Workspace, name: str, ids: list[str]) -> None:
+    """Stage the removal of examples IDS: at the commit they leave labels.csv (and so
+    training); their images stay in the DVC history. A staged label edit of theirs is
+    dropped. Refused if it would remove the last example of a class that another staged
+    edit still names."""
+    if not ids:
+        raise InvalidInput("no example ids given")
+    with state.lock(ws):
+        version = store.resolve(ws, name)
+        _known(version, ids)
+        stage = _load(ws, name)
+        gone = set(stage["removed"]) | set(ids)
+        now = {**version.labels, **stage["labels"]}
+        left = {lab for i, lab in now.items() if i not in gone}
+        # A class that staged edits still name (as their new label or the one they
+        # replace) must keep an example, or that edit would be about an empty class.
+        named = {lab for i in stage["labels"] if i not in gone
+                 for lab in (stage["labels"][i], stage["base"].get(i))}
+        orphaned = sorted(c for c in named - left if c)
+        if orphaned:
+            raise InvalidInput(f"removing {', '.join(ids[:5])} would leave no example of class "
+                               f"{orphaned[0]!r}, which staged edits still name")
+        for i in ids:
+            stage["labels"].pop(i, None)
+            stage["base"].pop(i, None)
+        stage["removed"] = sorted(gone)
         state.write_json(_path(ws, name), stage)
 
 
 def clear(ws: Workspace, name: str) -> None:
     """Drop every staged edit and mark of NAME (after they were committed)."""
     with state.lock(ws):
-        state.write_json(_path(ws, name), {"labels": {}, "base": {}, "checked": []})
+        state.write_json(_path(ws, name), {"labels": {}, "base": {}, "checked": [],
+                                           "removed": []})

@@ -21,7 +21,7 @@ import yaml
 from . import rank
 from .errors import IDEError, InvalidInput
 
-TRAIN_VERSION = "2"  # bump when a change to training changes its results
+TRAIN_VERSION = "3"  # bump when a change to training changes its results (3: unlabelled)
 CNN = "cnn"
 
 
@@ -334,17 +334,28 @@ def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes
                   params: Params, *, checked=frozenset(), **kw):
     """The whole training of one version, shared by `ide retrain` and the DVC stage.
 
-    IDS/X: every image (sorted ids); LABELS: {id: class}. Returns (ids, probs, fold models,
-    metrics) over the labelled images.
+    IDS/X: every image (sorted ids); LABELS: {id: class, or "" for an unlabelled example}.
+    Returns (ids, probs, fold models, metrics) over the labelled images: unlabelled ones are
+    never fitted (`predict_ensemble` gives their probabilities).
     """
     have = set(ids)
     missing = [i for i in labels if i not in have]
     if missing:
         raise IDEError(f"{len(missing)} labelled example(s) have no image, e.g. {missing[0]}")
-    keep = [n for n, i in enumerate(ids) if i in labels]
+    keep = [n for n, i in enumerate(ids) if labels.get(i)]
     ids, x = [ids[n] for n in keep], x[keep]
     index = {c: j for j, c in enumerate(classes)}
     y = np.array([index[labels[i]] for i in ids])
     probs, states = cross_validate(ids, x, y, len(classes), params, **kw)
     metrics = rank.metrics(y, probs, classes, checked=np.array([i in checked for i in ids]))
     return ids, probs, states, metrics
+
+
+def predict_ensemble(states: list[dict], x: np.ndarray, classes: int, params: Params,
+                     device: str = "cpu") -> np.ndarray:
+    """(N, K) probabilities of examples no fold model was fitted on (unlabelled ones): the
+    mean over all K fold models, the version's model."""
+    if not len(x):
+        return np.zeros((0, classes), dtype=np.float32)
+    predict_one = predict if trains_images(params) else predict_head
+    return predict_one(states, x, classes, params, device)

@@ -147,9 +147,11 @@ def _write_export(out: Path, lab, files, fmt: str) -> int:
         return len(rows)
     used = set()
     for i, label in sorted(lab.items()):
+        # An unlabelled example goes directly in OUT, where `ide add` reads it back as one.
+        folder = f"{label}/" if label else ""
         base = Path(i).name
-        rel = f"{label}/{base}" if f"{label}/{base}" not in used else \
-            f"{label}/{i.replace('/', '__')}"
+        rel = f"{folder}{base}" if f"{folder}{base}" not in used else \
+            f"{folder}{i.replace('/', '__')}"
         used.add(rel)
         copy(i, rel)
     return len(lab)

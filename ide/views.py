@@ -66,6 +66,15 @@ def shown(r: Ranking, *, given=(), predicted=(), pair: tuple[str, str] | None = 
     return r.order[keep[r.order]]
 
 
+def only(r: Ranking, shown: np.ndarray, ids: list[str]) -> np.ndarray:
+    """The indices of SHOWN whose example is in IDS, in the order of IDS (a duplicate pair
+    side by side, the worst outlier first)."""
+    index = {i: n for n, i in enumerate(r.ids)}
+    keep = set(shown.tolist())
+    picked = dict.fromkeys(index[i] for i in ids if i in index and index[i] in keep)
+    return np.array(list(picked), dtype=int)
+
+
 def confusion_matrix(r: Ranking) -> np.ndarray:
     """(K, K) counts of R: rows the given label, columns the out-of-fold prediction."""
     return rank.confusion(r.labels, r.probs)

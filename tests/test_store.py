@@ -85,7 +85,7 @@ def test_relabel_stages_on_disk_and_commit_changes_labels_only(toy):
     assert toy.git("log", "-1", "--format=%an <%ae>").strip() == "Ann <ann@example.org>"
     assert (toy.root / "datasets/toy/images.dvc").read_text() == before_images
     assert sorted(p for p in (toy.root / ".dvc/cache").rglob("*") if p.is_file()) == cache
-    assert staged.read(toy, "toy") == {"labels": [], "checked": [], "conflicts": []}
+    assert staged.read(toy, "toy") == {"labels": [], "checked": [], "removed": [], "conflicts": []}
     assert clean(toy)
 
 
@@ -103,7 +103,10 @@ def test_log_diff_history_checkout_revert(toy):
     log = views.log(toy, "toy")
     assert [e["commit"] for e in log] == [b, a, first]
     assert [e["edits"] for e in log] == [2, 1, 90]
-    assert set(log[0]) == {"commit", "author", "date", "message", "edits", "metrics"}
+    assert set(log[0]) == {"commit", "author", "date", "message", "edits", "added", "removed",
+                           "examples", "metrics"}
+    assert [(e["added"], e["removed"], e["examples"]) for e in log] == [(0, 0, 90)] * 2 + [
+        (90, 0, 90)]
     assert history.diff(toy, "toy", first) == [
         {"id": "d/002.png", "old": "d", "new": "h"}, {"id": "h/000.jpg", "old": "h", "new": "d"}]
     assert history.diff(toy, "toy", "HEAD~1", "HEAD~2") == [

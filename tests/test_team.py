@@ -71,7 +71,7 @@ def test_unstaging_a_conflict_keeps_theirs(team, run):
     ann.git("pull", "-q")
     assert [c["theirs"] for c in staged.read(ann, "toy")["conflicts"]] == ["h"]
     assert run(ann, "unstage", "toy", "v/001.png")[0] == 0
-    assert staged.read(ann, "toy") == {"labels": [], "checked": [], "conflicts": []}
+    assert staged.read(ann, "toy") == {"labels": [], "checked": [], "removed": [], "conflicts": []}
     assert labels_at(ann)["v/001.png"] == "h"
 
 
