@@ -256,7 +256,7 @@ def _read_csv_labels(src: Path, csv_path: Path) -> tuple[dict[str, str], list[st
 def scan_source(src: Path | str, csv_path: Path | str | None = None, *,
                 progress=None) -> Source:
     """Read an ImageFolder tree, or a tree plus a `path,label` CSV, and check every image
-    (PROGRESS, if given, is told `{done, total, fraction}` after each)."""
+    (PROGRESS, if given, is told `{done, total, fraction}` as it goes)."""
     src = Path(src)
     if not src.is_dir():
         raise InvalidInput(f"not a folder: {src}")
