@@ -143,7 +143,13 @@ def test_a_password_instead_of_the_token(tmp_path):
         except urllib.error.HTTPError as exc:
             assert exc.code == 303
             cookie = cookie_of(exc.headers)
-        assert get(base + "/_stcore/health", {"Cookie": cookie})[0] == 200
+        # The login page is the gate's own, so Streamlit behind it may still be starting
+        # (503): wait for it to answer, as long as it takes on a loaded machine.
+        deadline = time.time() + 120
+        while (status := get(base + "/_stcore/health", {"Cookie": cookie})[0]) == 503:
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        assert status == 200
     finally:
         stop(proc)
 
