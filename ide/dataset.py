@@ -271,7 +271,7 @@ def _read_csv_labels(src: Path, csv_path: Path,
 def scan_source(src: Path | str, csv_path: Path | str | None = None, *,
                 unlabelled: bool = False, progress=None) -> Source:
     """Read an ImageFolder tree, or a tree plus a `path,label` CSV, and check every image
-    (PROGRESS, if given, is told `{done, total, fraction}` after each).
+    (PROGRESS, if given, is told `{done, total, fraction}` as it goes).
 
     UNLABELLED: image files directly in SRC, and CSV rows with an empty label, are taken as
     unlabelled examples (label "") instead of being refused.
