@@ -433,6 +433,8 @@ def cmd_watch(args):
             return
         what = done.get("error") or "accuracy {accuracy:.4f}, {suspects} suspects".format(
             **done["metrics"])
+        if done.get("publish_error"):
+            what += f" (results not committed: {done['publish_error']})"
         print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
 
     if args.branch and not args.remote:

@@ -99,8 +99,9 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
     if "error" not in result and job["commit"] == ws.head():
         try:
             result["published"] = sync.publish(ws, job["dataset"])
-        except IDEError as exc:  # the results stay in the run store; DVC just lags
-            result["publish_error"] = str(exc)
+        except Exception as exc:  # the results stay in the run store; DVC just lags
+            result["publish_error"] = str(exc) if isinstance(exc, IDEError) else \
+                f"{type(exc).__name__}: {exc}"
     with state.lock(ws, "worker-queue"):
         if "error" in result:
             errors = _read(ws, "errors")
