@@ -8,6 +8,11 @@ HEAD moves under it (a pull, a merge, a checkout, another session's commit) and 
 example to a third label, the edit becomes a conflict (yours, theirs) that blocks the
 commit until it is relabelled again or unstaged. `ide.commits.commit` turns the edits into
 a commit and then clears them.
+
+Each edit and mark has an owner: the reviewer who staged it (the name given in the app).
+Edits staged with no owner (the command line, and files from before owners) belong to the
+git identity, the owner `None`. Reading, committing and unstaging act on one owner's edits;
+the others' are listed apart ("others") and cannot be changed by someone else.
 """
 
 from __future__ import annotations
@@ -35,19 +40,24 @@ def _load(ws: Workspace, name: str) -> dict:
         before.replace(path)
     stage = state.read_json(path, {}, valid=_valid)
     return {"labels": stage.get("labels", {}), "base": stage.get("base", {}),
-            "checked": stage.get("checked", [])}
+            "checked": stage.get("checked", []), "owner": stage.get("owner", {}),
+            "checked_owner": stage.get("checked_owner", {})}
 
 
 def _valid(d: dict) -> bool:
     """A staged file of the right shape: every id, label and base a string."""
     labels, base, marks = d.get("labels", {}), d.get("base", {}), d.get("checked", [])
+    owners = [d.get("owner", {}), d.get("checked_owner", {})]
     return isinstance(labels, dict) and isinstance(base, dict) and isinstance(marks, list) \
-        and all(isinstance(v, str) for v in [*labels, *labels.values(), *base, *marks]) \
+        and all(isinstance(o, dict) for o in owners) \
+        and all(isinstance(v, str) for v in [*labels, *labels.values(), *base, *marks,
+                                             *(x for o in owners for x in [*o, *o.values()])]) \
         and all(isinstance(v, (str, type(None))) for v in base.values())
 
 
-def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
-    """The staged edits against HEAD (VERSION, if already resolved):
+def read(ws: Workspace, name: str, version: Version | None = None,
+         owner: str | None = None) -> dict:
+    """OWNER's staged edits against HEAD (VERSION, if already resolved):
     {"labels": [{"id","old","new"}], "checked": [ids],
      "conflicts": [{"id","base","yours","theirs"}]}.
 
@@ -55,28 +65,48 @@ def read(ws: Workspace, name: str, version: Version | None = None) -> dict:
     An edit whose example HEAD changed since it was staged (HEAD's label is neither its base
     nor its new label) is listed under "conflicts" only: "theirs" is HEAD's label.
     """
-    version = version or store.resolve(ws, name)
+    mine, _ = _split(ws, name, version or store.resolve(ws, name), owner)
+    return mine
+
+
+def others(ws: Workspace, name: str, version: Version | None = None,
+           owner: str | None = None) -> dict:
+    """What reviewers other than OWNER staged, against HEAD: {"labels": [{"id","old","new",
+    "owner"}], "checked": [{"id","owner"}]} (old: HEAD's label; owner None: the command line).
+    """
+    _, theirs = _split(ws, name, version or store.resolve(ws, name), owner)
+    return theirs
+
+
+def _split(ws: Workspace, name: str, version: Version, owner: str | None):
     head = version.labels
     stage = _load(ws, name)
-    edits, conflicts = [], []
+    edits, conflicts, theirs = [], [], []
     for i, new in stage["labels"].items():
         now, base = head.get(i), stage["base"].get(i, head.get(i))
         if now == new:
             continue
-        if now != base:
+        who = stage["owner"].get(i)
+        if who != owner:
+            theirs.append({"id": i, "old": now, "new": new, "owner": who})
+        elif now != base:
             conflicts.append({"id": i, "base": base, "yours": new, "theirs": now})
         else:
             edits.append({"id": i, "old": now, "new": new})
-    return {"labels": edits, "checked": [i for i in stage["checked"]
-                                         if i not in version.checked],
-            "conflicts": conflicts}
+    marks = [i for i in stage["checked"] if i not in version.checked]
+    by = stage["checked_owner"]
+    return ({"labels": edits, "checked": [i for i in marks if by.get(i) == owner],
+             "conflicts": conflicts},
+            {"labels": theirs, "checked": [{"id": i, "owner": by.get(i)} for i in marks
+                                           if by.get(i) != owner]})
 
 
-def pending(ws: Workspace, name: str) -> bool:
-    """Whether anything is staged for NAME on disk (no git asked: edits HEAD already has
-    are counted too)."""
+def pending(ws: Workspace, name: str, owner: str | None = None) -> bool:
+    """Whether OWNER has anything staged for NAME on disk (no git asked: edits HEAD
+    already has are counted too)."""
     stage = _load(ws, name)
-    return bool(stage["labels"] or stage["checked"])
+    return any(stage["owner"].get(i) == owner for i in stage["labels"]) or \
+        any(stage["checked_owner"].get(i) == owner for i in stage["checked"])
 
 
 def _known(version: Version, ids) -> None:
@@ -86,12 +116,14 @@ def _known(version: Version, ids) -> None:
 
 
 def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
-            expected: dict[str, str] | None = None) -> list[dict]:
-    """Stage label edits {id: new label}, validated, on disk until committed.
+            expected: dict[str, str] | None = None, owner: str | None = None) -> list[dict]:
+    """Stage label edits {id: new label} as OWNER's, validated, on disk until committed;
+    returns OWNER's staged edits.
 
     EXPECTED maps ids to the label the editor saw (default: the labels as this call first
     read them); if someone else has since staged or committed another label for that id,
-    nothing is staged and Conflict is raised, so a relabel that returns has happened.
+    or another reviewer has an edit of it staged, nothing is staged and Conflict is
+    raised, so a relabel that returns has happened.
     """
     if not edits:
         raise InvalidInput("no edits given")
@@ -105,48 +137,77 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
         if expected is None:
             expected = {i: seen.get(i, base[i]) for i in edits}
         stage = _load(ws, name)
+        for i in edits:
+            who = stage["owner"].get(i)
+            if who != owner and stage["labels"].get(i, base[i]) != base[i]:
+                raise Conflict(f"{i} is staged by {who or 'the command line'} as "
+                               f"{stage['labels'][i]!r}; nothing staged: it is theirs "
+                               "until they commit or unstage it")
         for i, saw in expected.items():
             now = stage["labels"].get(i, base[i])
             if now != saw:
                 raise Conflict(f"{i} was changed by someone else to {now!r} (you saw "
                                f"{saw!r}); nothing staged: look again and repeat")
         for i, new in edits.items():
-            stage["labels"].pop(i, None)
-            stage["base"].pop(i, None)
+            for key in ("labels", "base", "owner"):  # checked above: none or stale
+                stage[key].pop(i, None)
             if new != base[i]:  # made against HEAD's label: that is its base
                 stage["labels"][i], stage["base"][i] = new, base[i]
+                if owner is not None:
+                    stage["owner"][i] = owner
         state.write_json(_path(ws, name), stage)
-    return read(ws, name, version)["labels"]
+    return read(ws, name, version, owner)["labels"]
 
 
-def mark_checked(ws: Workspace, name: str, ids: list[str]) -> None:
-    """Stage 'checked, label is right' marks: such examples stop being shown as suspects."""
+def _drop(stage: dict, ids, owner: str | None) -> None:
+    """Remove OWNER's label edits and checked marks of IDS from STAGE."""
+    for i in ids:
+        if i in stage["labels"] and stage["owner"].get(i) == owner:
+            for key in ("labels", "base", "owner"):
+                stage[key].pop(i, None)
+    mine = {i for i in ids if stage["checked_owner"].get(i) == owner}
+    stage["checked"] = [i for i in stage["checked"] if i not in mine]
+    for i in mine:
+        stage["checked_owner"].pop(i, None)
+
+
+def mark_checked(ws: Workspace, name: str, ids: list[str], *,
+                 owner: str | None = None) -> None:
+    """Stage 'checked, label is right' marks (as OWNER's): such examples stop being shown
+    as suspects."""
     _known(store.resolve(ws, name), ids)
     with state.lock(ws):
         stage = _load(ws, name)
-        stage["checked"] = sorted(set(stage["checked"]) | set(ids))
+        new = set(ids) - set(stage["checked"])  # a mark already staged stays its owner's
+        stage["checked"] = sorted(set(stage["checked"]) | new)
+        if owner is not None:
+            stage["checked_owner"].update({i: owner for i in new})
         state.write_json(_path(ws, name), stage)
 
 
-def unstage(ws: Workspace, name: str, ids: list[str] | None = None) -> None:
-    """Drop staged edits and marks for IDS (all of them when IDS is None)."""
+def unstage(ws: Workspace, name: str, ids: list[str] | None = None, *,
+            owner: str | None = None) -> None:
+    """Drop OWNER's staged edits and marks for IDS (all of OWNER's when IDS is None)."""
     version = store.resolve(ws, name)  # an unknown dataset is an error
     if ids is None:
-        return clear(ws, name)
+        return clear(ws, name, owner)
     with state.lock(ws):
         stage = _load(ws, name)
         for i in ids:
-            if i not in stage["labels"] and i not in stage["checked"]:
+            mine = (i in stage["labels"] and stage["owner"].get(i) == owner) or \
+                (i in stage["checked"] and stage["checked_owner"].get(i) == owner)
+            if not mine:
                 _known(version, [i])
-                raise InvalidInput(f"nothing staged for {i!r} in dataset {name!r}")
-        for i in ids:
-            stage["labels"].pop(i, None)
-            stage["base"].pop(i, None)
-        stage["checked"] = [i for i in stage["checked"] if i not in ids]
+                who = stage["owner"].get(i, stage["checked_owner"].get(i))
+                raise InvalidInput(f"nothing staged for {i!r} in dataset {name!r}"
+                                   + (f" by you (it is {who}'s)" if who else ""))
+        _drop(stage, ids, owner)
         state.write_json(_path(ws, name), stage)
 
 
-def clear(ws: Workspace, name: str) -> None:
-    """Drop every staged edit and mark of NAME (after they were committed)."""
+def clear(ws: Workspace, name: str, owner: str | None = None) -> None:
+    """Drop OWNER's staged edits and marks of NAME (after they were committed)."""
     with state.lock(ws):
-        state.write_json(_path(ws, name), {"labels": {}, "base": {}, "checked": []})
+        stage = _load(ws, name)
+        _drop(stage, [*stage["labels"], *stage["checked"]], owner)
+        state.write_json(_path(ws, name), stage)

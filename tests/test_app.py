@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ide import commits, history, images, staged, store, worker
+from ide import commits, history, images, staged, state, store, worker
 from ide.serve import check_host
 from ide.errors import IDEError
 from ide.workspace import Workspace
@@ -13,15 +13,19 @@ from ide.workspace import Workspace
 from conftest import FLIPPED
 
 APP = str(Path(__file__).resolve().parents[1] / "ide" / "app.py")
+ADA = "Ada Lovelace"
 
 
 @pytest.fixture
 def app(monkeypatch):
-    def _open(ws, password=None):
+    def _open(ws, password=None, name=ADA, email=None):
+        """A browser session; NAME (and EMAIL) as a reviewer's URL remembers them."""
         monkeypatch.setenv("IDE_WORKSPACE", str(ws.root))
         if password:
             monkeypatch.setenv("IDE_PASSWORD", password)
-        at = AppTest.from_file(APP, default_timeout=60).run()
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params.update({k: v for k, v in (("name", name), ("email", email)) if v})
+        at.run()
         assert not at.exception, at.exception
         return at
     return _open
@@ -29,6 +33,15 @@ def app(monkeypatch):
 
 def texts(elements) -> str:
     return " | ".join(str(e.value) for e in elements)
+
+
+def toasts(at) -> str:
+    return texts(at.toast)
+
+
+def focus(at) -> str:
+    """The focused example's line: "3 / 90 · `id` · given ..."."""
+    return next(m.value for m in at.markdown if " / " in m.value and "given" in m.value)
 
 
 def test_no_dataset_yet(ws, app):
@@ -50,25 +63,24 @@ def test_a_failed_training_is_shown(toy, app):
 def test_review_shows_the_planted_errors_first_and_accepting_stages(trained_ws, app):
     at = app(trained_ws)
     assert [m.value for m in at.metric][2] == "90"
-    focus = at.markdown[0].value
-    first = next(i for i in FLIPPED if f"`{i}`" in focus)
+    first = next(i for i in FLIPPED if f"`{i}`" in focus(at))
     accept = at.button(key="k_accept")
     assert accept.label.startswith("Accept")
     accept.click().run()
     assert not at.exception
-    edits = staged.read(trained_ws, "toy")["labels"]
+    edits = staged.read(trained_ws, "toy", owner=ADA)["labels"]
     assert [(e["id"], e["old"]) for e in edits] == [(first, FLIPPED[first])]
-    assert "staged 1 edit" in texts(at.success)
+    assert "staged 1 edit" in toasts(at) and not at.success  # a toast: the page stays put
 
 
 def test_commit_from_the_app_uses_the_sidebar_author(trained_ws, app):
-    at = app(trained_ws)
-    at.button(key="k_accept").click().run()
+    at = app(trained_ws, name=None)
     at.sidebar.text_input(key="user_name").input("Ada Lovelace")
-    at.sidebar.text_input(key="user_email").input("ada@example.org")
+    at.sidebar.text_input(key="user_email").input("ada@example.org").run()
+    at.button(key="k_accept").click().run()
     at.sidebar.text_input(key="commit_message").input("Fix a suspect").run()
     at.sidebar.button(key="commit").click().run()
-    assert not at.exception and "committed" in texts(at.success)
+    assert not at.exception and "committed" in toasts(at)
     log = history.log(trained_ws, "toy")
     assert log[0]["author"] == "Ada Lovelace <ada@example.org>"
     assert log[0]["message"] == "Fix a suspect" and log[0]["edits"] == 1
@@ -77,12 +89,12 @@ def test_commit_from_the_app_uses_the_sidebar_author(trained_ws, app):
 
 def test_keyboard_panel_checks_and_steps(trained_ws, app):
     at = app(trained_ws)
-    first = at.markdown[0].value
+    first = focus(at)
     at.button(key="k_keep").click().run()
-    assert len(staged.read(trained_ws, "toy")["checked"]) == 1
-    assert at.markdown[0].value != first  # moved on to the next example
+    assert len(staged.read(trained_ws, "toy", owner=ADA)["checked"]) == 1
+    assert focus(at) != first  # moved on to the next example
     at.button(key="k_prev").click().run()
-    assert at.markdown[0].value == first
+    assert focus(at).split(" · ")[1] == first.split(" · ")[1]
 
 
 def test_bulk_assign(trained_ws, app):
@@ -92,8 +104,8 @@ def test_bulk_assign(trained_ws, app):
     at.checkbox(key="sel_h/002.png").check().run()
     at.selectbox(key="bulk_class").set_value("v")
     at.button(key="bulk_assign").click().run()
-    assert {e["id"]: e["new"] for e in staged.read(trained_ws, "toy")["labels"]} == \
-        {"h/001.png": "v", "h/002.png": "v"}
+    assert {e["id"]: e["new"] for e in staged.read(trained_ws, "toy", owner=ADA)["labels"]} \
+        == {"h/001.png": "v", "h/002.png": "v"}
 
 
 def test_filters(trained_ws, app):
@@ -110,8 +122,8 @@ def test_two_sessions_get_a_conflict_not_an_overwrite(trained_ws, app):
     one, two = app(trained_ws), app(trained_ws)
     one.button(key="k_accept").click().run()
     two.button(key="k_class_0").click().run()  # same example, based on the old label
-    assert "someone else" in texts(two.error)
-    assert len(staged.read(trained_ws, "toy")["labels"]) == 1
+    assert "someone else" in toasts(two)
+    assert len(staged.read(trained_ws, "toy", owner=ADA)["labels"]) == 1
 
 
 def test_the_other_sessions_commit_is_seen_on_the_next_action(trained_ws, app):
@@ -157,7 +169,7 @@ def test_serve_refuses_other_hosts_without_a_password(run, toy):
 
 
 def test_a_staged_edit_that_head_changed_under_is_shown_with_both_sides(toy, app):
-    staged.relabel(toy, "toy", {"h/001.png": "v"})
+    staged.relabel(toy, "toy", {"h/001.png": "v"}, owner=ADA)
     other = Workspace(toy.root)
     toy.git("checkout", "-q", "-b", "tmp")  # another session commits on this branch
     staged.relabel(other, "toy", {"h/001.png": "d"})
@@ -169,5 +181,5 @@ def test_a_staged_edit_that_head_changed_under_is_shown_with_both_sides(toy, app
     assert "On branch" in texts(at.sidebar.caption)
     at.sidebar.button(key="mine_h/001.png").click().run()
     assert not at.exception
-    assert staged.read(toy, "toy")["conflicts"] == []
-    assert [e["new"] for e in staged.read(toy, "toy")["labels"]] == ["v"]
+    assert staged.read(toy, "toy", owner=ADA)["conflicts"] == []
+    assert [e["new"] for e in staged.read(toy, "toy", owner=ADA)["labels"]] == ["v"]
