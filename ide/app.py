@@ -227,7 +227,7 @@ def sidebar_ui(ws) -> tuple[str | None, str | None, str]:
 def eta(status: dict) -> str:
     """"ETA 1m 20s · 310 examples/s" of a training phase, from the worker's rate, or from
     how fast its fraction moved since this session first saw that phase."""
-    key = ("eta", status["commit"], status.get("phase"))
+    key = f"eta_{status['commit']}_{status.get('phase')}"
     f = status.get("fraction", 0.0)
     t0, f0 = st.session_state.setdefault(key, (time.time(), f))
     speed = (f - f0) / (time.time() - t0) if f > f0 else 0.0
