@@ -642,7 +642,8 @@ def confusion_ui(ws, name, log) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Dataset IDE", layout="wide")
-    st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button
+    st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button (sessions to come)
+    st.html("<style>[data-testid='stAppDeployButton'] {display: none}</style>")  # and this one
     init_state()
     st.session_state.pop("refresh", None)  # this run is the whole page already
     try:
