@@ -194,16 +194,19 @@ def _check_no_merge(ws: Workspace, name: str) -> None:
 
 
 def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
-           verify: bool = True) -> str:
-    """Turn the staged edits into one git commit that changes labels.csv only (running the
-    repository's git hooks unless VERIFY is false). Refused while an edit conflicts with
-    a label HEAD got since it was staged, or a git merge is unfinished."""
+           verify: bool = True, owner: str | None = None) -> str:
+    """Turn OWNER's staged edits (default: the command line's, see `ide.staged`) into one
+    git commit that changes labels.csv only (running the repository's git hooks unless
+    VERIFY is false); other reviewers' edits stay staged. Refused while one of them
+    conflicts with a label HEAD got since it was staged, or a git merge is unfinished."""
     _identity(author)  # a bad author is an error before anything is written
-    had = staged.pending(ws, name)  # before waiting for the lock
+    if not (message or "").strip():
+        raise InvalidInput("empty commit message")
+    had = staged.pending(ws, name, owner)  # before waiting for the lock
     with state.lock(ws):
         version = store.resolve(ws, name)
         _check_no_merge(ws, name)
-        stage = staged.read(ws, name, version)
+        stage = staged.read(ws, name, version, owner)
         if stage["conflicts"]:
             ids = ", ".join(c["id"] for c in stage["conflicts"][:10])
             raise Conflict(f"{len(stage['conflicts'])} staged edit(s) conflict with labels "
@@ -212,7 +215,7 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
         edits = stage["labels"] + [{"id": r["id"], "old": r["old"], "new": None}
                                    for r in stage["removed"]]
         if not edits and not stage["checked"]:
-            staged.clear(ws, name)
+            staged.clear(ws, name, owner)
             if had:  # a commit made while this one waited (or before a crash) took them
                 raise NothingToDo(f"nothing left to commit for {name!r}: commit "
                                   f"{version.commit[:10]} already holds the staged edits "
@@ -223,7 +226,7 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
         _check_worktree(ws, version, text)
         rev = _commit_labels(ws, version, edits, message, author,
                              marks=stage["checked"], text=text, verify=verify)
-        staged.clear(ws, name)
+        staged.clear(ws, name, owner)
     return rev
 
 

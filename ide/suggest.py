@@ -29,8 +29,10 @@ def suggestions(ws: Workspace, name: str, *, order: str = "confident",
         raise InvalidInput(f"unknown order {order!r} ({', '.join(ORDERS)})")
     version = store.resolve(ws, name)
     ids, probs = runs.unlabelled(ws, version)
-    stage = staged.read(ws, name, version)
-    busy = {e["id"] for e in stage["labels"]} | {r["id"] for r in stage["removed"]}
+    # Staged by anyone (any reviewer, or the command line): no longer waiting for a label.
+    busy = {e["id"] for stage in (staged.read(ws, name, version),
+                                   staged.others(ws, name, version))
+            for e in [*stage["labels"], *stage["removed"]]}
     keep = [n for n, i in enumerate(ids) if version.labels.get(i) == "" and i not in busy]
     if not keep:
         return []
@@ -47,9 +49,10 @@ def suggestions(ws: Workspace, name: str, *, order: str = "confident",
 
 
 def accept(ws: Workspace, name: str, *, ids: list[str] | None = None,
-           min_probability: float | None = None) -> list[dict]:
+           min_probability: float | None = None, owner: str | None = None) -> list[dict]:
     """Stage the suggestions of IDS, or of every example whose suggestion has at least
-    MIN_PROBABILITY, as label edits. Returns the staged edits [{"id","old","new"}]."""
+    MIN_PROBABILITY, as OWNER's label edits (see `ide.staged`). Returns OWNER's staged
+    edits [{"id","old","new"}]."""
     if min_probability is not None and not 0 <= min_probability <= 1:
         raise InvalidInput(f"--min-probability must be in [0, 1], got {min_probability}")
     if not ids and min_probability is None:
@@ -68,7 +71,7 @@ def accept(ws: Workspace, name: str, *, ids: list[str] | None = None,
     if not picked:
         raise NothingToDo(f"no suggestion to accept for {name!r}" + (
             f" with probability >= {min_probability}" if min_probability is not None else ""))
-    return staged.relabel(ws, name, {r["id"]: r["suggested"] for r in picked})
+    return staged.relabel(ws, name, {r["id"]: r["suggested"] for r in picked}, owner=owner)
 
 
 def count_above(rows: list[dict], min_probability: float) -> int:

@@ -34,11 +34,12 @@ def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
 
 
 def working_labels(ws: Workspace, name: str, r: Ranking) -> dict[str, str]:
-    """{id: label} of R's examples as they are now: HEAD's labels plus the staged edits
-    (R's own label where HEAD no longer has the example)."""
+    """{id: label} of R's examples as they are now: HEAD's labels plus everyone's staged
+    edits (R's own label where HEAD no longer has the example)."""
     version = store.resolve(ws, name)
-    now = {**version.labels, **{e["id"]: e["new"]
-                                for e in staged.read(ws, name, version)["labels"]}}
+    edits = [*staged.read(ws, name, version)["labels"],
+             *staged.others(ws, name, version)["labels"]]
+    now = {**version.labels, **{e["id"]: e["new"] for e in edits}}
     return {i: now.get(i, r.classes[r.labels[n]]) for n, i in enumerate(r.ids)}
 
 

@@ -153,8 +153,9 @@ def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: s
 
 
 def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
-    """Whether the model for COMMIT (default HEAD) is `trained`, `training` (with progress),
-    `queued`, `failed` (with the error) or `not trained`."""
+    """Whether the model for COMMIT (default HEAD) is `trained`, `training` (with progress:
+    text, fraction and rate of its phase), `queued` (with its position in the queue),
+    `failed` (with the error) or `not trained`."""
     commit = commit or ws.head()
     if commit in runs.trained(ws, name):
         return {"state": "trained", "commit": commit}
@@ -166,9 +167,15 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
                 if "fold" in prog else f"embedding {prog['done']}/{prog['total']} images"
                 if "done" in prog else "starting")
         return {"state": "training", "commit": commit, "progress": text,
-                "fraction": prog.get("fraction", 0.0)}
-    if any(q["dataset"] == name and q["commit"] == commit for q in _read(ws, "queue")):
-        return {"state": "queued", "commit": commit, "worker": worker}
+                "fraction": prog.get("fraction", 0.0), "rate": prog.get("rate"),
+                "phase": "folds" if "fold" in prog else "embedding"}
+    queue = _read(ws, "queue")
+    place = next((n for n, q in enumerate(queue) if q["dataset"] == name
+                  and q["commit"] == commit), None)
+    if place is not None:
+        # Position 1 is next; "training" names the dataset being trained before it, if any.
+        return {"state": "queued", "commit": commit, "worker": worker, "position": place + 1,
+                "training": status.get("dataset") if worker and status.get("commit") else None}
     error = _read(ws, "errors").get(f"{name}@{commit}")
     if error:
         return {"state": "failed", "commit": commit, "error": error}

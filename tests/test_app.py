@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ide import commits, history, images, staged, store, worker
+from ide import commits, history, images, staged, state, store, worker
 from ide.serve import check_host
 from ide.errors import IDEError
 from ide.workspace import Workspace
@@ -13,15 +13,19 @@ from ide.workspace import Workspace
 from conftest import FLIPPED
 
 APP = str(Path(__file__).resolve().parents[1] / "ide" / "app.py")
+ADA = "Ada Lovelace"
 
 
 @pytest.fixture
 def app(monkeypatch):
-    def _open(ws, password=None):
+    def _open(ws, password=None, name=ADA, email=None):
+        """A browser session; NAME (and EMAIL) as a reviewer's URL remembers them."""
         monkeypatch.setenv("IDE_WORKSPACE", str(ws.root))
         if password:
             monkeypatch.setenv("IDE_PASSWORD", password)
-        at = AppTest.from_file(APP, default_timeout=60).run()
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params.update({k: v for k, v in (("name", name), ("email", email)) if v})
+        at.run()
         assert not at.exception, at.exception
         return at
     return _open
@@ -29,6 +33,15 @@ def app(monkeypatch):
 
 def texts(elements) -> str:
     return " | ".join(str(e.value) for e in elements)
+
+
+def toasts(at) -> str:
+    return texts(at.toast)
+
+
+def focus(at) -> str:
+    """The focused example's line: "3 / 90 · `id` · given ..."."""
+    return next(m.value for m in at.markdown if " / " in m.value and "given" in m.value)
 
 
 def test_no_dataset_yet(ws, app):
@@ -50,25 +63,24 @@ def test_a_failed_training_is_shown(toy, app):
 def test_review_shows_the_planted_errors_first_and_accepting_stages(trained_ws, app):
     at = app(trained_ws)
     assert [m.value for m in at.metric][2] == "90"
-    focus = at.markdown[0].value
-    first = next(i for i in FLIPPED if f"`{i}`" in focus)
+    first = next(i for i in FLIPPED if f"`{i}`" in focus(at))
     accept = at.button(key="k_accept")
     assert accept.label.startswith("Accept")
     accept.click().run()
     assert not at.exception
-    edits = staged.read(trained_ws, "toy")["labels"]
+    edits = staged.read(trained_ws, "toy", owner=ADA)["labels"]
     assert [(e["id"], e["old"]) for e in edits] == [(first, FLIPPED[first])]
-    assert "staged 1 edit" in texts(at.success)
+    assert "staged 1 edit" in toasts(at) and not at.success  # a toast: the page stays put
 
 
 def test_commit_from_the_app_uses_the_sidebar_author(trained_ws, app):
-    at = app(trained_ws)
-    at.button(key="k_accept").click().run()
+    at = app(trained_ws, name=None)
     at.sidebar.text_input(key="user_name").input("Ada Lovelace")
-    at.sidebar.text_input(key="user_email").input("ada@example.org")
+    at.sidebar.text_input(key="user_email").input("ada@example.org").run()
+    at.button(key="k_accept").click().run()
     at.sidebar.text_input(key="commit_message").input("Fix a suspect").run()
     at.sidebar.button(key="commit").click().run()
-    assert not at.exception and "committed" in texts(at.success)
+    assert not at.exception and "committed" in toasts(at)
     log = history.log(trained_ws, "toy")
     assert log[0]["author"] == "Ada Lovelace <ada@example.org>"
     assert log[0]["message"] == "Fix a suspect" and log[0]["edits"] == 1
@@ -77,12 +89,12 @@ def test_commit_from_the_app_uses_the_sidebar_author(trained_ws, app):
 
 def test_keyboard_panel_checks_and_steps(trained_ws, app):
     at = app(trained_ws)
-    first = at.markdown[0].value
+    first = focus(at)
     at.button(key="k_keep").click().run()
-    assert len(staged.read(trained_ws, "toy")["checked"]) == 1
-    assert at.markdown[0].value != first  # moved on to the next example
+    assert len(staged.read(trained_ws, "toy", owner=ADA)["checked"]) == 1
+    assert focus(at) != first  # moved on to the next example
     at.button(key="k_prev").click().run()
-    assert at.markdown[0].value == first
+    assert focus(at).split(" · ")[1] == first.split(" · ")[1]
 
 
 def test_bulk_assign(trained_ws, app):
@@ -92,8 +104,8 @@ def test_bulk_assign(trained_ws, app):
     at.checkbox(key="sel_h/002.png").check().run()
     at.selectbox(key="bulk_class").set_value("v")
     at.button(key="bulk_assign").click().run()
-    assert {e["id"]: e["new"] for e in staged.read(trained_ws, "toy")["labels"]} == \
-        {"h/001.png": "v", "h/002.png": "v"}
+    assert {e["id"]: e["new"] for e in staged.read(trained_ws, "toy", owner=ADA)["labels"]} \
+        == {"h/001.png": "v", "h/002.png": "v"}
 
 
 def test_filters(trained_ws, app):
@@ -110,8 +122,8 @@ def test_two_sessions_get_a_conflict_not_an_overwrite(trained_ws, app):
     one, two = app(trained_ws), app(trained_ws)
     one.button(key="k_accept").click().run()
     two.button(key="k_class_0").click().run()  # same example, based on the old label
-    assert "someone else" in texts(two.error)
-    assert len(staged.read(trained_ws, "toy")["labels"]) == 1
+    assert "someone else" in toasts(two)
+    assert len(staged.read(trained_ws, "toy", owner=ADA)["labels"]) == 1
 
 
 def test_the_other_sessions_commit_is_seen_on_the_next_action(trained_ws, app):
@@ -131,10 +143,182 @@ def test_history_page(trained_ws, app):
     assert commits["accuracy"].notna().tolist() == [True, False]
     assert len(at.get("image")) >= 3  # the diff of the noise commit, as images
     assert "h → **v**" in texts(at.markdown)
+    assert commits.columns.tolist()[:4] == ["commit", "edits", "accuracy", "suspects"]
+    assert commits["commit"].str.len().tolist() == [8, 8]  # short ids
+    hint = at.text_input(key="history_id").placeholder
+    assert hint.removeprefix("e.g. ") in store.resolve(trained_ws, "toy").labels  # a real id
     at.text_input(key="history_id").input("h/003.png").run()
-    assert at.dataframe[1].value["label"].tolist() == ["v", "h"]
-    confusion = at.dataframe[-1].value
-    assert confusion.shape == (3, 3) and confusion.values.sum() == 90
+    labels = at.dataframe[1].value
+    assert labels["label"].tolist() == ["v", "h"] and labels.columns[:2].tolist() == \
+        ["commit", "label"] and labels["commit"].str.len().max() == 8
+    charts = lambda: [c for c in at.get("vega_lite_chart") if "orangered" in str(c.proto)]
+    assert len(charts()) == 1  # a coloured heatmap of the newest trained commit
+    at.selectbox(key="cm_other").set_value(at.selectbox(key="cm_other").options[-1])
+    assert at.selectbox(key="cm_other").options[-1] == "none"  # one trained commit only
+
+
+def test_no_stray_none_on_any_page(trained_ws, app):
+    at = app(trained_ws)
+    for page in ("Review", "History"):
+        at.sidebar.radio(key="page").set_value(page).run()
+        shown = [str(e.value).strip() for e in [*at.markdown, *at.text, *at.caption]]
+        assert "None" not in shown and not at.get("json")
+
+
+def test_each_reviewer_stages_and_commits_only_their_own(trained_ws, app):
+    ada, bob = app(trained_ws), app(trained_ws, name="Bob")
+    ada.button(key="k_accept").click().run()  # the top suspect
+    first = staged.read(trained_ws, "toy", owner=ADA)["labels"][0]["id"]
+    bob.button(key="k_next").click().run()
+    bob.button(key="k_accept").click().run()  # the second suspect
+    assert [e["owner"] for e in staged.others(trained_ws, "toy", owner="Bob")["labels"]] \
+        == [ADA]
+    bob.run()
+    assert "staged by Ada Lovelace" in texts(bob.markdown)  # her card, badged, read-only
+    assert f"`{first}`" in texts(bob.sidebar.expander[0].markdown)
+    bob.button(key="k_prev").click().run()
+    bob.button(key="k_prev").click().run()
+    assert f"`{first}`" in focus(bob)
+    bob.button(key="k_class_2").click().run()  # her example: refused, not taken over
+    assert "staged by Ada Lovelace" in toasts(bob) and f"`{first}`" in focus(bob)
+    ada.sidebar.text_input(key="commit_message").input("Ada's fix").run()
+    ada.sidebar.button(key="commit").click().run()
+    log = history.log(trained_ws, "toy")
+    assert log[0]["message"] == "Ada's fix" and log[0]["edits"] == 1
+    assert log[0]["author"].startswith("Ada Lovelace <")
+    assert len(staged.read(trained_ws, "toy", owner="Bob")["labels"]) == 1  # Bob's stays
+    assert not staged.others(trained_ws, "toy", owner="Bob")["labels"]
+
+
+def test_no_edit_without_a_name_and_no_commit_without_a_message(trained_ws, app):
+    at = app(trained_ws, name=None)
+    assert "Give your name" in texts(at.info)
+    assert at.button(key="k_accept").disabled and at.button(key="k_keep").disabled
+    at.sidebar.text_input(key="user_name").input("Ada Lovelace").run()
+    at.button(key="k_accept").click().run()
+    assert at.sidebar.button(key="commit").disabled  # no message yet
+    at.sidebar.text_input(key="commit_message").input("   ").run()
+    assert at.sidebar.button(key="commit").disabled  # nor a blank one
+    with pytest.raises(IDEError, match="empty commit message"):
+        commits.commit(trained_ws, "toy", "  ", owner=ADA)
+    assert len(history.log(trained_ws, "toy")) == 2  # nothing committed
+
+
+def test_name_and_email_are_kept_in_the_url(trained_ws, app):
+    at = app(trained_ws, name=None)
+    at.sidebar.text_input(key="user_name").input("Ada Lovelace").run()
+    at.sidebar.text_input(key="user_email").input("ada@example.org").run()
+    assert at.query_params["name"] in ("Ada Lovelace", ["Ada Lovelace"])
+    again = app(trained_ws, name="Ada Lovelace", email="ada@example.org")  # a reload
+    assert again.sidebar.text_input(key="user_name").value == "Ada Lovelace"
+    assert again.sidebar.text_input(key="user_email").value == "ada@example.org"
+
+
+def test_the_focus_follows_filters_and_pages(trained_ws, app):
+    at = app(trained_ws)
+    at.button(key="k_next").click().run()
+    at.button(key="k_next").click().run()
+    assert focus(at).startswith("**3 / 90**")
+    at.multiselect(key="f_given").set_value(["h"]).run()
+    assert focus(at).startswith("**1 / 30**")  # the top of the filtered list
+    at.multiselect(key="f_given").set_value([]).run()
+    at.button(key="page_next_top").click().run()
+    assert focus(at).startswith("**51 / 90**") and "Page 2 of 2" in texts(at.caption)
+    at.button(key="page_prev_bottom").click().run()
+    assert focus(at).startswith("**1 / 90**")
+    assert at.button(key="page_next_top").proto.shortcut  # Shift+N
+    at.text_input(key="f_id").input("h/00").run()  # search by id
+    assert focus(at).startswith("**1 / 10**") and "`h/00" in focus(at)
+
+
+def test_a_refused_edit_stays_and_a_no_op_bulk_says_so(trained_ws, app):
+    at = app(trained_ws)
+    first = focus(at)
+    staged.relabel(trained_ws, "toy", {first.split("`")[1]: "v"})  # someone else's edit
+    at.button(key="k_class_0").click().run()
+    assert "nothing staged" in toasts(at) and focus(at).split(" · ")[1] == first.split(" · ")[1]
+    at.multiselect(key="f_given").set_value(["h"]).run()
+    at.checkbox(key="sel_h/001.png").check().run()
+    assert at.selectbox(key="bulk_class").value == "h"  # the suggestion of the selection
+    at.selectbox(key="bulk_class_bottom")  # repeated below the gallery
+    at.button(key="bulk_assign").click().run()
+    assert "nothing staged" in toasts(at) and "already have label h" in toasts(at)
+    assert not staged.read(trained_ws, "toy", owner=ADA)["labels"]
+
+
+def test_cards_show_both_probabilities_and_the_focus_its_top_3(trained_ws, app):
+    at = app(trained_ws)
+    assert "given **h** (0%) · suggested **d** (100%)" in focus(at)
+    assert texts(at.caption).count("Top 3: ") == 1
+    card = next(m.value for m in at.markdown if m.value.startswith("`d/005.png`"))
+    assert "h → **d**" in card and "0% → 100%" in card
+    at.button(key="k_accept").click().run()
+    card = next(m.value for m in at.markdown if m.value.startswith("`d/005.png`"))
+    assert ":orange-badge[staged]" in card  # marked until committed
+
+
+def test_thumbnails_are_square_and_the_zoom_is_the_whole_image(tmp_path, ws):
+    import io
+
+    from PIL import Image
+
+    from ide import thumbs
+
+    src = tmp_path / "tall.png"
+    Image.new("RGB", (300, 1000), (200, 0, 0)).save(src)
+    thumb = Image.open(io.BytesIO(thumbs.thumbnail(ws, "ab" * 16, src)))
+    assert thumb.size == (96, 96)
+    assert thumb.getpixel((48, 48)) == (200, 0, 0) and thumb.getpixel((2, 48)) != (200, 0, 0)
+    assert Image.open(io.BytesIO(thumbs.zoom(ws, "ab" * 16, src))).size == (300, 1000)
+    small = tmp_path / "digit.png"
+    Image.new("L", (28, 28)).save(small)
+    assert Image.open(io.BytesIO(thumbs.zoom(ws, "cd" * 16, small))).size == (480, 480)
+
+
+def test_training_shows_eta_rate_and_place_in_the_queue(toy, app):
+    head = toy.head()
+    path = state.path(toy, state.WORKER, "queue.json")
+    state.write_json(path, [{"dataset": "other", "commit": head, "queued": 0},
+                            {"dataset": "toy", "commit": head, "queued": 1}])
+    status = state.path(toy, state.WORKER, "status.json")
+    state.write_json(status, {"dataset": "other", "commit": head, "progress": {"fraction": 0.1}})
+    with state.lock(toy, "worker-running"):  # a live worker
+        at = app(toy)
+        assert "position 2; training other now" in texts(at.info)
+        state.write_json(status, {"dataset": "toy", "commit": head, "progress": {
+            "fold": 1, "folds": 5, "epoch": 1, "epochs": 9, "rate": 1234.0, "fraction": 0.2}})
+        at.run()
+        state.write_json(status, {"dataset": "toy", "commit": head, "progress": {
+            "fold": 2, "folds": 5, "epoch": 1, "epochs": 9, "rate": 1234.0, "fraction": 0.4}})
+        at.run()
+    text = at.get("progress")[0].proto.text
+    assert "ETA" in text and "1,234 examples/s" in text
+
+
+def test_the_deploy_button_is_hidden(toy, app):
+    from streamlit import config
+
+    app(toy)
+    assert config.get_option("client.toolbarMode") == "viewer"
+
+
+def test_staged_owners_in_the_api(toy):
+    staged.relabel(toy, "toy", {"h/001.png": "v"}, owner="Ann")
+    staged.relabel(toy, "toy", {"h/002.png": "v"})  # the command line: the git identity
+    staged.mark_checked(toy, "toy", ["d/001.png"], owner="Ann")
+    assert [e["id"] for e in staged.read(toy, "toy")["labels"]] == ["h/002.png"]
+    assert staged.others(toy, "toy")["checked"] == [{"id": "d/001.png", "owner": "Ann"}]
+    with pytest.raises(IDEError, match="staged by Ann"):
+        staged.relabel(toy, "toy", {"h/001.png": "d"})
+    with pytest.raises(IDEError, match="it is Ann's"):
+        staged.unstage(toy, "toy", ["h/001.png"])
+    commits.commit(toy, "toy", "mine only")  # the command line's edit only
+    assert store.resolve(toy, "toy").labels["h/001.png"] == "h"
+    assert staged.read(toy, "toy", owner="Ann") == {
+        "labels": [{"id": "h/001.png", "old": "h", "new": "v"}], "checked": ["d/001.png"],
+        "conflicts": []}
+    staged.unstage(toy, "toy", owner="Ann")
+    assert staged.read(toy, "toy", owner="Ann")["labels"] == []
 
 
 def test_a_missing_image_is_shown_not_crashed_on(trained_ws, app):
@@ -157,7 +341,7 @@ def test_serve_refuses_other_hosts_without_a_password(run, toy):
 
 
 def test_a_staged_edit_that_head_changed_under_is_shown_with_both_sides(toy, app):
-    staged.relabel(toy, "toy", {"h/001.png": "v"})
+    staged.relabel(toy, "toy", {"h/001.png": "v"}, owner=ADA)
     other = Workspace(toy.root)
     toy.git("checkout", "-q", "-b", "tmp")  # another session commits on this branch
     staged.relabel(other, "toy", {"h/001.png": "d"})
@@ -169,5 +353,5 @@ def test_a_staged_edit_that_head_changed_under_is_shown_with_both_sides(toy, app
     assert "On branch" in texts(at.sidebar.caption)
     at.sidebar.button(key="mine_h/001.png").click().run()
     assert not at.exception
-    assert staged.read(toy, "toy")["conflicts"] == []
-    assert [e["new"] for e in staged.read(toy, "toy")["labels"]] == ["v"]
+    assert staged.read(toy, "toy", owner=ADA)["conflicts"] == []
+    assert [e["new"] for e in staged.read(toy, "toy", owner=ADA)["labels"]] == ["v"]

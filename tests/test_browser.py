@@ -1,7 +1,9 @@
 """Real-browser tests: `ide serve` on a temporary workspace, driven in Debian's Chromium.
 
-Relabel a suspect with the keyboard and a click, commit, and see the automatic retrain's
-metrics of the new commit appear, without reloading the page.
+Give a name (kept in the URL), move with the keyboard (examples and pages), relabel a
+suspect with a click (a toast: the page does not shift), commit, and see the automatic
+retrain's metrics of the new commit appear, without reloading the page. Waits follow
+progress (the server's log, the worker's status), not a fixed guess of a loaded machine.
 """
 
 import os
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ide import history, staged
+from ide import history, staged, worker
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -89,11 +91,11 @@ def press_until(page, key, want, before):
     while True:
         page.keyboard.press(key)
         try:
-            page.get_by_text(want).wait_for(timeout=3000)
+            page.get_by_text(want, exact=True).wait_for(timeout=3000)
             return
         except TimeoutError:
-            if time.time() > deadline or not page.get_by_text(before).is_visible():
-                page.get_by_text(want).wait_for()
+            if time.time() > deadline or not page.get_by_text(before, exact=True).is_visible():
+                page.get_by_text(want, exact=True).wait_for()
                 return
 
 
@@ -108,30 +110,56 @@ def page():
         browser.close()
 
 
+def wait_for_training(ws, name, commit, stall=180):
+    """Wait until COMMIT of NAME is trained, as long as the worker makes progress: fail only
+    when its status (state, phase, fraction) has not moved for STALL seconds."""
+    seen, since = None, time.time()
+    while True:
+        status = worker.model_status(ws, name, commit)
+        if status["state"] == "trained":
+            return
+        assert status["state"] != "failed", status
+        now = (status["state"], status.get("progress"), status.get("fraction"))
+        if now != seen:
+            seen, since = now, time.time()
+        assert time.time() - since < stall, f"no training progress for {stall} s: {status}"
+        time.sleep(0.5)
+
+
 def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     ws, url = served
     page.goto(url)
     page.get_by_text("Out-of-fold accuracy").wait_for()
-    page.get_by_text("1 / 90").wait_for()
-    press_until(page, "n", "2 / 90", "1 / 90")  # the keyboard moves through the suspects
-    press_until(page, "p", "1 / 90", "2 / 90")
-    page.get_by_role("button", name=re.compile(r"^Accept .* \(A\)")).click()
-    page.get_by_text("staged 1 edit(s)").wait_for()
-    assert len(staged.read(ws, "toy")["labels"]) == 1
-
+    page.get_by_text("1 / 90", exact=True).wait_for()
+    assert not page.get_by_text("Deploy").is_visible()  # the toolbar has no Deploy button
+    page.get_by_text("Give your name").wait_for()  # asked before the first edit
     page.get_by_label("Your name").fill("Browser User")
     page.get_by_label("Your name").press("Enter")
+    sync_api.expect(page).to_have_url(re.compile(r"name=Browser"))  # kept on reload
+    press_until(page, "n", "2 / 90", "1 / 90")  # the keyboard moves through the suspects
+    press_until(page, "p", "1 / 90", "2 / 90")
+    press_until(page, "Shift+N", "51 / 90", "1 / 90")  # and through the gallery's pages
+    press_until(page, "Shift+P", "1 / 90", "51 / 90")
+    metric = page.get_by_text("Out-of-fold accuracy").first
+    before = metric.bounding_box()["y"]
+    page.get_by_role("button", name=re.compile(r"^Accept .* \(A\)")).click()
+    page.get_by_text("staged 1 edit(s)").wait_for()
+    assert metric.bounding_box()["y"] == before  # a toast: nothing pushed down
+    assert len(staged.read(ws, "toy", owner="Browser User")["labels"]) == 1
+
     page.get_by_label("Commit message").fill("Fixed in the browser")
     page.get_by_label("Commit message").press("Enter")
     page.get_by_role("button", name="Commit", exact=True).click()
     page.get_by_text("committed; retraining starts by itself").wait_for()
     head = ws.head()
     assert history.log(ws, "toy")[0]["message"] == "Fixed in the browser"
+    assert history.log(ws, "toy")[0]["author"].startswith("Browser User <")
     # The worker inside `ide serve` retrains; the page picks up the new model by itself.
     try:
+        wait_for_training(ws, "toy", head)
         viewing = page.get_by_label("Viewing the model of")
-        sync_api.expect(viewing).to_have_value(re.compile(head[:8]), timeout=120_000)
+        sync_api.expect(viewing).to_have_value(re.compile(head[:8]), timeout=60_000)
     finally:
         page.screenshot(path=str(tmp_path / "after-commit.png"), full_page=True)
     page.get_by_text("History").click()

@@ -277,13 +277,14 @@ def test_label_page_accepts_the_suggestion_and_bulk(grown, monkeypatch):
 
     monkeypatch.setenv("IDE_WORKSPACE", str(grown.root))
     at = AppTest.from_file(str(ROOT / "ide" / "app.py"), default_timeout=60).run()
+    at.sidebar.text_input(key="user_name").set_value("Ada").run()  # edits are a reviewer's
     at.sidebar.radio(key="page").set_value("Label").run()
     assert not at.exception, at.exception
     first = suggest.suggestions(grown, "toy")[0]
     assert f"`{first['id']}`" in " ".join(m.value for m in at.markdown)
     at.button(key="l_accept").click().run()
     assert not at.exception, at.exception
-    edits = staged.read(grown, "toy")["labels"]
+    edits = staged.read(grown, "toy", owner="Ada")["labels"]
     assert edits == [{"id": first["id"], "old": "", "new": first["suggested"]}]
     left = suggest.suggestions(grown, "toy")
     at.slider(key="label_min_p").set_value(0.0).run()
@@ -301,13 +302,15 @@ def test_review_page_filters_duplicates_and_outliers(grown, monkeypatch):
 
     monkeypatch.setenv("IDE_WORKSPACE", str(grown.root))
     at = AppTest.from_file(str(ROOT / "ide" / "app.py"), default_timeout=60).run()
+    at.sidebar.text_input(key="user_name").set_value("Ada").run()
     at.selectbox(key="f_special").set_value("duplicates").run()
     assert not at.exception, at.exception
     # The planted pair comes first (two labels: h and unlabelled); its unlabelled half is
     # not in the ranking. (Toy patterns that share a line position are near-duplicates too.)
     assert "· `h/002.png`" in at.markdown[0].value
     at.button(key="k_remove").click().run()
-    assert [r["id"] for r in staged.read(grown, "toy")["removed"]] == ["h/002.png"]
+    assert [r["id"] for r in staged.read(grown, "toy", owner="Ada")["removed"]] == \
+        ["h/002.png"]
     at.selectbox(key="f_special").set_value("outliers").run()
     assert not at.exception, at.exception
     shown = re.search(r"\*\*1 / (\d+)\*\*", at.markdown[0].value)
