@@ -595,9 +595,9 @@ def history_page(ws, name) -> None:
     log = views.log(ws, name)
     table = pd.DataFrame([{
         "commit": e["commit"][:8], "edits": e["edits"],
-        "added": e.get("added"), "removed": e.get("removed"), "examples": e.get("examples"),
         "accuracy": e["metrics"]["accuracy"] if e["metrics"] else None,
         "suspects": e["metrics"]["suspects"] if e["metrics"] else None,
+        "added": e.get("added"), "removed": e.get("removed"), "examples": e.get("examples"),
         "message": e["message"], "author": e["author"],
         "date": e["date"][:16].replace("T", " ")} for e in log])
     st.subheader("Commits")
