@@ -55,6 +55,20 @@ def check_id(i: str) -> str:
     return i
 
 
+def check_ids(ids) -> None:
+    """`check_id` of every id in IDS, checked all at once with string methods (a labels.csv
+    of 100,000 ids took 0.6 s one id at a time); the first unsafe one raises as `check_id`
+    says."""
+    ids = list(ids)
+    joined = "\n".join(ids)
+    path = "/" + joined.replace("\n", "/") + "/"  # an empty, '.' or '..' segment shows here
+    if (joined.count("\n") != max(len(ids) - 1, 0) or "\\" in joined
+            or not joined.replace("\n", "").isprintable() or "//" in path or "/./" in path
+            or "/../" in path):
+        for i in ids:  # something looks unsafe (or is only unusual): say which, if any
+            check_id(i)
+
+
 def is_safe_id(i: str) -> bool:
     try:
         check_id(i)
@@ -84,7 +98,8 @@ def parse_labels(text: str, *, source: str = "labels.csv") -> dict[str, str]:
             raise InvalidInput(f"{source}:{n}: expected 2 fields, found {len(row)}")
         if row[0] in labels:
             raise InvalidInput(f"{source}:{n}: duplicate id {row[0]!r}")
-        labels[check_id(row[0])] = row[1]
+        labels[row[0]] = row[1]
+    check_ids(labels)
     return labels
 
 
