@@ -189,10 +189,13 @@ def check_image(path: Path) -> str | None:
     return None
 
 
+PARALLEL_FROM = 2000  # images; fewer are checked in this process (a pool takes a moment)
+
+
 def _check_images(paths: list[str]) -> list[str | None]:
     """`check_image` of each path, on every core for a large import (decoding each image
     is most of an import's own time: 100,000 small PNGs took longer than `dvc add`)."""
-    if len(paths) < 2000 or (os.cpu_count() or 1) < 2:
+    if len(paths) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
         return [check_image(Path(p)) for p in paths]
     from concurrent.futures import ProcessPoolExecutor
 

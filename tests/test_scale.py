@@ -111,3 +111,51 @@ def test_ids_checked_at_once_agree_with_one_at_a_time():
             first = next(i for i in ids if not ds.is_safe_id(i))
             assert repr(first) in str(exc)  # the message names the first unsafe id
         assert ok == all(ds.is_safe_id(i) for i in ids), ids
+
+
+def test_the_history_page_draws_its_charts_without_altair(toy, tmp_path):
+    """In a fresh process (as a new server): the charts are Vega-Lite specs, so the first
+    History visit does not pay for importing altair."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    version = store.resolve(toy, "toy")
+    np.save(tmp_path / "p.npy", np.full((len(version.labels), 3), 1 / 3))
+    runs.load_predictions(toy, version, tmp_path / "p.npy")
+    app = Path(__file__).resolve().parents[1] / "ide" / "app.py"
+    script = f"""
+import os, sys
+os.environ["IDE_WORKSPACE"] = {str(toy.root)!r}
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(app)!r}, default_timeout=120).run()
+at.radio(key="page").set_value("History").run()
+assert not at.exception, at.exception
+charts = at.get("vega_lite_chart")
+print(len(charts), "altair" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["2", "False"]
+
+
+@pytest.mark.parametrize("parallel_from", [0, 10**9])
+def test_a_large_import_checks_on_every_core_with_the_same_verdicts(ws, tmp_path, run,
+                                                                    monkeypatch, parallel_from):
+    """The pool of image checks (used from PARALLEL_FROM images on) names the same bad files
+    and imports the same examples as the check in process."""
+    from ide import dataset as ds
+
+    from conftest import write_imagefolder
+    monkeypatch.setattr(ds, "PARALLEL_FROM", parallel_from)
+    src = write_imagefolder(tmp_path / "src", per_class=4)
+    (src / "h" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (src / "v" / "notes.png").write_text("hello")
+    code, out, err = run(ws, "import", "new", str(src))
+    assert code == 1 and "2 bad file(s)" in err and "h/broken.png: unreadable image" in err
+    assert not (ws.root / "datasets" / "new").exists()
+    code, out, err = run(ws, "import", "new", str(src), "--skip-bad")
+    assert code == 0 and "imported 12 examples" in out
+    files = ws.root / "datasets" / "new" / "images"
+    assert all((files / i).read_bytes() == (src / i).read_bytes()
+               for i in store.labels(ws, "new"))
