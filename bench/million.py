@@ -68,7 +68,7 @@ def edit(ws: Workspace, ids, rng, k: int = 10) -> dict:
 
 def git_rows(tmp: Path, n: int) -> list[tuple[str, float]]:
     ws = labels_workspace(tmp, n)
-    rows = [(f"labels.csv size, MB", (ws.root / "datasets/big/labels.csv").stat().st_size / 1e6)]
+    rows = [("labels.csv size, MB", (ws.root / "datasets/big/labels.csv").stat().st_size / 1e6)]
     rng = np.random.default_rng(0)
     ids = sorted(store.labels(ws, "big"))
     times = []
