@@ -338,8 +338,9 @@ def head_times(ws: Workspace, out: dict) -> None:
     md5s = sorted({m for m, _ in files.values()})
     label_of = {files[i][0]: CLASSES.index(lab) for i, lab in version.labels.items()}
     rng = np.random.default_rng(0)
-    centres = rng.normal(size=(10, 1280))
-    vectors = centres[[label_of[m] for m in md5s]] + rng.normal(scale=3.0, size=(len(md5s), 1280))
+    centres = rng.standard_normal((10, 1280), dtype=np.float32)
+    vectors = centres[[label_of[m] for m in md5s]]  # a class centre plus noise, float32
+    vectors += 3 * rng.standard_normal(vectors.shape, dtype=np.float32)
     EmbeddingCache(ws, version.params).put(md5s, vectors)
     out["head_first"] = timed(runs.retrain, ws, version)[0]
     ids = sorted(version.labels)
