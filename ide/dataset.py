@@ -58,6 +58,20 @@ def check_id(i: str) -> str:
     return i
 
 
+def check_ids(ids) -> None:
+    """`check_id` of every id in IDS, checked all at once with string methods (a labels.csv
+    of 100,000 ids took 0.6 s one id at a time); the first unsafe one raises as `check_id`
+    says."""
+    ids = list(ids)
+    joined = "\n".join(ids)
+    path = "/" + joined.replace("\n", "/") + "/"  # an empty, '.' or '..' segment shows here
+    if (joined.count("\n") != max(len(ids) - 1, 0) or "\\" in joined
+            or not joined.replace("\n", "").isprintable() or "//" in path or "/./" in path
+            or "/../" in path):
+        for i in ids:  # something looks unsafe (or is only unusual): say which, if any
+            check_id(i)
+
+
 def is_safe_id(i: str) -> bool:
     try:
         check_id(i)
@@ -87,7 +101,8 @@ def parse_labels(text: str, *, source: str = "labels.csv") -> dict[str, str]:
             raise InvalidInput(f"{source}:{n}: expected 2 fields, found {len(row)}")
         if row[0] in labels:
             raise InvalidInput(f"{source}:{n}: duplicate id {row[0]!r}")
-        labels[check_id(row[0])] = row[1]
+        labels[row[0]] = row[1]
+    check_ids(labels)
     return labels
 
 
@@ -177,6 +192,31 @@ def check_image(path: Path) -> str | None:
     except Exception as exc:  # PIL raises many types for corrupt data
         return f"unreadable image ({type(exc).__name__})"
     return None
+
+
+PARALLEL_FROM = 2000  # images; fewer are checked in this process (a pool takes a moment)
+
+
+def _check_images(paths: list[str], progress=None) -> list[str | None]:
+    """`check_image` of each path, on every core for a large import (decoding each image
+    is most of an import's own time: 100,000 small PNGs took longer than `dvc add`).
+    PROGRESS, if given, is told `{done, total, fraction}` as results come in."""
+    def told(results):
+        for n, reason in enumerate(results, 1):
+            if progress:
+                progress({"done": n, "total": len(paths), "fraction": n / len(paths)})
+            yield reason
+
+    if len(paths) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+        return list(told(check_image(Path(p)) for p in paths))
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(os.cpu_count() or 1, 8)) as pool:
+        return list(told(pool.map(_check_path, paths, chunksize=500)))
+
+
+def _check_path(path: str) -> str | None:
+    return check_image(Path(path))
 
 
 def _safe_relpath(src_real: str, src: Path, rel: str) -> str:
@@ -283,13 +323,15 @@ def scan_source(src: Path | str, csv_path: Path | str | None = None, *,
         labels, classes = _scan_imagefolder(src, unlabelled)
     else:
         labels, classes = _read_csv_labels(src, Path(csv_path), unlabelled)
+    reasons = {rel: "unsafe file name (control character or '\\')" if not is_safe_id(rel)
+               else "missing" if not os.path.isfile(os.path.join(src, rel)) else None
+               for rel in labels}
+    readable = [rel for rel, reason in reasons.items() if reason is None]
+    checked = _check_images([os.path.join(src, r) for r in readable], progress)
+    reasons.update(zip(readable, checked))
     files, bad = {}, []
-    for n, rel in enumerate(labels, 1):
-        if progress:
-            progress({"done": n, "total": len(labels), "fraction": n / len(labels)})
+    for rel, reason in reasons.items():
         path = os.path.join(src, rel)
-        reason = ("unsafe file name (control character or '\\')" if not is_safe_id(rel) else
-                  "missing" if not os.path.isfile(path) else check_image(Path(path)))
         if reason:
             bad.append(f"{rel if is_safe_id(rel) else ascii(rel)}: {reason}")
         else:

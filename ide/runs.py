@@ -24,6 +24,7 @@ import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -200,18 +201,19 @@ def _record(ws, version: Version, key: str, *, cached: bool) -> dict:
         index[version.commit] = key
         state.write_json(_index_path(ws, version.name), index)
     info = state.read_json(_run_dir(ws, version.name, key) / "run.json", {})
-    return {"commit": version.commit, "metrics": _stored_metrics(ws, version.name, key),
+    return {"commit": version.commit, "metrics": stored_metrics(ws, version.name, key),
             "cached": cached, "seconds": info.get("seconds"),
             "warm_start": info.get("warm_start")}
 
 
-def _stored_metrics(ws: Workspace, name: str, key: str | None) -> dict | None:
+def stored_metrics(ws: Workspace, name: str, key: str | None) -> dict | None:
+    """The metrics of run KEY of NAME (None: no key, or not finished)."""
     return state.read_json(_run_dir(ws, name, key) / "metrics.json", None) if key else None
 
 
 def metrics(ws: Workspace, name: str, commit: str) -> dict | None:
     """The metrics of NAME's model trained on COMMIT, or None if it is not trained."""
-    return _stored_metrics(ws, name, trained(ws, name).get(commit))
+    return stored_metrics(ws, name, trained(ws, name).get(commit))
 
 
 def shared_results(ws: Workspace, name: str) -> dict[str, Path]:
@@ -264,6 +266,11 @@ class Ranking:
     suspect: np.ndarray      # (N,) bool, `rank.is_suspect`
     order: np.ndarray        # (N,) indices, most suspicious first
 
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """{id: its index in this ranking}, built on first use (O(N) once per ranking)."""
+        return {i: n for n, i in enumerate(self.ids)}
+
     def rows(self, indices) -> list[dict]:
         return [{"id": self.ids[n], "label": self.classes[self.labels[n]],
                  "predicted": self.classes[self.predicted[n]], "loss": float(self.loss[n]),
@@ -281,10 +288,13 @@ def ranking(ws: Workspace, version: Version, *, method: str = rank.DEFAULT_METHO
                          f"`ide retrain {version.name}` (or keep `ide watch` running)")
     info = state.read_json(run / "run.json", {})
     classes = list(version.classes)
-    y = np.array([classes.index(lab) for lab in info["labels"]])
+    index = {c: j for j, c in enumerate(classes)}
+    y = np.array([index[lab] for lab in info["labels"]], dtype=np.int64)
     probs = np.load(run / "probs.npy")
     score = rank.label_quality(y, probs, method=method)
-    is_checked = np.array([i in version.checked for i in info["ids"]], dtype=bool)
+    checked = version.checked
+    is_checked = np.array([i in checked for i in info["ids"]], dtype=bool) if checked \
+        else np.zeros(len(y), dtype=bool)
     # Checked examples go last: a reviewer already said their label is right.
     order = np.lexsort((score, is_checked))
     return Ranking(version.commit, classes, info["ids"], y, probs, rank.predicted(probs),

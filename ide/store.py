@@ -3,7 +3,9 @@
 `resolve(ws, name, rev)` asks git once (one `git cat-file --batch`) for the commit of REV and
 the dataset's files at it, and returns a frozen `Version`: its labels, classes, checked ids,
 image hash and training parameters. Reads, staging, commits, training and ranking all take
-it, so no one asks git the same question twice. Nothing here writes.
+it, so no one asks git the same question twice; a commit never changes, so a version once
+read is kept in memory (by workspace, dataset and commit id) and a later `resolve` of the
+same commit only asks git for the commit id. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -47,15 +49,32 @@ class Version:
 def resolve(ws: Workspace, name: str, rev: str = "HEAD") -> Version:
     """Dataset NAME at REV (anything git accepts); UnknownDataset if REV has no such dataset."""
     folder = ds.dataset_dir(name)
+    key = (str(ws.root), folder)
     try:
-        commit, found = ws.read_at(rev, [f"{folder}/{f}" for f in FILES])
+        # A version seen before is not read again (the app resolves HEAD several times a
+        # run: 2.4 MB of labels.csv each time at 100,000 examples).
+        commit, found = ws.read_at(rev, [f"{folder}/{f}" for f in FILES],
+                                   known=lambda c: _versions.get((*key, c)) is not None)
     except IDEError:
         if rev == "HEAD":  # an empty repository: no commit yet, so no dataset either
             raise _unknown(ws, name) from None
         raise
+    if found is None:
+        hit = _versions.get((*key, commit))
+        # (Another thread may have pushed it out of the cache since: then read it again.)
+        return hit if hit is not None else resolve(ws, name, commit)
+    version = _read_version(name, folder, commit, found)
+    if version is None:
+        raise _unknown(ws, name)
+    _versions.put((*key, commit), version)
+    return version
+
+
+def _read_version(name: str, folder: str, commit: str, found: list) -> Version | None:
+    """The Version of FOUND, the files of `FILES` at COMMIT; None without a labels.csv."""
     labels, meta, dvc, params, checked = found
     if labels is None:
-        raise _unknown(ws, name)
+        return None
     try:
         text = [None if f is None else f[1].decode("utf-8") for f in found]
     except UnicodeDecodeError:
@@ -92,22 +111,39 @@ def _unknown(ws: Workspace, name: str) -> UnknownDataset:
     return UnknownDataset(f"unknown dataset {name!r} (datasets: {known})")
 
 
-# A blob id names its content: parsing it once per process (per classes) is always right.
-_parsed: OrderedDict[str, Mapping[str, str]] = OrderedDict()
-_parsed_lock = threading.Lock()  # the app's sessions read from several threads
+class _Memo:
+    """A small LRU map shared by the app's sessions, which read from several threads."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is not None:
+                self.items.move_to_end(key)
+            return hit
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+# A commit never changes, and a blob id names its content: what is read or parsed from
+# them once per process is always right.
+_versions = _Memo(8)    # (workspace root, folder, commit) -> Version
+_parsed = _Memo(16)     # (blob id, classes) -> labels
 
 
 def _parsed_labels(blob: str, text: str, classes: tuple[str, ...]) -> Mapping[str, str]:
     """The labels of blob BLOB (TEXT), checked against CLASSES; parsed once per process."""
     key = (blob, classes)
-    with _parsed_lock:
-        hit = _parsed.get(key)
+    hit = _parsed.get(key)
     if hit is None:
         labels = ds.parse_labels(text)
         ds.check_labels(labels, classes)
         hit = MappingProxyType(labels)
-        with _parsed_lock:
-            _parsed[key] = hit
-            while len(_parsed) > 16:
-                _parsed.popitem(last=False)
+        _parsed.put(key, hit)
     return hit

@@ -82,13 +82,7 @@ def _build(ws, name, folder, source, classes, msg, author, model, say, progress=
     with committing(ws, [folder], msg, author) as made:
         say(f"copying {len(source.files)} images into {folder}/images")
         root = ws.root / folder
-        for n, (rel, path) in enumerate(source.files.items(), 1):
-            if progress:
-                progress({"done": n, "total": len(source.files),
-                          "fraction": n / len(source.files)})
-            dest = root / "images" / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
+        _copy_files(source.files, root / "images", progress)
         state.write_atomic(root / "labels.csv", ds.format_labels(source.labels))
         state.write_atomic(root / "dataset.yaml",
                            ds.format_meta({"name": name, "classes": classes}))
@@ -101,6 +95,22 @@ def _build(ws, name, folder, source, classes, msg, author, model, say, progress=
         ignore = root / ".gitignore"  # DVC wrote /images there; the stage's local outputs
         state.write_atomic(ignore, ignore.read_text() + "/model.pt\n/predictions.csv\n")
     return made
+
+
+def _copy_files(files: dict[str, Path], dest: Path, progress=None) -> None:
+    """Copy FILES ({relative path: source}) under DEST, several at a time: a copy waits on
+    the disk, not the CPU (one at a time, 100,000 small files took longer than `dvc add`).
+    PROGRESS, if given, is told `{done, total, fraction}` as copies finish."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for folder in sorted({os.path.dirname(rel) for rel in files}):
+        (dest / folder).mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(8) as pool:
+        # list(): an error in any copy is raised here, and the import is rolled back
+        for n, _ in enumerate(pool.map(
+                lambda item: shutil.copyfile(item[1], f"{dest}/{item[0]}"), files.items()), 1):
+            if progress:
+                progress({"done": n, "total": len(files), "fraction": n / len(files)})
 
 
 def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",

@@ -194,9 +194,12 @@ class Workspace:
         out = self.git("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
         return out or None
 
-    def read_at(self, rev: str, paths: list[str]) -> tuple[str, list[tuple[str, bytes] | None]]:
+    def read_at(self, rev: str, paths: list[str], *, known=None
+                ) -> tuple[str, list[tuple[str, bytes] | None] | None]:
         """The commit id of REV and, for each of PATHS at that commit, (blob id, content) or
-        None where it does not exist: one git process, however many paths."""
+        None where it does not exist: one git process, however many paths. KNOWN(commit):
+        when it says True, the paths are not read (the caller has them) and None is returned
+        in their place."""
         if not rev or rev.startswith("-") or "\n" in rev:
             raise IDEError(f"unknown revision: {rev!r}")
         proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root,
@@ -208,11 +211,12 @@ class Workspace:
             proc.stdin.write(f"{rev}^{{commit}}\n".encode())
             proc.stdin.flush()
             commit = _read_object(proc.stdout)
-            if commit is not None:
+            wanted = commit is not None and not (known and known(commit[0]))
+            if wanted:
                 # "./": relative to the workspace root, which may be a folder of the repository
                 proc.stdin.write("".join(f"{commit[0]}:./{p}\n" for p in paths).encode())
             proc.stdin.close()
-            found = [_read_object(proc.stdout) for _ in paths] if commit else []
+            found = [_read_object(proc.stdout) for _ in paths] if wanted else None
         finally:
             proc.stdout.close()
             proc.wait()
