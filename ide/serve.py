@@ -78,7 +78,8 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
     private = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address",
            "127.0.0.1", "--server.port", str(private), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           "--client.toolbarMode", "viewer"]  # no "Deploy" button
     # Until the gate runs (it handles signals itself), a SIGTERM would end this process
     # without its `finally`, leaving the children serving: make it an interrupt.
     before = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}

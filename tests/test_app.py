@@ -316,9 +316,15 @@ def test_staged_owners_in_the_api(toy):
     assert store.resolve(toy, "toy").labels["h/001.png"] == "h"
     assert staged.read(toy, "toy", owner="Ann") == {
         "labels": [{"id": "h/001.png", "old": "h", "new": "v"}], "checked": ["d/001.png"],
-        "conflicts": []}
+        "removed": [], "conflicts": []}
+    staged.remove(toy, "toy", ["v/001.png"], owner="Ann")  # removals have owners too
+    assert staged.others(toy, "toy")["removed"] == [{"id": "v/001.png", "old": "v",
+                                                     "owner": "Ann"}]
+    with pytest.raises(IDEError, match="staged by Ann"):
+        staged.remove(toy, "toy", ["v/001.png"])
     staged.unstage(toy, "toy", owner="Ann")
     assert staged.read(toy, "toy", owner="Ann")["labels"] == []
+    assert staged.read(toy, "toy", owner="Ann")["removed"] == []
 
 
 def test_a_missing_image_is_shown_not_crashed_on(trained_ws, app):
