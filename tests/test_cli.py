@@ -208,7 +208,7 @@ def test_bash_completion_completes_commands_options_and_datasets(run, toy, tmp_p
              f"COMP_CWORD={len(words)}; _shtab_ide; printf '%s\\n' \"${{COMPREPLY[@]}}\""],
             cwd=toy.root / "datasets", capture_output=True, text=True, check=True).stdout
         return set(out.split())
-    assert complete("re") == {"relabel", "resolve", "retrain", "revert"}
+    assert complete("re") == {"relabel", "remove", "resolve", "retrain", "revert"}
     assert complete("suspects", "toy", "--m") == {"--method"}
     assert complete("log", "''") == {"toy"}  # dataset names, from the workspace's folder
     code, zsh, _ = run(None, "completion", "zsh")

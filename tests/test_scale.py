@@ -136,7 +136,7 @@ print(len(charts), "altair" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-2:] == ["2", "False"]
+    assert out.stdout.split()[-2:] == ["3", "False"]  # two trends and the confusion matrix
 
 
 @pytest.mark.parametrize("parallel_from", [0, 10**9])

@@ -219,7 +219,7 @@ def test_init_inside_a_git_repository_makes_a_subfolder_workspace(tmp_path, run)
     assert labels_at(ws)["h/000.png"] == "v"
     tracked = sh(project, "git", "ls-files").stdout.split()
     assert "data/datasets/toy/labels.csv" in tracked and "data/.gitattributes" in tracked
-    assert "(1 edits)" in run(ws, "log", "toy")[1]
+    assert "(1 edits, 12 examples)" in run(ws, "log", "toy")[1]
     assert sh(project, "git", "status", "--porcelain").stdout == ""
 
 
