@@ -298,7 +298,7 @@ def browser_times(ws: Workspace, tmp: Path, out: dict) -> None:
             out["web_filter"] = time.perf_counter() - start
             start = time.perf_counter()
             page.get_by_text("History", exact=True).click()
-            page.get_by_text(re.compile("^Confusion matrix of")).wait_for()
+            page.get_by_text("Confusion matrix", exact=True).wait_for()
             out["web_history"] = time.perf_counter() - start
             browser.close()
     finally:

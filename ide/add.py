@@ -20,18 +20,13 @@ from .workspace import Workspace
 
 
 def add(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = False,
-        author: str | None = None, say=lambda message: None) -> dict:
+        author: str | None = None, say=lambda message: None, progress=None) -> dict:
     """Add the images of SRC to dataset NAME; one commit. Returns {"commit", "added",
     "unlabelled", "new_classes", "skipped": ["id: reason"], "bad": ["id: reason"]}."""
     store.resolve(ws, name)  # an unknown dataset is an error before SRC is read
     say(f"checking every image in {src}")
-    source = ds.scan_source(src, labels_csv, unlabelled=True)
-    if source.bad and not skip_bad:
-        more = f"; and {len(source.bad) - 5} more" if len(source.bad) > 5 else ""
-        raise InvalidInput(f"{len(source.bad)} bad file(s), nothing added (use --skip-bad "
-                           f"to add the rest): " + "; ".join(source.bad[:5]) + more)
-    if not source.files:
-        raise InvalidInput(f"no readable images in {src}")
+    source = ds.read_source(src, labels_csv, verb="add", skip_bad=skip_bad, unlabelled=True,
+                            progress=progress)
     hashes = {i: dvcdir.file_md5(path) for i, path in source.files.items()}
     with state.lock(ws):
         version = store.resolve(ws, name)

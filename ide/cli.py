@@ -87,7 +87,7 @@ def cmd_add(args):
     try:
         return {"dataset": args.name, **add.add(
             _ws(args), args.name, args.src, labels_csv=args.labels, skip_bad=args.skip_bad,
-            author=args.author, say=bar.say if bar else quiet)}
+            author=args.author, say=bar.say if bar else quiet, progress=bar)}
     finally:
         if bar:
             bar.close()

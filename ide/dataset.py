@@ -339,6 +339,20 @@ def scan_source(src: Path | str, csv_path: Path | str | None = None, *,
     return Source(labels={i: labels[i] for i in files}, files=files, classes=classes, bad=bad)
 
 
+def read_source(src: Path | str, csv_path: Path | str | None = None, *, verb: str,
+                skip_bad: bool = False, unlabelled: bool = False, progress=None) -> Source:
+    """`scan_source`, refused as a whole when a file is bad (unless SKIP_BAD) or none is
+    readable. VERB ("import", "add") names the command in the message."""
+    source = scan_source(src, csv_path, unlabelled=unlabelled, progress=progress)
+    if source.bad and not skip_bad:
+        more = f"; and {len(source.bad) - 5} more" if len(source.bad) > 5 else ""
+        raise InvalidInput(f"{len(source.bad)} bad file(s), nothing {verb}ed (use --skip-bad "
+                           f"to {verb} the rest): " + "; ".join(source.bad[:5]) + more)
+    if not source.files:
+        raise InvalidInput(f"no readable images in {src}")
+    return source
+
+
 def images_hash(dvc_text: str) -> str:
     """The DVC hash of the images directory (`<md5>.dir`) recorded in an `images.dvc`."""
     outs = (yaml.safe_load(dvc_text) or {}).get("outs") or [{}]

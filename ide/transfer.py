@@ -38,13 +38,8 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
     with state.lock(ws):
         _check_new(ws, name, folder)
     say(f"checking every image in {src}")
-    source = ds.scan_source(src, labels_csv, progress=progress)
-    if source.bad and not skip_bad:
-        more = f"; and {len(source.bad) - 5} more" if len(source.bad) > 5 else ""
-        raise InvalidInput(f"{len(source.bad)} bad file(s), nothing imported (use --skip-bad "
-                           f"to import the rest): " + "; ".join(source.bad[:5]) + more)
-    if not source.files:
-        raise InvalidInput(f"no readable images in {src}")
+    source = ds.read_source(src, labels_csv, verb="import", skip_bad=skip_bad,
+                            progress=progress)
     used = set(source.labels.values())
     classes = [c for c in source.classes if c in used]
     msg = f"Import dataset {name}: {len(source.files)} examples, {len(classes)} classes"
