@@ -623,7 +623,7 @@ def history_page(ws, name) -> None:
             col.vega_lite_chart(trend, line_spec(field, title), width="stretch")
 
     growth = table.dropna(subset=["examples"]).iloc[::-1]
-    if len(growth) > 1:  # the dataset grew or shrank: examples per commit
+    if growth["examples"].nunique() > 1:  # the dataset grew or shrank: examples per commit
         st.vega_lite_chart(growth, line_spec("examples", "Examples"), width="stretch")
 
     changes_ui(ws, name, log)
