@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from . import dataset as ds
 from . import dvcdir, history, state, store
-from .commits import committing
+from .commits import committing, write_classes
 from .errors import InvalidInput, NothingToDo
 from .workspace import Workspace
 
@@ -35,7 +35,7 @@ def add(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = Fals
                                "folder")
         cache = ws.cache_dir()
         tracked = {e["relpath"]: e["md5"] for e in dvcdir.read_manifest(
-            cache, version.images_hash)}
+            cache, version.images_hash, f"{version.folder}/images")}
         by_md5 = {}
         for i, md5 in sorted(tracked.items()):
             by_md5.setdefault(md5, i)
@@ -70,9 +70,7 @@ def add(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = Fals
                 dvcdir.extend(ws.root, cache, f"{folder}/images.dvc", new)
                 state.write_atomic(ws.root / folder / "labels.csv", text)
                 if added_classes:
-                    meta = ds.parse_meta((ws.root / folder / "dataset.yaml").read_text())
-                    state.write_atomic(ws.root / folder / "dataset.yaml",
-                                       ds.format_meta({**meta, "classes": classes}))
+                    write_classes(ws, folder, classes)
         except BaseException:  # committing restored the files; the new images go too
             for i in new:
                 (ws.root / folder / "images" / i).unlink(missing_ok=True)

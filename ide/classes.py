@@ -15,7 +15,7 @@ import numpy as np
 
 from . import dataset as ds
 from . import history, runs, staged, state, store
-from .commits import committing, edit_lines
+from .commits import apply_edits, committing, edit_lines, write_classes
 from .errors import Conflict, InvalidInput, NotTrained
 from .store import Version
 from .workspace import Workspace
@@ -66,11 +66,9 @@ def _commit(ws: Workspace, version: Version, classes: list[str], edits: list[dic
     paths = [f"{folder}/dataset.yaml"] + ([f"{folder}/labels.csv"] if edits else [])
     if edits:
         message += f"\n\nLabel edits ({len(edits)}):\n" + edit_lines(edits)
-    labels = {**version.labels, **{e["id"]: e["new"] for e in edits}}
+    labels = apply_edits(version.labels, edits)
     with committing(ws, paths, message, author) as made:
-        meta = ds.parse_meta((ws.root / folder / "dataset.yaml").read_text())
-        state.write_atomic(ws.root / folder / "dataset.yaml",
-                           ds.format_meta({**meta, "classes": classes}))
+        write_classes(ws, folder, classes)
         if edits:
             state.write_atomic(ws.root / folder / "labels.csv", ds.format_labels(labels))
     history.record(ws, version.name, made.commit, edits, examples=len(labels))

@@ -113,6 +113,14 @@ def init(path: Path | str) -> Workspace:
 
 
 # -- label commits -------------------------------------------------------------------------
+def write_classes(ws: Workspace, folder: str, classes: list[str]) -> None:
+    """Set the class list of FOLDER's dataset.yaml (inside `committing`, which commits it
+    or puts it back)."""
+    path = ws.root / folder / "dataset.yaml"
+    state.write_atomic(path, ds.format_meta({**ds.parse_meta(path.read_text()),
+                                             "classes": classes}))
+
+
 def apply_edits(labels, edits: list[dict]) -> dict[str, str]:
     """LABELS with EDITS ({"id","old","new"}) applied: new None removes the example."""
     out = dict(labels)

@@ -34,12 +34,14 @@ def file_md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_manifest(cache: Path, dir_hash: str) -> list[dict]:
-    """The entries `{"md5", "relpath"}` of the DVC folder DIR_HASH (`<md5>.dir`)."""
+def read_manifest(cache: Path, dir_hash: str, what: str):
+    """The parsed manifest of the DVC folder DIR_HASH (`<md5>.dir`): a list of entries
+    `{"md5", "relpath"}`, unchecked. WHAT names the folder in the error when it is missing."""
     try:
         return json.loads((cache / dir_hash[:2] / dir_hash[2:]).read_text())
     except (FileNotFoundError, ValueError):
-        raise IDEError(f"the DVC cache has no manifest {dir_hash}; run `dvc pull`") from None
+        raise IDEError(f"the DVC cache has no manifest for {what}; run `dvc pull` or "
+                       "`dvc checkout`") from None
 
 
 def _to_cache(cache: Path, md5: str, src: Path) -> None:
@@ -62,7 +64,7 @@ def extend(root: Path, cache: Path, dvcfile: str, new: dict[str, tuple[str, Path
     """
     meta = yaml.safe_load((root / dvcfile).read_text())
     out = meta["outs"][0]
-    entries = read_manifest(cache, out["md5"])
+    entries = read_manifest(cache, out["md5"], dvcfile)
     folder = (root / dvcfile).parent / out["path"]
     written = []
     try:

@@ -8,7 +8,6 @@ the workspace's state (`ide.state.ARRAYS`) by that hash, so a version is decoded
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ import numpy as np
 from . import dataset as ds
 from .errors import IDEError, InvalidInput
 from .store import Version
-from . import backbone, state
+from . import backbone, dvcdir, state
 from .train import CNN, Params
 from .workspace import Workspace
 
@@ -60,12 +59,7 @@ def image_files(ws: Workspace, version: Version) -> ImageFiles:
         raise IDEError(f"{folder}/images.dvc does not describe a DVC-tracked folder at "
                        f"{version.commit[:10]}")
     cache = ws.cache_dir()
-    manifest = cache / dvcfile[:2] / dvcfile[2:]
-    try:
-        entries = json.loads(manifest.read_text())
-    except (FileNotFoundError, ValueError):
-        raise IDEError(f"the DVC cache has no manifest for {folder}/images at "
-                       f"{version.commit[:10]}; run `dvc pull` or `dvc checkout`") from None
+    entries = dvcdir.read_manifest(cache, dvcfile, f"{folder}/images at {version.commit[:10]}")
     pairs = [(e.get("md5"), e.get("relpath")) if isinstance(e, dict) else (None, e)
              for e in (entries if isinstance(entries, list) else [None])]
     # The manifest comes with a commit: its paths must stay inside images/.

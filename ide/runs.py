@@ -153,10 +153,10 @@ def _write_results(run: Path, version: Version, ids: list[str], probs: np.ndarra
     if blank_probs is None:
         blank_probs = np.zeros((0, len(version.classes)), dtype=np.float32)
     state.write_atomic(run / "unlabelled.npy", _npy(blank_probs))
-    state.write_json(run / "run.json", {"unlabelled": list(blank_ids),
+    state.write_json(run / "run.json", {
         "commit": version.commit, "ids": ids, "labels": [version.labels[i] for i in ids],
-        "images": version.images_hash, "params": asdict(version.params),
-        "classes": list(version.classes),
+        "unlabelled": list(blank_ids), "images": version.images_hash,
+        "params": asdict(version.params), "classes": list(version.classes),
         "finished": time.time(), **info})
     state.write_json(run / "metrics.json", metrics)
 
@@ -279,13 +279,19 @@ class Ranking:
                  "suspect": bool(self.suspect[n])} for n in indices]
 
 
-def ranking(ws: Workspace, version: Version, *, method: str = rank.DEFAULT_METHOD) -> Ranking:
-    """The stored results of VERSION, ranked; NotTrained if it has none."""
+def _finished_run(ws: Workspace, version: Version) -> Path:
+    """The folder of VERSION's finished results; NotTrained if it has none."""
     key = trained(ws, version.name).get(version.commit)
     run = _run_dir(ws, version.name, key) if key else None
     if run is None or not (run / "metrics.json").exists():
         raise NotTrained(f"{version.name} at {version.commit[:10]} is not trained yet: run "
                          f"`ide retrain {version.name}` (or keep `ide watch` running)")
+    return run
+
+
+def ranking(ws: Workspace, version: Version, *, method: str = rank.DEFAULT_METHOD) -> Ranking:
+    """The stored results of VERSION, ranked; NotTrained if it has none."""
+    run = _finished_run(ws, version)
     info = state.read_json(run / "run.json", {})
     classes = list(version.classes)
     index = {c: j for j, c in enumerate(classes)}
@@ -312,11 +318,7 @@ def model_file(ws: Workspace, version: Version) -> Path | None:
 def unlabelled(ws: Workspace, version: Version) -> tuple[list[str], np.ndarray]:
     """(ids, (N, K) probabilities) of VERSION's unlabelled examples, as its model (the
     ensemble of the fold models) predicts them; NotTrained if it has no results."""
-    key = trained(ws, version.name).get(version.commit)
-    run = _run_dir(ws, version.name, key) if key else None
-    if run is None or not (run / "metrics.json").exists():
-        raise NotTrained(f"{version.name} at {version.commit[:10]} is not trained yet: run "
-                         f"`ide retrain {version.name}` (or keep `ide watch` running)")
+    run = _finished_run(ws, version)
     ids = state.read_json(run / "run.json", {}).get("unlabelled", [])
     path = run / "unlabelled.npy"
     probs = np.load(path) if path.exists() else np.zeros((0, len(version.classes)))
