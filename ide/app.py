@@ -49,10 +49,9 @@ def load_images(root: str, name: str, commit: str) -> dict:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def id_index(root: str, name: str, commit: str) -> tuple[dict, np.ndarray]:
-    """({id: row}, ids as an array) of a ranking: made once per commit, not per rerun."""
-    r = load_ranking(root, name, commit)
-    return {i: n for n, i in enumerate(r.ids)}, np.asarray(r.ids)
+def id_array(root: str, name: str, commit: str) -> np.ndarray:
+    """A ranking's ids as an array (for the id search): made once per commit, not per rerun."""
+    return np.asarray(load_ranking(root, name, commit).ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=20000)
@@ -327,7 +326,7 @@ def filters_ui(ws, name, r: runs.Ranking) -> np.ndarray:
     if special != "all":
         shown = views.only(r, shown, load_special(str(ws.root), name, r.commit, special))
     if query.strip():
-        ids = id_index(str(ws.root), name, r.commit)[1]
+        ids = id_array(str(ws.root), name, r.commit)
         shown = shown[np.char.find(ids[shown], query.strip()) >= 0]
     where = (r.commit, tuple(given), tuple(predicted), pair, only, special, query.strip())
     if st.session_state.get("where") != where:
@@ -476,7 +475,7 @@ def bulk_ui(ws, name, commit, r, selected, current, where: str, editable: bool) 
     if st.session_state.get(f"bulk_for_{where}") != selected:
         # A new selection: offer its most common suggestion.
         st.session_state[f"bulk_for_{where}"] = selected
-        rows = id_index(str(ws.root), name, commit)[0]
+        rows = r.position
         votes = Counter(r.classes[r.predicted[rows[i]]] for i in selected if i in rows)
         st.session_state[key] = votes.most_common(1)[0][0] if votes else r.classes[0]
     c1, c2 = st.columns([1, 3])

@@ -82,6 +82,15 @@ def others(ws: Workspace, name: str, version: Version | None = None,
     return theirs
 
 
+def everyone(ws: Workspace, name: str, version: Version | None = None) -> dict:
+    """Every reviewer's staged edits against HEAD, the command line's included, read once:
+    {"labels": [{"id","old","new"}], "removed": [{"id","old"}], "conflicts": the command
+    line's (`read`)}; another reviewer's conflicting edit is listed under "labels"."""
+    mine, theirs = _split(ws, name, version or store.resolve(ws, name), None)
+    return {"labels": mine["labels"] + theirs["labels"],
+            "removed": mine["removed"] + theirs["removed"], "conflicts": mine["conflicts"]}
+
+
 def _split(ws: Workspace, name: str, version: Version, owner: str | None):
     head = version.labels
     stage = _load(ws, name)

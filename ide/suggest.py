@@ -30,9 +30,8 @@ def suggestions(ws: Workspace, name: str, *, order: str = "confident",
     version = store.resolve(ws, name)
     ids, probs = runs.unlabelled(ws, version)
     # Staged by anyone (any reviewer, or the command line): no longer waiting for a label.
-    busy = {e["id"] for stage in (staged.read(ws, name, version),
-                                   staged.others(ws, name, version))
-            for e in [*stage["labels"], *stage["removed"]]}
+    stage = staged.everyone(ws, name, version)
+    busy = {e["id"] for e in [*stage["labels"], *stage["removed"]]}
     keep = [n for n, i in enumerate(ids) if version.labels.get(i) == "" and i not in busy]
     if not keep:
         return []

@@ -34,9 +34,9 @@ class _Current(Exception):
 
 def _history(ws: Workspace, name: str) -> list[dict]:
     """Metrics of every trained commit of NAME in HEAD's history, oldest first."""
-    rows = []
+    rows, index = [], runs.trained(ws, name)  # the index read once, not per commit
     for entry in reversed(history.log(ws, name)):
-        m = runs.metrics(ws, name, entry["commit"])
+        m = runs.stored_metrics(ws, name, index.get(entry["commit"]))
         if m is not None:
             rows.append({"commit": entry["commit"], **m})
     return rows

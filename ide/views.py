@@ -64,9 +64,8 @@ def working_labels(ws: Workspace, name: str, r: Ranking) -> Mapping[str, str]:
     edits (R's own label where HEAD no longer has the example); read-only, looked up
     lazily."""
     version = store.resolve(ws, name)
-    edits = {e["id"]: e["new"] for stage in (staged.read(ws, name, version),
-                                             staged.others(ws, name, version))
-             for e in stage["labels"] if e["id"] in r.position}
+    edits = {e["id"]: e["new"] for e in staged.everyone(ws, name, version)["labels"]
+             if e["id"] in r.position}
     return WorkingLabels(version.labels, edits, r)
 
 
@@ -102,7 +101,7 @@ def shown(r: Ranking, *, given=(), predicted=(), pair: tuple[str, str] | None = 
 def only(r: Ranking, shown: np.ndarray, ids: list[str]) -> np.ndarray:
     """The indices of SHOWN whose example is in IDS, in the order of IDS (a duplicate pair
     side by side, the worst outlier first)."""
-    index = {i: n for n, i in enumerate(r.ids)}
+    index = r.position
     keep = set(shown.tolist())
     picked = dict.fromkeys(index[i] for i in ids if i in index and index[i] in keep)
     return np.array(list(picked), dtype=int)
