@@ -52,7 +52,7 @@ def _new(version: Version, cls: str) -> None:
 
 
 def _not_staged(ws: Workspace, version: Version, cls: str) -> None:
-    stage = staged.read(ws, version.name, version)
+    stage = staged.everyone(ws, version.name, version)  # any reviewer's, not only the CLI's
     named = [e["id"] for e in stage["labels"] if cls in (e["old"], e["new"])] + \
         [c["id"] for c in stage["conflicts"] if cls in (c["yours"], c["theirs"])]
     if named:

@@ -172,6 +172,9 @@ def test_classes_bad_input_changes_nothing(toy, run):
     staged.relabel(toy, "toy", {"h/000.jpg": "v"})
     with pytest.raises(Conflict, match="staged edits name class 'h'"):
         classes.merge(toy, "toy", "h", "d")
+    staged.relabel(toy, "toy", {"d/000.jpg": "v"}, owner="Ann")  # a reviewer's, in the app
+    with pytest.raises(Conflict, match="staged edits name class 'd'"):
+        classes.rename(toy, "toy", "d", "dot")
     assert head(toy) == before and clean(toy)
 
 
