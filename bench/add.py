@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ide import add, commits, transfer
+from ide.ops import add, transfer
+from ide.repo import commits
 
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 

@@ -31,9 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ide import commits, history, images, runs, staged, store, views  # noqa: E402
-from ide import dataset as ds  # noqa: E402
-from ide.workspace import Workspace  # noqa: E402
+from ide.learn import runs  # noqa: E402
+from ide.ops import views  # noqa: E402
+from ide.repo import commits, history, images, staged, versions  # noqa: E402
+from ide.data import formats as ds  # noqa: E402
+from ide.repo.workspace import Workspace  # noqa: E402
 
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}
 CLASSES = [str(c) for c in range(10)]
@@ -70,13 +72,13 @@ def git_rows(tmp: Path, n: int) -> list[tuple[str, float]]:
     ws = labels_workspace(tmp, n)
     rows = [("labels.csv size, MB", (ws.root / "datasets/big/labels.csv").stat().st_size / 1e6)]
     rng = np.random.default_rng(0)
-    ids = sorted(store.labels(ws, "big"))
+    ids = sorted(versions.labels(ws, "big"))
     times = []
     for k in range(10):
         staged.relabel(ws, "big", edit(ws, ids, rng))
         times.append(timed(commits.commit, ws, "big", f"edit {k}")[0])
-    store._versions.items.clear()  # a fresh process: `ide commit` parses HEAD's labels once
-    store._parsed.items.clear()
+    versions._versions.items.clear()  # a fresh process: `ide commit` parses HEAD's labels once
+    versions._parsed.items.clear()
     staged.relabel(ws, "big", edit(ws, ids, rng))
     rows += [("ide commit of 10 edits, in a running app (median of 10)", float(np.median(times))),
              ("ide commit of 10 edits, fresh process (labels parsed)",
@@ -109,10 +111,10 @@ def git_rows(tmp: Path, n: int) -> list[tuple[str, float]]:
 
 
 def app_rows(tmp: Path, ws: Workspace, n: int) -> list[tuple[str, float]]:
-    store._versions.items.clear()
-    store._parsed.items.clear()
-    t_first, version = timed(store.resolve, ws, "big")
-    t_again, _ = timed(store.resolve, ws, "big")
+    versions._versions.items.clear()
+    versions._parsed.items.clear()
+    t_first, version = timed(versions.resolve, ws, "big")
+    t_again, _ = timed(versions.resolve, ws, "big")
     ids = sorted(version.labels)
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(10) * 0.3, n)
@@ -157,7 +159,7 @@ def dvc_rows(tmp: Path, sizes: list[int]) -> list[tuple[str, float]]:
         rows.append((f"dvc status, {m:,} files, nothing changed", sh(ws.root, "dvc", "status",
                                                                     "-q")))
         text = (ws.root / "datasets/big/images.dvc").read_text()
-        version = store.Version(name="big", folder="datasets/big", commit="0" * 40,
+        version = versions.Version(name="big", folder="datasets/big", commit="0" * 40,
                                 labels_blob="", images_hash=ds.images_hash(text), classes=(),
                                 checked=frozenset(), params_text=None, labels={})
         ws.cache_dir()

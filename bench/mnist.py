@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ide import commits, runs, staged, store, transfer
+from ide.learn import runs
+from ide.ops import transfer
+from ide.repo import commits, staged, versions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 
@@ -51,7 +53,7 @@ def peak_mb() -> float:
 
 
 def precision_at_k(ws, rev, flipped: set) -> float:
-    top = runs.suspects(ws, store.resolve(ws, "mnist", rev), top=len(flipped))
+    top = runs.suspects(ws, versions.resolve(ws, "mnist", rev), top=len(flipped))
     return len({r["id"] for r in top} & flipped) / len(flipped)
 
 
@@ -76,24 +78,24 @@ def main():
         transfer.import_dataset(ws, "mnist", write_mnist(tmp / "src"))
         rows.append(("import 10,000 PNGs (incl. writing them)", time.time() - t, "", "", ""))
         t = time.time()
-        res = runs.retrain(ws, store.resolve(ws, "mnist"))
-        top = [r["id"] for r in runs.suspects(ws, store.resolve(ws, "mnist"), top=50)]
+        res = runs.retrain(ws, versions.resolve(ws, "mnist"))
+        top = [r["id"] for r in runs.suspects(ws, versions.resolve(ws, "mnist"), top=50)]
         real = {f"{y}/{n:05d}.png" for n, y in CONFIRMED.items()}
         rows.append((f"given labels: confirmed errors in top 20 / top 50 = "
                      f"{len(real & set(top[:20]))} / {len(real & set(top))}",
                      time.time() - t, "", f"{res['metrics']['accuracy']:.4f}", ""))
-        labels = store.labels(ws, "mnist")
+        labels = versions.labels(ws, "mnist")
         rng = np.random.default_rng(0)
         ids = sorted(labels)
         pick = rng.choice(len(ids), 500, replace=False)
         noise = {ids[n]: str((int(labels[ids[n]]) + rng.integers(1, 10)) % 10) for n in pick}
         staged.relabel(ws, "mnist", noise)
         commits.commit(ws, "mnist", "5% noise")
-        params = store.resolve(ws, "mnist").params
+        params = versions.resolve(ws, "mnist").params
         n_train = len(ids) * (params.folds - 1)  # examples seen per epoch, all folds
 
         t = time.time()
-        res = runs.retrain(ws, store.resolve(ws, "mnist"), full=True)
+        res = runs.retrain(ws, versions.resolve(ws, "mnist"), full=True)
         secs = time.time() - t
         rows.append(("full retrain (5 folds), 5% noise", secs,
                      f"{params.epochs * n_train / res['seconds']:.0f}",
@@ -104,21 +106,21 @@ def main():
         commits.commit(ws, "mnist", "fix 10")
         left = set(noise) - set(fixes)
         t = time.time()
-        res = runs.retrain(ws, store.resolve(ws, "mnist"))
+        res = runs.retrain(ws, versions.resolve(ws, "mnist"))
         rows.append((f"warm retrain after 10 fixes (from {res['warm_start'][:7]})",
                      time.time() - t, f"{params.warm_epochs * n_train / res['seconds']:.0f}",
                      f"{res['metrics']['accuracy']:.4f}",
                      f"{precision_at_k(ws, 'HEAD', left):.3f}"))
         warm_key = runs.trained(ws, "mnist")[ws.head()]
         t = time.time()
-        res = runs.retrain(ws, store.resolve(ws, "mnist"), full=True)
+        res = runs.retrain(ws, versions.resolve(ws, "mnist"), full=True)
         rows.append(("full retrain of the same commit, for comparison", time.time() - t,
                      f"{params.epochs * n_train / res['seconds']:.0f}",
                      f"{res['metrics']['accuracy']:.4f}",
                      f"{precision_at_k(ws, 'HEAD', left):.3f}"))
         del warm_key
         t = time.time()
-        res = runs.retrain(ws, store.resolve(ws, "mnist"))
+        res = runs.retrain(ws, versions.resolve(ws, "mnist"))
         rows.append(("retrain again (cache hit)", time.time() - t, "", "", ""))
         for row in app_speed(ws):
             rows.append(row)
@@ -131,7 +133,7 @@ def app_speed(ws):
     from streamlit.testing.v1 import AppTest
 
     os.environ["IDE_WORKSPACE"] = str(ws.root)
-    app = str(Path(__file__).resolve().parents[1] / "ide" / "app.py")
+    from ide.app import SCRIPT as app
     at = AppTest.from_file(app, default_timeout=120)
     t = time.time()
     at.run()

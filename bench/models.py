@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ide import backbone, rank, train
-from ide.train import Params
+from ide.learn import backbone, rank, train
+from ide.data.params import LITE0, Params, default_params
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 # MNIST test indices whose given label at most 2 of 5 MTurk reviewers kept (the 15 errors
@@ -167,8 +167,8 @@ def digits_at(size: int, rgb: bool, decoded: int) -> np.ndarray:
 
 def lite0_head(x, y) -> float:
     """Precision@k of EfficientNet-Lite0 embeddings + the K-fold head, first seed's flips."""
-    params = Params(model=backbone.LITE0)
-    z = train.standardise(backbone.embed(backbone.load(backbone.LITE0), x))
+    params = Params(model=LITE0)
+    z = train.standardise(backbone.embed(backbone.load(LITE0), x))
     noisy, flipped = flip(y, 0.08, 10, np.random.default_rng(100))
     probs, _, _ = ide_kfold([f"{n:04d}" for n in range(len(y))], z, noisy, params)
     return precision_at_k(noisy, probs, flipped)
@@ -177,7 +177,6 @@ def lite0_head(x, y) -> float:
 def sizes(quick):
     from sklearn.datasets import load_digits
 
-    from ide.images import default_params
 
     y = load_digits().target.astype(np.int64)
     ids = [f"{n:04d}" for n in range(len(y))]
@@ -197,7 +196,7 @@ def sizes(quick):
                 lr.append(precision_at_k(noisy, logistic(x, noisy)[0], flipped))
             row([f"{size} px {'RGB' if rgb else 'grey'}", f"{np.mean(cnn):.3f}",
                  f"{np.mean(secs):.0f}", f"{np.mean(lr):.3f}",
-                 f"{lite0_head(digits_at(size, rgb, backbone.side(backbone.LITE0)), y):.3f}"],
+                 f"{lite0_head(digits_at(size, rgb, backbone.side(LITE0)), y):.3f}"],
                 w)
 
 
@@ -226,7 +225,9 @@ def backbone_after_commit():
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from ide import commits, runs, staged, store, transfer
+    from ide.learn import runs
+    from ide.ops import transfer
+    from ide.repo import commits, staged, versions
 
     w = [46, 8, 12]
     table(["digits as 64-px colour PNGs, efficientnet-lite0", "seconds", "precision@k"], w)
@@ -238,18 +239,18 @@ def backbone_after_commit():
             Image.fromarray(img).save(Path(tmp) / "src" / str(label) / f"{n:04d}.png")
         ws = commits.init(Path(tmp) / "ws")
         transfer.import_dataset(ws, "d", Path(tmp) / "src")
-        ids = sorted(store.labels(ws, "d"))
+        ids = sorted(versions.labels(ws, "d"))
         rng = np.random.default_rng(3)
         picked = rng.choice(len(ids), int(0.10 * len(ids)), replace=False)
         noise = {ids[n]: str((int(ids[n].split("/")[0]) + rng.integers(1, 10)) % 10)
                  for n in picked}
         staged.relabel(ws, "d", noise)
         commits.commit(ws, "d", "10% noise")
-        assert store.resolve(ws, "d").params.model == backbone.LITE0
+        assert versions.resolve(ws, "d").params.model == LITE0
         top = lambda k: {r["id"] for r in runs.suspects(  # noqa: E731
-            ws, store.resolve(ws, "d"), top=k)}
+            ws, versions.resolve(ws, "d"), top=k)}
         start = time.time()
-        runs.retrain(ws, store.resolve(ws, "d"))
+        runs.retrain(ws, versions.resolve(ws, "d"))
         row(["first retrain (embeds 1,797 images, then heads)", f"{time.time() - start:.1f}",
              f"{len(top(len(noise)) & set(noise)) / len(noise):.3f}"], w)
         fixes = dict(list({i: i.split("/")[0] for i in noise}.items())[:len(noise) // 2])
@@ -257,7 +258,7 @@ def backbone_after_commit():
         commits.commit(ws, "d", "fix half")
         left = set(noise) - set(fixes)
         start = time.time()
-        runs.retrain(ws, store.resolve(ws, "d"))
+        runs.retrain(ws, versions.resolve(ws, "d"))
         row(["after a commit fixing 5% (cached embeddings)", f"{time.time() - start:.1f}",
              f"{len(top(len(left)) & left) / len(left):.3f}"], w)
 

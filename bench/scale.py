@@ -42,8 +42,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's `ide`, whatever is pip-installed
 
-from ide import commits, runs, staged, store  # noqa: E402
-from ide.workspace import Workspace  # noqa: E402
+from ide.data.params import LITE0  # noqa: E402
+from ide.learn import runs  # noqa: E402
+from ide.repo import commits, staged, versions  # noqa: E402
+from ide.repo.workspace import Workspace  # noqa: E402
 
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}
 NAME = "big"
@@ -131,7 +133,7 @@ def build(tmp: Path, n: int, out: dict) -> Workspace:
     out["import_ratio"] = out["import"] / out["dvc_add"]
     shutil.rmtree(src)
     rng = np.random.default_rng(1)
-    ids = sorted(store.labels(ws, NAME))
+    ids = sorted(versions.labels(ws, NAME))
     times = []
     for k in range(100):
         edits = {ids[j]: CLASSES[rng.integers(10)] for j in rng.choice(len(ids), 10,
@@ -139,7 +141,7 @@ def build(tmp: Path, n: int, out: dict) -> Workspace:
         staged.relabel(ws, NAME, edits)
         times.append(timed(commits.commit, ws, NAME, f"edit {k}")[0])
     out["commit"] = float(np.median(times))
-    version = store.resolve(ws, NAME)
+    version = versions.resolve(ws, NAME)
     probs_file = tmp / "probs.npy"
     np.save(probs_file, planted_probs(sorted(version.labels), version.labels))
     out["predictions"] = ide("-C", str(ws.root), "predictions", NAME, str(probs_file))
@@ -157,7 +159,7 @@ def apptest(root: str) -> dict:
     """Seconds of each run of the app's script in AppTest; a step whose widget is not there
     (the app changed) is left out."""
     os.environ["IDE_WORKSPACE"] = root
-    import ide.app  # noqa: F401  (imported as a running server has it: not part of a page)
+    import ide.app.main  # noqa: F401  (imported as a running server has it: not part of a page)
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "ide" / "app.py"), default_timeout=300)
@@ -275,7 +277,7 @@ def press(page, key: str, n: int) -> float:
 def browser_times(ws: Workspace, tmp: Path, out: dict) -> None:
     from playwright.sync_api import sync_playwright
 
-    n = len(store.labels(ws, NAME))
+    n = len(versions.labels(ws, NAME))
     suspects = runs.metrics(ws, NAME, ws.head())["suspects"]
     proc, url = serve(ws, tmp / "serve.log")
     memory = PeakMemory(proc.pid)
@@ -311,9 +313,9 @@ def browser_times(ws: Workspace, tmp: Path, out: dict) -> None:
 # -- the pretrained backbone ----------------------------------------------------------------
 def embed_rate(sample: int = 256) -> float:
     """Images/s of EfficientNet-Lite0 on SAMPLE images at its input side (after a warm-up)."""
-    from ide import backbone
+    from ide.learn import backbone
 
-    model = backbone.LITE0
+    model = LITE0
     embedder = backbone.load(model, None, "cpu")
     side = backbone.side(model)
     x = np.random.default_rng(0).integers(0, 255, (sample, 3, side, side), dtype=np.uint8)
@@ -326,15 +328,15 @@ def head_times(ws: Workspace, out: dict) -> None:
     with vectors for every image, retrain, commit 10 edits, retrain again."""
     import yaml
 
-    from ide import images
-    from ide.embeddings import EmbeddingCache
+    from ide.repo import images
+    from ide.learn.embeddings import EmbeddingCache
 
     params_file = ws.root / "datasets" / NAME / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
     params["model"] = "efficientnet-lite0"
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     ws.git("commit", "-qm", "Backbone", "--", str(params_file))
-    version = store.resolve(ws, NAME)
+    version = versions.resolve(ws, NAME)
     files = images.image_files(ws, version)
     md5s = sorted({m for m, _ in files.values()})
     label_of = {files[i][0]: CLASSES.index(lab) for i, lab in version.labels.items()}
@@ -349,7 +351,7 @@ def head_times(ws: Workspace, out: dict) -> None:
     staged.relabel(ws, NAME, {ids[j]: CLASSES[(CLASSES.index(version.labels[ids[j]]) + 1) % 10]
                               for j in pick})
     commits.commit(ws, NAME, "10 edits")
-    out["head_small"] = timed(runs.retrain, ws, store.resolve(ws, NAME))[0]
+    out["head_small"] = timed(runs.retrain, ws, versions.resolve(ws, NAME))[0]
 
 
 # -- the table ------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ide import dataset as ds
-from ide import commits, history, staged, transfer
+from ide.data import formats as ds
+from ide.ops import transfer
+from ide.repo import commits, history, staged
 
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 

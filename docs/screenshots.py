@@ -25,19 +25,20 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def main(workspace: str = "/tmp/ide-screenshots") -> None:
-    from ide import commits, history, runs, staged, store
-    from ide.workspace import Workspace
+    from ide.learn import runs
+    from ide.repo import commits, history, staged, versions
+    from ide.repo.workspace import Workspace
 
     subprocess.run([sys.executable, "-m", "ide.cli", "demo", workspace, "--no-serve"],
                    check=True)
     ws = Workspace(workspace)
     if len(history.log(ws, "digits")) == 2:
-        top = runs.suspects(ws, store.resolve(ws, "digits"), top=40)
+        top = runs.suspects(ws, versions.resolve(ws, "digits"), top=40)
         staged.relabel(ws, "digits", {r["id"]: r["predicted"] for r in top})
         commits.commit(ws, "digits", "Accept the model's suggestion for the top 40 suspects",
                      author="Ada Lovelace <ada@example.org>")
-        runs.retrain(ws, store.resolve(ws, "digits"))
-    head = store.resolve(ws, "digits")
+        runs.retrain(ws, versions.resolve(ws, "digits"))
+    head = versions.resolve(ws, "digits")
     r = runs.ranking(ws, head)
     if not staged.read(ws, "digits", head, "Ada Lovelace")["labels"]:
         # Pending edits of two reviewers: Ada's own (badged) and Grace's (read-only).

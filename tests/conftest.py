@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide import cli, commits, staged, store, transfer
-from ide.workspace import Workspace
+from ide.cli import main as cli
+from ide.ops import transfer
+from ide.repo import commits, staged, versions
+from ide.repo.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,14 +83,14 @@ FLIPPED = {"h/003.png": "v", "v/004.png": "d", "d/005.png": "h"}
 @pytest.fixture(scope="session")
 def trained_template(toy_template, tmp_path_factory):
     """The toy dataset with three planted label errors (FLIPPED) committed and trained."""
-    from ide import runs
+    from ide.learn import runs
 
     dest = tmp_path_factory.mktemp("trained") / "ws"
     shutil.copytree(toy_template, dest, symlinks=True)
     ws = Workspace(dest)
     staged.relabel(ws, "toy", FLIPPED)
     commits.commit(ws, "toy", "Simulated annotation noise")
-    return ws, runs.retrain(ws, store.resolve(ws, "toy"))
+    return ws, runs.retrain(ws, versions.resolve(ws, "toy"))
 
 
 @pytest.fixture

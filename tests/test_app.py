@@ -1,18 +1,19 @@
 """The Streamlit app, driven by AppTest: every page, the main actions, the bad states."""
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ide import commits, history, images, staged, state, store, worker
-from ide.serve import check_host
+from ide.app import SCRIPT
+from ide.ops import worker
+from ide.repo import commits, history, images, staged, state, versions
+from ide.serve.server import check_host
 from ide.errors import IDEError
-from ide.workspace import Workspace
+from ide.repo.workspace import Workspace
 
 from conftest import FLIPPED
 
-APP = str(Path(__file__).resolve().parents[1] / "ide" / "app.py")
+APP = SCRIPT
 ADA = "Ada Lovelace"
 
 
@@ -146,7 +147,7 @@ def test_history_page(trained_ws, app):
     assert commits.columns.tolist()[:4] == ["commit", "edits", "accuracy", "suspects"]
     assert commits["commit"].str.len().tolist() == [8, 8]  # short ids
     hint = at.text_input(key="history_id").placeholder
-    assert hint.removeprefix("e.g. ") in store.resolve(trained_ws, "toy").labels  # a real id
+    assert hint.removeprefix("e.g. ") in versions.resolve(trained_ws, "toy").labels  # a real id
     at.text_input(key="history_id").input("h/003.png").run()
     labels = at.dataframe[1].value
     assert labels["label"].tolist() == ["v", "h"] and labels.columns[:2].tolist() == \
@@ -262,7 +263,7 @@ def test_thumbnails_are_square_and_the_zoom_is_the_whole_image(tmp_path, ws):
 
     from PIL import Image
 
-    from ide import thumbs
+    from ide.app import thumbs
 
     src = tmp_path / "tall.png"
     Image.new("RGB", (300, 1000), (200, 0, 0)).save(src)
@@ -313,7 +314,7 @@ def test_staged_owners_in_the_api(toy):
     with pytest.raises(IDEError, match="it is Ann's"):
         staged.unstage(toy, "toy", ["h/001.png"])
     commits.commit(toy, "toy", "mine only")  # the command line's edit only
-    assert store.resolve(toy, "toy").labels["h/001.png"] == "h"
+    assert versions.resolve(toy, "toy").labels["h/001.png"] == "h"
     assert staged.read(toy, "toy", owner="Ann") == {
         "labels": [{"id": "h/001.png", "old": "h", "new": "v"}], "checked": ["d/001.png"],
         "removed": [], "conflicts": []}
@@ -328,7 +329,7 @@ def test_staged_owners_in_the_api(toy):
 
 
 def test_a_missing_image_is_shown_not_crashed_on(trained_ws, app):
-    files = images.image_files(trained_ws, store.resolve(trained_ws, "toy"))
+    files = images.image_files(trained_ws, versions.resolve(trained_ws, "toy"))
     for i in FLIPPED:
         files[i][1].chmod(0o644)
         files[i][1].unlink()

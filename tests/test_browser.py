@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ide import history, staged, worker
+from ide.ops import worker
+from ide.repo import history, staged
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -166,5 +167,5 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     page.get_by_text("History").click()
     page.get_by_text("Out-of-fold accuracy").first.wait_for()
     page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
-    from ide import runs
+    from ide.learn import runs
     assert runs.metrics(ws, "toy", head)["examples"] == 90

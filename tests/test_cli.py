@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from ide import cli, staged, store
+from ide.cli import main as cli
+from ide.repo import staged, versions
 
 from conftest import write_imagefolder
 
@@ -19,7 +20,7 @@ def snapshot(ws):
     """What a failed command must leave as it was."""
     files = sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*")
                    if ".git" not in p.parts and ".ide" not in p.parts and ".dvc" not in p.parts)
-    stage = {n: staged.read(ws, n) for n in store.datasets(ws)}
+    stage = {n: staged.read(ws, n) for n in versions.datasets(ws)}
     return ws.head(), ws.git("status", "--porcelain"), files, stage
 
 
@@ -109,7 +110,7 @@ def test_skip_bad_imports_the_rest_and_lists_what_it_skipped(ws, run, bad_src):
     code, out, err = run(ws, "import", "new", str(bad_src), "--skip-bad")
     assert code == 0 and "imported 9 examples" in out
     assert "skipped h/broken.png" in out and "skipped v/notes.png" in out
-    assert len(store.labels(ws, "new")) == 9
+    assert len(versions.labels(ws, "new")) == 9
 
 
 def test_cli_round_trip_json(toy, run):
@@ -229,9 +230,9 @@ def test_json_of_the_commands_that_change_things(toy, run, tmp_path):
     assert res == {"dataset": "toy", "commit": toy.head()}
     fixed = res["commit"]
     res = js("revert", "toy", fixed)
-    assert res["commit"] == toy.head() != fixed and store.labels(toy, "toy")["h/001.png"] == "h"
+    assert res["commit"] == toy.head() != fixed and versions.labels(toy, "toy")["h/001.png"] == "h"
     res = js("checkout", "toy", fixed)
-    assert res["commit"] == toy.head() and store.labels(toy, "toy")["h/001.png"] == "v"
+    assert res["commit"] == toy.head() and versions.labels(toy, "toy")["h/001.png"] == "v"
     res = js("export", "toy", str(tmp_path / "out"), "--format", "csv")
     assert res == {"dataset": "toy", "examples": 90, "out": str(tmp_path / "out"),
                    "format": "csv"}
@@ -309,7 +310,7 @@ def test_retrain_progress_in_a_log_is_one_line_per_epoch(trained_ws, run):
     assert code == 0 and "warm-started" in out
     assert "\r" not in err
     lines = err.splitlines()
-    folds = store.resolve(trained_ws, "toy").params.folds
+    folds = versions.resolve(trained_ws, "toy").params.folds
     assert len(lines) == folds  # a warm start is one epoch per fold
     for k, line in enumerate(lines, 1):
         assert re.fullmatch(rf"fold {k}/{folds} epoch 1/1: +\d+% \[\d\d:\d\d<\d\d:\d\d, "
@@ -320,7 +321,7 @@ def test_retrain_progress_in_a_log_is_one_line_per_epoch(trained_ws, run):
 
 
 def test_progress_draws_bars_on_a_terminal_and_lines_elsewhere():
-    from ide.progress import Progress
+    from ide.cli.progress import Progress
 
     def feed(bar):
         for k in (1, 2):

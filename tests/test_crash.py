@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-from ide import checkpoint, runs, staged, state, store, worker
+from ide.learn import checkpoint, runs
+from ide.ops import worker
+from ide.repo import staged, state, versions
 
 from conftest import ROOT
 from test_cli import assert_one_line_error
@@ -73,7 +75,7 @@ def test_a_stale_index_lock_is_named(toy, run):
 
 # -- fold checkpoints -------------------------------------------------------------------------
 def test_a_truncated_fold_checkpoint_is_trained_again(trained_ws):
-    version = store.resolve(trained_ws, "toy")
+    version = versions.resolve(trained_ws, "toy")
     run_dir = runs._run_dir(trained_ws, "toy", runs.run_key(version))
     model = run_dir / "model.pt"
     states = checkpoint.load_states(model)
@@ -94,7 +96,7 @@ def test_a_truncated_fold_checkpoint_is_trained_again(trained_ws):
 # -- two writers ----------------------------------------------------------------------------
 # A writer logs (filelock's debug line) when it finds the lock taken and waits.
 _LOGGED = ("import logging, sys; logging.basicConfig(level=logging.DEBUG); "
-           "from ide.cli import main; sys.exit(main(sys.argv[1:]))")
+           "from ide.cli.main import main; sys.exit(main(sys.argv[1:]))")
 
 
 def _race(ws, *commands):
@@ -138,4 +140,4 @@ def test_two_commits_at_once(toy):
     code, out, err = results[1 - won[0]]
     assert_one_line_error(code, out, err, "already holds the staged edits")
     assert toy.git("rev-parse", "HEAD^").strip() == head
-    assert store.resolve(toy, "toy").labels["h/001.png"] == "v"
+    assert versions.resolve(toy, "toy").labels["h/001.png"] == "v"

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide import add, classes, commits, history, runs, staged, store, suggest
+from ide.app import SCRIPT
+from ide.learn import runs
+from ide.ops import add, classes, suggest
+from ide.repo import commits, history, staged, versions
 from ide.errors import Conflict, InvalidInput, NothingToDo
 
 from conftest import pattern
@@ -44,13 +47,13 @@ def test_add_imagefolder_with_unlabelled_new_class_and_duplicates(toy, tmp_path,
     shutil.copyfile(toy.root / "datasets/toy/images/h/001.png", src / "x" / "copy.png")
     (src / "h").mkdir()
     shutil.copyfile(src / "x" / "new0.png", src / "h" / "001.png")  # an id toy already has
-    before = store.resolve(toy, "toy")
+    before = versions.resolve(toy, "toy")
     code, out, err = run(toy, "add", "toy", str(src))
     assert code == 0, err
     assert "new class x" in out
     assert "x/copy.png: same image as h/001.png" in out
     assert "h/001.png: id already in toy" in out
-    v = store.resolve(toy, "toy")
+    v = versions.resolve(toy, "toy")
     assert v.classes == (*before.classes, "x")
     assert {i: v.labels[i] for i in v.labels if i not in before.labels} == {
         "u_h.png": "", "u_v.png": "", **{f"x/new{k}.png": "x" for k in range(6)}}
@@ -62,7 +65,7 @@ def test_add_imagefolder_with_unlabelled_new_class_and_duplicates(toy, tmp_path,
     # new images are read back from its cache.
     assert clean(toy)
     assert "up to date" in toy.dvc("status", "datasets/toy/images.dvc")
-    from ide import images
+    from ide.repo import images
     files = images.image_files(toy, v)
     assert set(files) >= set(v.labels) and str(files["u_h.png"][1]).startswith(
         str(toy.cache_dir()))
@@ -75,7 +78,7 @@ def test_add_with_a_csv_and_empty_labels(toy, tmp_path):
     (tmp_path / "l.csv").write_text("path,label\nu_h.png,h\nu_v.png,\n")
     res = add.add(toy, "toy", src, labels_csv=tmp_path / "l.csv")
     assert res["added"] == 2 and res["unlabelled"] == 1 and res["new_classes"] == []
-    labels = store.labels(toy, "toy")
+    labels = versions.labels(toy, "toy")
     assert labels["u_h.png"] == "h" and labels["u_v.png"] == ""
 
 
@@ -105,22 +108,22 @@ def test_remove_then_revert_brings_the_example_back(toy, run):
     assert code == 0, err
     assert f"remove {gone} (h)" in run(toy, "status", "toy")[1]
     commits.commit(toy, "toy", "Junk image")
-    assert gone not in store.labels(toy, "toy")
+    assert gone not in versions.labels(toy, "toy")
     assert history.diff(toy, "toy", "HEAD~1") == [{"id": gone, "old": "h", "new": None}]
     assert history.log(toy, "toy")[0]["removed"] == 1
     assert [h["label"] for h in history.history(toy, "toy", gone)] == [None, "h"]
     commits.revert(toy, "toy", "HEAD")
-    assert store.labels(toy, "toy")[gone] == "h"
-    assert len(store.labels(toy, "toy")) == 90
+    assert versions.labels(toy, "toy")[gone] == "h"
+    assert len(versions.labels(toy, "toy")) == 90
 
 
 def test_checkout_of_an_older_version_restores_removed_examples(toy, run):
     staged.remove(toy, "toy", ["v/003.png", "d/004.png"])
     commits.commit(toy, "toy", "Two junk images")
-    assert len(store.labels(toy, "toy")) == 88
+    assert len(versions.labels(toy, "toy")) == 88
     code, out, err = run(toy, "checkout", "toy", "HEAD~1")
     assert code == 0, err
-    assert store.labels(toy, "toy") == store.labels(toy, "toy", "HEAD~2")
+    assert versions.labels(toy, "toy") == versions.labels(toy, "toy", "HEAD~2")
     code, out, _ = run(toy, "diff", "toy", "HEAD~2", "HEAD~1")
     assert out.splitlines() == ["d/004.png: d -> (none)", "v/003.png: v -> (none)"]
     assert "2 removed, 88 examples" in run(toy, "log", "toy")[1]
@@ -132,7 +135,7 @@ def test_remove_bad_input(toy, run):
     assert code == 1 and "unknown example id" in err
     # The last example of a class that a staged edit still names cannot be removed.
     staged.relabel(toy, "toy", {"h/000.jpg": "v"})
-    vs = [i for i, lab in store.labels(toy, "toy").items() if lab == "h" and i != "h/000.jpg"]
+    vs = [i for i, lab in versions.labels(toy, "toy").items() if lab == "h" and i != "h/000.jpg"]
     staged.remove(toy, "toy", vs[:-1])
     with pytest.raises(InvalidInput, match="no example of class 'h'"):
         staged.remove(toy, "toy", vs[-1:])
@@ -144,16 +147,16 @@ def test_classes_add_rename_merge_as_commits(toy, run):
     assert json.loads(out)["classes"] == [{"class": c, "labelled": 30, "suggested": None}
                                for c in ("d", "h", "v")]
     assert run(toy, "classes", "toy", "--add", "z")[0] == 0
-    assert store.resolve(toy, "toy").classes == ("d", "h", "v", "z")
+    assert versions.resolve(toy, "toy").classes == ("d", "h", "v", "z")
     classes.rename(toy, "toy", "h", "horizontal")
-    v = store.resolve(toy, "toy")
+    v = versions.resolve(toy, "toy")
     assert v.classes == ("d", "horizontal", "v", "z")
     changed = history.diff(toy, "toy", "HEAD~1")
     assert len(changed) == 30 and all(c["old"] == "h" and c["new"] == "horizontal"
                                        for c in changed)
     assert "h/000.jpg: h -> horizontal" in toy.git("log", "-1", "--format=%B")
     classes.merge(toy, "toy", "v", "horizontal")
-    v = store.resolve(toy, "toy")
+    v = versions.resolve(toy, "toy")
     assert v.classes == ("d", "horizontal", "z")
     assert sum(lab == "horizontal" for lab in v.labels.values()) == 60
     assert len(history.diff(toy, "toy", "HEAD~1")) == 30
@@ -187,7 +190,7 @@ def grown_template(toy_template, tmp_path_factory):
     """One training for this module: toy plus 9 unlabelled patterns of clear classes, a
     near-duplicate and an odd image (unlabelled), and one example removed; committed and
     trained."""
-    from ide.workspace import Workspace
+    from ide.repo.workspace import Workspace
 
     base = tmp_path_factory.mktemp("grown")
     ws = Workspace(shutil.copytree(toy_template, base / "ws", symlinks=True))
@@ -200,12 +203,12 @@ def grown_template(toy_template, tmp_path_factory):
     add.add(ws, "toy", src)
     staged.remove(ws, "toy", ["d/001.png"])
     commits.commit(ws, "toy", "One junk image")
-    return ws, runs.retrain(ws, store.resolve(ws, "toy"))
+    return ws, runs.retrain(ws, versions.resolve(ws, "toy"))
 
 
 @pytest.fixture
 def grown(grown_template, tmp_path):
-    from ide.workspace import Workspace
+    from ide.repo.workspace import Workspace
 
     return Workspace(shutil.copytree(grown_template[0].root, tmp_path / "ws", symlinks=True))
 
@@ -215,7 +218,7 @@ def test_unlabelled_are_predicted_never_fitted_and_suggested(grown_template, gro
     and removed examples are not in the out-of-fold results."""
     toy = grown
     assert grown_template[1]["metrics"]["examples"] == 89
-    r = runs.ranking(toy, store.resolve(toy, "toy"))
+    r = runs.ranking(toy, versions.resolve(toy, "toy"))
     assert "d/001.png" not in r.ids and not any(i.startswith("u") for i in r.ids)
     assert NEAR_COPY not in r.ids and len(r.ids) == 89
     rows = [row for row in suggest.suggestions(toy, "toy") if row["id"].startswith("u")]
@@ -242,11 +245,11 @@ def test_unlabelled_are_predicted_never_fitted_and_suggested(grown_template, gro
     commits.commit(toy, "toy", "Pre-labelled")
     assert "u0_h.png: (unlabelled) -> h" in toy.git("log", "-1", "--format=%B")
     assert history.diff(toy, "toy", "HEAD~1")[0]["old"] == ""
-    assert store.labels(toy, "toy")["u0_h.png"] == "h"
+    assert versions.labels(toy, "toy")["u0_h.png"] == "h"
 
 
 def test_near_duplicates_and_outliers(grown, run):
-    from ide import duplicates
+    from ide.ops import duplicates
 
     code, out, err = run(grown, "duplicates", "toy", "--json")
     assert code == 0, err
@@ -265,7 +268,7 @@ def test_exact_duplicates_need_no_model(ws, tmp_path, run):
     batch(src, unlabelled=(), labelled=(("h", 3),))
     (src / "v").mkdir()
     shutil.copyfile(src / "h" / "new1.png", src / "v" / "same.png")  # same image, two labels
-    from ide import transfer
+    from ide.ops import transfer
     transfer.import_dataset(ws, "dup", src)
     code, out, err = run(ws, "duplicates", "dup", "--exact", "--json")
     assert code == 0, err
@@ -276,10 +279,8 @@ def test_exact_duplicates_need_no_model(ws, tmp_path, run):
 def test_label_page_accepts_the_suggestion_and_bulk(grown, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
-
     monkeypatch.setenv("IDE_WORKSPACE", str(grown.root))
-    at = AppTest.from_file(str(ROOT / "ide" / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
     at.sidebar.text_input(key="user_name").set_value("Ada").run()  # edits are a reviewer's
     at.sidebar.radio(key="page").set_value("Label").run()
     assert not at.exception, at.exception
@@ -301,10 +302,8 @@ def test_label_page_accepts_the_suggestion_and_bulk(grown, monkeypatch):
 def test_review_page_filters_duplicates_and_outliers(grown, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
-
     monkeypatch.setenv("IDE_WORKSPACE", str(grown.root))
-    at = AppTest.from_file(str(ROOT / "ide" / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
     at.sidebar.text_input(key="user_name").set_value("Ada").run()
     at.selectbox(key="f_special").set_value("duplicates").run()
     assert not at.exception, at.exception

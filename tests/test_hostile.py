@@ -14,7 +14,8 @@ import time
 import pytest
 from PIL import Image
 
-from ide import dataset, store
+from ide.data import formats
+from ide.repo import versions
 
 from conftest import ROOT, write_imagefolder
 from test_cli import assert_one_line_error, snapshot
@@ -59,7 +60,7 @@ def test_file_name_with_a_newline_is_a_bad_file(ws, run, tmp_path):
     assert snapshot(ws) == before
     code, out, err = run(ws, "import", "new", str(src), "--skip-bad")
     assert code == 0 and "unsafe file name" in out
-    assert "h/0\n0.png" not in store.resolve(ws, "new").labels
+    assert "h/0\n0.png" not in versions.resolve(ws, "new").labels
 
 
 def test_backslash_in_a_csv_path_is_a_folder_separator(ws, run, tmp_path):
@@ -68,7 +69,7 @@ def test_backslash_in_a_csv_path_is_a_folder_separator(ws, run, tmp_path):
     csv.write_text("path,label\nh\\000.png,h\nv\\001.png,v\n")
     code, out, err = run(ws, "import", "new", str(src), "--labels", str(csv))
     assert code == 0, err
-    assert dict(store.resolve(ws, "new").labels) == {"h/000.png": "h", "v/001.png": "v"}
+    assert dict(versions.resolve(ws, "new").labels) == {"h/000.png": "h", "v/001.png": "v"}
 
 
 def test_huge_csv_field(ws, run, tmp_path):
@@ -117,7 +118,7 @@ def test_a_bad_commit_is_one_line(toy, run, tmp_path, files, match, argv):
 
 
 def test_a_crafted_dvc_manifest_cannot_reach_outside(toy, run, tmp_path):
-    version = store.resolve(toy, "toy")
+    version = versions.resolve(toy, "toy")
     cache = toy.root / ".dvc" / "cache" / "files" / "md5"
     h = version.images_hash
     entries = json.loads((cache / h[:2] / h[2:]).read_text())
@@ -153,14 +154,14 @@ def test_unstage_an_unknown_or_unstaged_id(toy, run):
 
 
 def test_ids_and_classes_are_checked_once():
-    assert dataset.check_class("cat-1 big") == "cat-1 big"
+    assert formats.check_class("cat-1 big") == "cat-1 big"
     for bad in ["", " ", ".", "..", "a/b", "a\\b", "x\ny", "x\x00"]:
-        with pytest.raises(dataset.InvalidInput):
-            dataset.check_class(bad)
-    assert dataset.check_id("a/b.png") == "a/b.png"
+        with pytest.raises(formats.InvalidInput):
+            formats.check_class(bad)
+    assert formats.check_id("a/b.png") == "a/b.png"
     for bad in ["", "/etc/x", "../x", "a/../b", "a//b", "./a", "a\\b", "a\nb"]:
-        with pytest.raises(dataset.InvalidInput):
-            dataset.check_id(bad)
+        with pytest.raises(formats.InvalidInput):
+            formats.check_id(bad)
 
 
 # -- a killed import ---------------------------------------------------------------------------
@@ -179,13 +180,13 @@ def test_import_killed_midway_then_imported_again(ws, tmp_path):
     assert (ws.root / "datasets/new").exists()  # half-built, as a crash leaves it
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert len(store.resolve(ws, "new").labels) == 120
+    assert len(versions.resolve(ws, "new").labels) == 120
     assert not ws.git("status", "--porcelain").strip()
 
 
 def test_a_commit_of_params_alone_is_in_the_log(toy):
     """The app shows the model of the newest logged commit: a params.yaml commit is one."""
-    from ide import history
+    from ide.repo import history
 
     params = (toy.root / "datasets/toy/params.yaml").read_text()
     commit_files(toy, {"datasets/toy/params.yaml": params + "# tuned\n"}, "tune")

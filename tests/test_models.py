@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide import backbone, commits, runs, staged, state, store, transfer
+from ide.data.params import LITE0
+from ide.learn import backbone, runs
+from ide.ops import transfer
+from ide.repo import commits, staged, state, versions
 
 from conftest import FLIPPED
 from test_cli import assert_one_line_error
@@ -42,13 +45,13 @@ def photos_template(tmp_path_factory):
 def photos(photos_template, tmp_path):
     import shutil
 
-    from ide.workspace import Workspace
+    from ide.repo.workspace import Workspace
     return Workspace(shutil.copytree(photos_template.root, tmp_path / "ws", symlinks=True))
 
 
 def test_backbone_ranks_planted_errors_first_and_embeds_each_image_once(photos, monkeypatch):
-    version = store.resolve(photos, "photos")
-    assert version.params.model == backbone.LITE0  # colour photos get the backbone
+    version = versions.resolve(photos, "photos")
+    assert version.params.model == LITE0  # colour photos get the backbone
     embedded = []
     real_embed = backbone.embed
     monkeypatch.setattr(backbone, "embed",
@@ -56,20 +59,20 @@ def test_backbone_ranks_planted_errors_first_and_embeds_each_image_once(photos, 
     flips = {"disc/003.png": "bar", "square/004.png": "disc", "bar/005.png": "square"}
     staged.relabel(photos, "photos", flips)
     commits.commit(photos, "photos", "Noise")
-    runs.retrain(photos, store.resolve(photos, "photos"))
+    runs.retrain(photos, versions.resolve(photos, "photos"))
     assert sum(embedded) == 48
-    top = runs.suspects(photos, store.resolve(photos, "photos"), top=3)
+    top = runs.suspects(photos, versions.resolve(photos, "photos"), top=3)
     assert {r["id"] for r in top} == set(flips)
     # A new version of the labels, and a full retrain: no image is embedded again.
     staged.relabel(photos, "photos", {"disc/003.png": "disc"})
     commits.commit(photos, "photos", "Fix one")
-    runs.retrain(photos, store.resolve(photos, "photos"), full=True)
+    runs.retrain(photos, versions.resolve(photos, "photos"), full=True)
     assert sum(embedded) == 48
 
 
 def test_the_cnn_ranks_planted_errors_first(trained_template):
     ws, _ = trained_template
-    top = runs.suspects(ws, store.resolve(ws, "toy"), top=3)
+    top = runs.suspects(ws, versions.resolve(ws, "toy"), top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
 
 
@@ -92,7 +95,7 @@ def test_model_choice_is_checked(toy, tmp_path, run):
 # -- bring your own predictions -------------------------------------------------------------
 def _probs(ws, name="toy"):
     """Confident, correct-looking probabilities, except for the planted errors."""
-    version = store.resolve(ws, name)
+    version = versions.resolve(ws, name)
     ids, classes = sorted(version.labels), list(version.classes)
     probs = np.full((len(ids), len(classes)), 0.01)
     for n, i in enumerate(ids):
@@ -117,17 +120,17 @@ def test_predictions_from_a_file_drive_the_ranking(trained_ws, tmp_path, run):
     code, out, err = run(trained_ws, "predictions", "toy",
                          str(_write_csv(tmp_path / "p.csv", ids, classes, probs)))
     assert code == 0, err
-    top = runs.suspects(trained_ws, store.resolve(trained_ws, "toy"), top=3)
+    top = runs.suspects(trained_ws, versions.resolve(trained_ws, "toy"), top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
     np.save(tmp_path / "p.npy", probs[::-1].copy())  # rows out of order: other suspects
     assert run(trained_ws, "predictions", "toy", str(tmp_path / "p.npy"))[0] == 0
-    assert {r["id"] for r in runs.suspects(trained_ws, store.resolve(trained_ws, "toy"),
+    assert {r["id"] for r in runs.suspects(trained_ws, versions.resolve(trained_ws, "toy"),
                                            top=3)} != set(FLIPPED)
     # Export reads back: the round trip keeps every probability.
     assert run(trained_ws, "export", "toy", str(tmp_path / "out.csv"), "--format",
                "predictions")[0] == 0
     assert run(trained_ws, "predictions", "toy", str(tmp_path / "out.csv"))[0] == 0
-    r = runs.ranking(trained_ws, store.resolve(trained_ws, "toy"))
+    r = runs.ranking(trained_ws, versions.resolve(trained_ws, "toy"))
     assert np.allclose(r.probs, probs[::-1] / probs.sum(1, keepdims=True), atol=1e-5)
 
 
@@ -157,10 +160,10 @@ def test_a_bad_predictions_file_is_refused_and_changes_nothing(trained_ws, tmp_p
         np.save(path, probs[:, :2])
     else:
         _write_csv(path, ids, classes, probs * 2)
-    before = runs.ranking(trained_ws, store.resolve(trained_ws, "toy")).probs.copy()
+    before = runs.ranking(trained_ws, versions.resolve(trained_ws, "toy")).probs.copy()
     index = state.read_json(state.path(trained_ws, state.RUNS, "toy", "index.json"), {})
     assert_one_line_error(*run(trained_ws, "predictions", "toy", str(path)), match)
-    assert np.array_equal(runs.ranking(trained_ws, store.resolve(trained_ws, "toy")).probs,
+    assert np.array_equal(runs.ranking(trained_ws, versions.resolve(trained_ws, "toy")).probs,
                           before)
     assert state.read_json(state.path(trained_ws, state.RUNS, "toy", "index.json"), {}) == index
 
@@ -173,7 +176,7 @@ def test_a_backbone_can_be_fine_tuned_whole(photos):
     params.write_text(text.replace("epochs: 8", "epochs: 1").replace("min_steps: 400",
                                                                       "min_steps: 0"))
     photos.git("commit", "-qam", "fine-tune the backbone")
-    res = runs.retrain(photos, store.resolve(photos, "photos"), device="cpu")
+    res = runs.retrain(photos, versions.resolve(photos, "photos"), device="cpu")
     assert res["metrics"]["examples"] == 48
-    r = runs.ranking(photos, store.resolve(photos, "photos"))
+    r = runs.ranking(photos, versions.resolve(photos, "photos"))
     assert r.probs.shape == (48, 3) and np.allclose(r.probs.sum(1), 1, atol=1e-4)

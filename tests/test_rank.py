@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ide import rank
+from ide.learn import rank
 
 
 def planted(n=500, k=4, errors=25, seed=0):

@@ -8,24 +8,26 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from ide import rank, runs, staged, store, views
-from ide.runs import Ranking
+from ide.learn import rank, runs
+from ide.ops import views
+from ide.repo import staged, versions
+from ide.learn.runs import Ranking
 
 
 def test_a_version_already_read_is_not_read_again(toy, monkeypatch):
-    first = store.resolve(toy, "toy")
-    real = store._read_version
+    first = versions.resolve(toy, "toy")
+    real = versions._read_version
     reads = []
-    monkeypatch.setattr(store, "_read_version", lambda *a: reads.append(a[2]) or real(*a))
-    assert store.resolve(toy, "toy") is first  # HEAD again: only its commit id is asked
-    assert store.resolve(toy, "toy", first.commit) is first
+    monkeypatch.setattr(versions, "_read_version", lambda *a: reads.append(a[2]) or real(*a))
+    assert versions.resolve(toy, "toy") is first  # HEAD again: only its commit id is asked
+    assert versions.resolve(toy, "toy", first.commit) is first
     assert reads == []
     staged.relabel(toy, "toy", {"h/001.png": "v"})
-    from ide import commits
+    from ide.repo import commits
     new = commits.commit(toy, "toy", "one fix")
-    after = store.resolve(toy, "toy")  # a new HEAD is read, never a stale version
+    after = versions.resolve(toy, "toy")  # a new HEAD is read, never a stale version
     assert after.commit == new and after.labels["h/001.png"] == "v"
-    assert new in reads and store.resolve(toy, "toy", "HEAD~1") is first
+    assert new in reads and versions.resolve(toy, "toy", "HEAD~1") is first
 
 
 class NoScan(dict):
@@ -48,7 +50,7 @@ def ranking_of(ids, labels, probs, classes) -> Ranking:
 
 
 def test_working_labels_are_looked_up_per_id_without_copying_head(toy, monkeypatch):
-    version = store.resolve(toy, "toy")
+    version = versions.resolve(toy, "toy")
     ids = sorted(version.labels)
     classes = list(version.classes)
     y = np.array([classes.index(version.labels[i]) for i in ids])
@@ -57,13 +59,13 @@ def test_working_labels_are_looked_up_per_id_without_copying_head(toy, monkeypat
     staged.relabel(toy, "toy", {ids[0]: "v" if version.labels[ids[0]] != "v" else "d"})
     expected = {**version.labels, **{e["id"]: e["new"]
                                      for e in staged.read(toy, "toy")["labels"]}}
-    real_resolve = store.resolve
+    real_resolve = versions.resolve
 
     def guarded(ws, name, rev="HEAD"):
         v = real_resolve(ws, name, rev)
         object.__setattr__(v, "labels", NoScan(v.labels))
         return v
-    monkeypatch.setattr(store, "resolve", guarded)
+    monkeypatch.setattr(versions, "resolve", guarded)
     now = views.working_labels(toy, "toy", r)
     assert isinstance(now, Mapping) and len(now) == len(ids) + 1
     assert all(now[i] == expected[i] for i in ids)
@@ -86,7 +88,7 @@ def test_confusion_pairs_count_like_a_counter():
 
 
 def test_the_log_reads_the_run_index_once(toy, tmp_path, monkeypatch):
-    version = store.resolve(toy, "toy")
+    version = versions.resolve(toy, "toy")
     np.save(tmp_path / "p.npy", np.full((len(version.labels), 3), 1 / 3))
     runs.load_predictions(toy, version, tmp_path / "p.npy")  # trained, without training
     real, calls = runs.trained, []
@@ -96,7 +98,7 @@ def test_the_log_reads_the_run_index_once(toy, tmp_path, monkeypatch):
 
 
 def test_ids_checked_at_once_agree_with_one_at_a_time():
-    from ide import dataset as ds
+    from ide.data import formats as ds
     from ide.errors import InvalidInput
 
     rng = np.random.default_rng(0)
@@ -118,12 +120,11 @@ def test_the_history_page_draws_its_charts_without_altair(toy, tmp_path):
     History visit does not pay for importing altair."""
     import subprocess
     import sys
-    from pathlib import Path
 
-    version = store.resolve(toy, "toy")
+    version = versions.resolve(toy, "toy")
     np.save(tmp_path / "p.npy", np.full((len(version.labels), 3), 1 / 3))
     runs.load_predictions(toy, version, tmp_path / "p.npy")
-    app = Path(__file__).resolve().parents[1] / "ide" / "app.py"
+    from ide.app import SCRIPT as app
     script = f"""
 import os, sys
 os.environ["IDE_WORKSPACE"] = {str(toy.root)!r}
@@ -144,10 +145,10 @@ def test_a_large_import_checks_on_every_core_with_the_same_verdicts(ws, tmp_path
                                                                     monkeypatch, parallel_from):
     """The pool of image checks (used from PARALLEL_FROM images on) names the same bad files
     and imports the same examples as the check in process."""
-    from ide import dataset as ds
+    from ide.ops import sources
 
     from conftest import write_imagefolder
-    monkeypatch.setattr(ds, "PARALLEL_FROM", parallel_from)
+    monkeypatch.setattr(sources, "PARALLEL_FROM", parallel_from)
     src = write_imagefolder(tmp_path / "src", per_class=4)
     (src / "h" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (src / "v" / "notes.png").write_text("hello")
@@ -158,4 +159,4 @@ def test_a_large_import_checks_on_every_core_with_the_same_verdicts(ws, tmp_path
     assert code == 0 and "imported 12 examples" in out
     files = ws.root / "datasets" / "new" / "images"
     assert all((files / i).read_bytes() == (src / i).read_bytes()
-               for i in store.labels(ws, "new"))
+               for i in versions.labels(ws, "new"))

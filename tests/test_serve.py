@@ -19,7 +19,8 @@ import urllib.request
 
 import pytest
 
-from ide import commits, gate
+from ide.repo import commits
+from ide.serve import gate
 
 from test_browser import free_port, start_serve, stop
 

@@ -4,7 +4,8 @@ and exclusive between threads."""
 import threading
 import time
 
-from ide import state, worker
+from ide.ops import worker
+from ide.repo import state
 
 
 def test_asking_for_a_path_creates_nothing(ws):

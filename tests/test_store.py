@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide import commits, history, images, staged, store, transfer, views
-from ide import dataset as ds
+from ide.ops import transfer, views
+from ide.repo import commits, history, images, staged, versions
+from ide.data import formats as ds
 from ide.errors import Conflict, IDEError, NotAWorkspace, NothingToDo
-from ide.workspace import Workspace
+from ide.repo.workspace import Workspace
 
 from conftest import MNIST, write_imagefolder
 
@@ -47,7 +48,7 @@ def test_import_imagefolder(toy):
     assert text[0] == "id,label" and len(text) == 91
     assert text[1:] == sorted(text[1:])
     assert "h/000.jpg,h" in text  # RGB JPEGs are imported beside grayscale PNGs
-    assert list(store.resolve(toy, "toy").classes) == ["d", "h", "v"]
+    assert list(versions.resolve(toy, "toy").classes) == ["d", "h", "v"]
     assert (folder / "images.dvc").exists() and (folder / "dvc.yaml").exists()
     tracked = toy.git("ls-files", "datasets/toy").split()
     assert not any("/images/" in p for p in tracked)  # images are DVC's, not git's
@@ -55,7 +56,7 @@ def test_import_imagefolder(toy):
     log = history.log(toy, "toy")
     assert len(log) == 1 and log[0]["edits"] == 90
     assert log[0]["author"] == "Importer <imp@example.org>"
-    assert set(images.image_files(toy, store.resolve(toy, "toy"))) == set(store.labels(toy, "toy"))
+    assert set(images.image_files(toy, versions.resolve(toy, "toy"))) == set(versions.labels(toy, "toy"))
 
 
 def test_import_with_csv_any_depth(ws, tmp_path):
@@ -65,8 +66,8 @@ def test_import_with_csv_any_depth(ws, tmp_path):
     Image.new("RGB", (20, 30), (1, 2, 3)).save(src / "b.jpeg")
     (tmp_path / "l.csv").write_text("path,label\ndeep/er/a.png,cat\nb.jpeg,dog\n")
     transfer.import_dataset(ws, "pets", src, labels_csv=tmp_path / "l.csv")
-    assert store.labels(ws, "pets") == {"b.jpeg": "dog", "deep/er/a.png": "cat"}
-    assert list(store.resolve(ws, "pets").classes) == ["cat", "dog"]
+    assert versions.labels(ws, "pets") == {"b.jpeg": "dog", "deep/er/a.png": "cat"}
+    assert list(versions.resolve(ws, "pets").classes) == ["cat", "dog"]
 
 
 def test_relabel_stages_on_disk_and_commit_changes_labels_only(toy):
@@ -115,9 +116,9 @@ def test_log_diff_history_checkout_revert(toy):
     assert [(h["commit"], h["label"]) for h in hist] == [(b, "d"), (a, "v"), (first, "h")]
     assert [h["message"] for h in hist][:2] == ["two", "one"]
     c = commits.revert(toy, "toy", b)
-    assert store.labels(toy, "toy") == store.labels(toy, "toy", a)
+    assert versions.labels(toy, "toy") == versions.labels(toy, "toy", a)
     d = commits.checkout(toy, "toy", first)
-    assert store.labels(toy, "toy") == store.labels(toy, "toy", first)
+    assert versions.labels(toy, "toy") == versions.labels(toy, "toy", first)
     assert len({a, b, c, d}) == 4 and clean(toy)
     with pytest.raises(NothingToDo):
         commits.checkout(toy, "toy", first)
@@ -149,11 +150,11 @@ def test_a_crash_between_writing_labels_and_committing_loses_nothing(toy, monkey
         commits.commit(toy, "toy", "Fix two")
     assert len(staged.read(toy, "toy")["labels"]) == 2
     # A harder crash leaves the new labels.csv behind: the next commit still completes.
-    new = {**store.labels(toy, "toy"), **TWO}
+    new = {**versions.labels(toy, "toy"), **TWO}
     (toy.root / "datasets/toy/labels.csv").write_text(ds.format_labels(new))
     monkeypatch.setattr(commits, "_git_commit", real)
     commits.commit(toy, "toy", "Fix two")
-    assert store.labels(toy, "toy") == new and clean(toy)
+    assert versions.labels(toy, "toy") == new and clean(toy)
 
 
 def test_a_crash_after_the_commit_leaves_no_phantom_edits(toy, monkeypatch):
@@ -179,7 +180,7 @@ def test_hand_edits_of_labels_csv_are_not_overwritten(toy):
 def test_checked_marks_are_committed(toy):
     staged.mark_checked(toy, "toy", ["v/003.png"])
     commits.commit(toy, "toy", "Reviewed")
-    assert store.resolve(toy, "toy").checked == {"v/003.png"}
+    assert versions.resolve(toy, "toy").checked == {"v/003.png"}
     assert "Checked (1)" in toy.git("log", "-1", "--format=%B")
 
 
@@ -193,12 +194,12 @@ def test_export_round_trips(toy, tmp_path, fmt):
         assert (out / "v" / "000.jpg").exists() and sorted(p.name for p in out.iterdir()) == \
             ["d", "h", "v"]
         transfer.import_dataset(toy, "again", out)
-        assert sorted(store.labels(toy, "again").values()) == \
-            sorted(store.labels(toy, "toy").values())
+        assert sorted(versions.labels(toy, "again").values()) == \
+            sorted(versions.labels(toy, "toy").values())
     else:
         transfer.import_dataset(toy, "again", out, labels_csv=out / "labels.csv")
-        assert store.labels(toy, "again") == {f"images/{i}": c
-                                              for i, c in store.labels(toy, "toy").items()}
+        assert versions.labels(toy, "again") == {f"images/{i}": c
+                                              for i, c in versions.labels(toy, "toy").items()}
 
 
 def test_commits_work_on_a_machine_without_a_git_identity(tmp_path, monkeypatch):
@@ -227,9 +228,9 @@ def test_import_real_mnist_digits_with_a_csv(ws, tmp_path):
         rows.append(f"{n:03d}.png,{y}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     transfer.import_dataset(ws, "mnist", tmp_path / "flat", labels_csv=tmp_path / "labels.csv")
-    assert len(store.labels(ws, "mnist")) == 200
-    assert store.labels(ws, "mnist")["000.png"] == "7"  # the first MNIST test digit is a 7
-    assert list(store.resolve(ws, "mnist").classes) == [str(d) for d in range(10)]
+    assert len(versions.labels(ws, "mnist")) == 200
+    assert versions.labels(ws, "mnist")["000.png"] == "7"  # the first MNIST test digit is a 7
+    assert list(versions.resolve(ws, "mnist").classes) == [str(d) for d in range(10)]
 
 
 @pytest.fixture
@@ -257,15 +258,15 @@ def test_relabel_and_commit_ask_git_little(toy, run, git_processes):
 
 
 def test_a_version_is_resolved_once_from_any_rev(toy):
-    store.resolve(toy, "toy")  # nothing to commit, but a tag to resolve
+    versions.resolve(toy, "toy")  # nothing to commit, but a tag to resolve
     staged.relabel(toy, "toy", {"h/000.jpg": "v"})
     toy.git("tag", "v1", commits.commit(toy, "toy", "one"))
-    v = store.resolve(toy, "toy", "v1")
+    v = versions.resolve(toy, "toy", "v1")
     assert v.commit == toy.head() and v.labels["h/000.jpg"] == "v"
-    assert v == store.resolve(toy, "toy", toy.head()) and v != store.resolve(toy, "toy", "v1~1")
+    assert v == versions.resolve(toy, "toy", toy.head()) and v != versions.resolve(toy, "toy", "v1~1")
     assert v.classes == ("d", "h", "v") and v.images_hash.endswith(".dir")
     assert v.params.folds == 5 and v.checked == frozenset()
     with pytest.raises(IDEError, match="unknown revision"):
-        store.resolve(toy, "toy", "nope")
+        versions.resolve(toy, "toy", "nope")
     with pytest.raises(IDEError, match="unknown dataset"):
-        store.resolve(toy, "nope")
+        versions.resolve(toy, "nope")

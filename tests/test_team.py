@@ -2,14 +2,15 @@
 branches, hooks, and a shared DVC cache; all on real repositories on local disk."""
 
 import shutil
-from pathlib import Path
 import subprocess
 
 import pytest
 
-from ide import commits, images, merge, staged, store
-from ide import dataset as ds
-from ide.workspace import Workspace
+from ide.app import SCRIPT
+from ide.data import mergedriver
+from ide.repo import commits, images, staged, versions
+from ide.data import formats as ds
+from ide.repo.workspace import Workspace
 
 
 def sh(cwd, *args, check=True):
@@ -30,7 +31,7 @@ def team(toy, tmp_path):
 
 
 def labels_at(ws, rev="HEAD"):
-    return dict(store.labels(ws, "toy", rev))
+    return dict(versions.labels(ws, "toy", rev))
 
 
 def commit_and_push(ws, edits, message):
@@ -88,7 +89,7 @@ def test_a_pull_that_agrees_or_touches_other_examples_is_no_conflict(team):
 # -- 2. merge like code --------------------------------------------------------------------
 def test_init_installs_the_merge_driver(toy):
     assert "datasets/*/labels.csv merge=ide" in (toy.root / ".gitattributes").read_text()
-    assert "-m ide.merge %O %A %B %P" in toy.git("config", "merge.ide.driver")
+    assert "-m ide.data.mergedriver %O %A %B %P" in toy.git("config", "merge.ide.driver")
     assert toy.git("check-attr", "merge", "datasets/toy/labels.csv").strip().endswith("ide")
 
 
@@ -135,8 +136,8 @@ def test_same_example_two_labels_is_a_conflict_that_resolve_settles(team, run):
 
 def test_checked_marks_merge_without_conflict():
     base, ours, theirs = frozenset("ab"), frozenset("abc"), frozenset("bd")
-    assert merge.merge_checked(base, ours, theirs) == frozenset("bcd")  # a removed by them
-    merged, conflicts = merge.merge_labels({"x": "1", "y": "1"}, {"x": "2", "y": "1"},
+    assert mergedriver.merge_checked(base, ours, theirs) == frozenset("bcd")  # a removed by them
+    merged, conflicts = mergedriver.merge_labels({"x": "1", "y": "1"}, {"x": "2", "y": "1"},
                                            {"x": "3", "z": "1"})
     assert merged == {"x": "2", "z": "1"}  # y removed by them, z added by them
     assert conflicts == [{"id": "x", "base": "1", "ours": "2", "theirs": "3"}]
@@ -179,7 +180,7 @@ def test_a_shared_dvc_cache_is_found(toy, tmp_path):
     shutil.move(str(toy.root / ".dvc" / "cache"), shared)
     shutil.rmtree(toy.root / "datasets" / "toy" / "images")  # only the cache has them now
     toy.dvc("cache", "dir", str(shared))
-    files = images.image_files(toy, store.resolve(toy, "toy"))
+    files = images.image_files(toy, versions.resolve(toy, "toy"))
     assert len(files) == 90
     assert all(str(p).startswith(str(shared)) for _, p in files.values())
 
@@ -192,7 +193,7 @@ def test_a_fresh_clone_pulls_with_dvc_and_reads_its_images(toy, tmp_path):
     sh(tmp_path, "git", "clone", "-q", str(toy.root), "clone")
     clone = Workspace.find(tmp_path / "clone")
     clone.dvc("pull", "-q")  # an error (the stage's outputs) would raise here
-    assert len(images.image_files(clone, store.resolve(clone, "toy"))) == 90
+    assert len(images.image_files(clone, versions.resolve(clone, "toy"))) == 90
     stage = (clone.root / "datasets/toy/dvc.yaml").read_text()
     assert "cmd: ide stage" in stage
     assert all(f"- {dep}" in stage for dep in ("labels.csv", "images", "dataset.yaml",
@@ -227,10 +228,10 @@ def test_init_inside_a_git_repository_makes_a_subfolder_workspace(tmp_path, run)
 def test_results_travel_with_push_and_pull(team, run, tmp_path):
     import numpy as np
 
-    from ide import runs
+    from ide.learn import runs
 
     ann, bob = team
-    version = store.resolve(ann, "toy")
+    version = versions.resolve(ann, "toy")
     probs = np.full((90, 3), 0.1)
     ids = sorted(version.labels)
     for n, i in enumerate(ids):
@@ -248,7 +249,7 @@ def test_results_travel_with_push_and_pull(team, run, tmp_path):
     assert "1 new training result" in out
     log = run(bob, "log", "toy", "--json")[1]
     assert '"accuracy"' in log
-    rows = runs.suspects(bob, store.resolve(bob, "toy"), top=1)
+    rows = runs.suspects(bob, versions.resolve(bob, "toy"), top=1)
     assert rows[0]["id"] == "h/003.png"
     # Pushing again from bob adds nothing new, and ann's pull is a no-op for results.
     assert run(bob, "push")[0] == 0
@@ -281,7 +282,7 @@ def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(tea
     assert run(bob, "watch", "--remote", "origin", "--once")[0] == 0
     code, out, err = run(ann, "pull")
     assert code == 0, err
-    from ide import runs
+    from ide.learn import runs
     assert runs.metrics(ann, "toy", second) is not None
     assert runs.metrics(ann, "toy", third) is not None
     assert runs.metrics(ann, "toy", first) is None  # not HEAD when the trainer started
@@ -289,7 +290,7 @@ def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(tea
 
 
 def test_edits_staged_before_branches_are_kept(toy):
-    from ide import state
+    from ide.repo import state
 
     old = state.path(toy, state.STAGED, "toy.json")
     state.write_json(old, {"labels": {"h/001.png": "v"}, "checked": []})
@@ -314,7 +315,8 @@ def dvc_json(ws, *args):
 
 
 def test_dvc_is_current_after_a_commit_and_its_training(toy, tmp_path):
-    from ide import runs, worker
+    from ide.learn import runs
+    from ide.ops import worker
 
     toy.dvc("remote", "add", "-d", "store", str(tmp_path / "dvc-remote"))
     toy.git("commit", "-qam", "A DVC remote")
@@ -359,14 +361,14 @@ def test_dvc_is_current_after_a_commit_and_its_training(toy, tmp_path):
 def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run, toy, tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    from ide import runs
+    from ide.learn import runs
 
     ann, bob = team
     dvc_remote_for(team, toy, tmp_path)
     quick(ann)
     staged.relabel(ann, "toy", {"h/003.png": "v"})
     first = commits.commit(ann, "toy", "One")
-    runs.retrain(ann, store.resolve(ann, "toy"))
+    runs.retrain(ann, versions.resolve(ann, "toy"))
     assert run(ann, "push")[0] == 0
     assert "1 new training result" in run(bob, "pull")[1]
     assert run(bob, "suspects", "toy", "--top", "1")[0] == 0
@@ -374,7 +376,7 @@ def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run, toy, tmp_
     import os
     os.environ["IDE_WORKSPACE"] = str(bob.root)
     try:
-        at = AppTest.from_file(str(Path(commits.__file__).with_name("app.py")),
+        at = AppTest.from_file(SCRIPT,
                                default_timeout=60).run()
     finally:
         del os.environ["IDE_WORKSPACE"]
@@ -384,7 +386,7 @@ def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run, toy, tmp_
 
     staged.relabel(bob, "toy", {"v/004.png": "d"})
     commits.commit(bob, "toy", "Two")
-    res = runs.retrain(bob, store.resolve(bob, "toy"))
+    res = runs.retrain(bob, versions.resolve(bob, "toy"))
     assert res["warm_start"] == first  # from ann's model, pulled
 
 
@@ -421,12 +423,13 @@ def test_a_trainer_follows_a_branch(team, run, toy, tmp_path):
 def test_the_worker_pulls_by_itself_fast_forward_only(team, run, tmp_path):
     import numpy as np
 
-    from ide import runs, sync
+    from ide.learn import runs
+    from ide.ops import sync
 
     ann, bob = team
     staged.relabel(bob, "toy", {"h/003.png": "v"})
     commits.commit(bob, "toy", "Bob")
-    version = store.resolve(bob, "toy")
+    version = versions.resolve(bob, "toy")
     np.save(tmp_path / "p.npy", np.full((90, 3), 1 / 3))
     runs.load_predictions(bob, version, tmp_path / "p.npy")
     assert run(bob, "push")[0] == 0
@@ -451,7 +454,7 @@ def test_the_worker_pulls_by_itself_fast_forward_only(team, run, tmp_path):
 def test_committing_commands_work_without_a_git_identity(team, run, monkeypatch, tmp_path):
     import numpy as np
 
-    from ide import runs
+    from ide.learn import runs
 
     for var in ("NAME", "EMAIL"):
         for role in ("AUTHOR", "COMMITTER"):
@@ -474,6 +477,6 @@ def test_committing_commands_work_without_a_git_identity(team, run, monkeypatch,
     assert ann.git("log", "-1", "--format=%an <%ae>|%cn <%ce>") == \
         "ide <ide@localhost>|ide <ide@localhost>\n"
     np.save(tmp_path / "p.npy", np.full((90, 3), 1 / 3))
-    runs.load_predictions(ann, store.resolve(ann, "toy"), tmp_path / "p.npy")
+    runs.load_predictions(ann, versions.resolve(ann, "toy"), tmp_path / "p.npy")
     code, out, err = run(ann, "push")  # the results ref is committed too
     assert code == 0 and "1 trained version" in out, err

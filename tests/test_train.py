@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide import commits, images, runs, staged, store, train, transfer, worker
+from ide.data import params
+from ide.learn import runs, train
+from ide.ops import transfer, worker
+from ide.repo import commits, images, staged, versions
 from ide.errors import NotTrained
 
 from conftest import FLIPPED
@@ -22,7 +25,7 @@ def trained(trained_template):
 
 def test_planted_label_errors_rank_first(trained):
     ws, result = trained
-    top = runs.suspects(ws, store.resolve(ws, "toy"), top=3)
+    top = runs.suspects(ws, versions.resolve(ws, "toy"), top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
     assert all(r["predicted"] != r["label"] for r in top)
     assert set(top[0]) >= {"id", "label", "predicted", "loss", "score"}
@@ -43,7 +46,7 @@ def test_metrics_fill_the_log(trained, run):
 def test_a_second_retrain_is_a_cache_hit(trained):
     ws, first = trained
     start = time.time()
-    again = runs.retrain(ws, store.resolve(ws, "toy"))
+    again = runs.retrain(ws, versions.resolve(ws, "toy"))
     assert again["cached"] and again["metrics"] == first["metrics"]
     assert time.time() - start < 1
 
@@ -52,9 +55,9 @@ def test_results_belong_to_a_commit_not_the_working_tree(trained):
     ws, result = trained
     staged.relabel(ws, "toy", {"h/011.png": "v"})  # staged, not committed
     try:
-        assert runs.retrain(ws, store.resolve(ws, "toy"))["cached"]
+        assert runs.retrain(ws, versions.resolve(ws, "toy"))["cached"]
         with pytest.raises(NotTrained):
-            runs.suspects(ws, store.resolve(ws, "toy", "HEAD~1"))
+            runs.suspects(ws, versions.resolve(ws, "toy", "HEAD~1"))
     finally:
         staged.unstage(ws, "toy")
 
@@ -63,9 +66,9 @@ def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, trained_ws
     ws = trained_ws
     staged.relabel(ws, "toy", {"h/003.png": "h"})  # fix one of the three
     commits.commit(ws, "toy", "Fix one")
-    res = runs.retrain(ws, store.resolve(ws, "toy"))
+    res = runs.retrain(ws, versions.resolve(ws, "toy"))
     assert res["warm_start"] == trained[1]["commit"]
-    top = runs.suspects(ws, store.resolve(ws, "toy"), top=2)
+    top = runs.suspects(ws, versions.resolve(ws, "toy"), top=2)
     assert {r["id"] for r in top} == {"v/004.png", "d/005.png"}
 
 
@@ -112,7 +115,7 @@ def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
     monkeypatch.setattr(train, "fit", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
     worker.watch(toy, once=True)
     assert len(calls) == 3  # folds 3, 4 and 5; folds 1 and 2 were saved before the kill
-    assert {r["id"] for r in runs.suspects(toy, store.resolve(toy, "toy"), top=3)} == set(FLIPPED)
+    assert {r["id"] for r in runs.suspects(toy, versions.resolve(toy, "toy"), top=3)} == set(FLIPPED)
 
 
 def test_a_failed_training_is_reported_not_retried(toy):
@@ -160,22 +163,22 @@ def test_images_of_any_size_and_mode(ws, tmp_path):
             [im, im.convert("RGBA"), im.convert("P")][n % 3].save(src / c / f"{n}.png")
     transfer.import_dataset(ws, "photos", src)
     # Colour photos of 50 px get the pretrained backbone by default.
-    assert train.parse_params(
+    assert params.parse_params(
         (ws.root / "datasets/photos/params.yaml").read_text()).model == "efficientnet-lite0"
-    ids, x = images.arrays(ws, store.resolve(ws, "photos"), 32)
+    ids, x = images.arrays(ws, versions.resolve(ws, "photos"), 32)
     assert x.shape == (24, 3, 32, 32) and x.dtype == np.uint8
-    res = runs.retrain(ws, store.resolve(ws, "photos"))
+    res = runs.retrain(ws, versions.resolve(ws, "photos"))
     assert res["metrics"]["accuracy"] >= 0.9
 
 
 def test_the_model_file_explains_itself(trained):
     import torch
 
-    from ide import state
-    from ide.model import ModelConfig, Net
+    from ide.repo import state
+    from ide.learn.model import ModelConfig, Net
 
     ws, result = trained
-    version = store.resolve(ws, "toy")
+    version = versions.resolve(ws, "toy")
     path = state.path(ws, state.RUNS, "toy", runs.run_key(version), "model.pt")
     ck = torch.load(path, weights_only=False)
     config = ModelConfig(**ck["config"])

@@ -1,0 +1,1 @@
+"""The command line: `ide`, one module per command group over the API."""

@@ -1,0 +1,113 @@
+"""The DVC training stage: `dvc repro` in `datasets/<name>/` runs `ide stage`.
+
+`ide stage` (the `ide` script, bound to the interpreter ide is installed in, not whatever
+`python` is first on PATH) runs `run` here. It trains on the working copy of the dataset
+folder (labels.csv, images/, dataset.yaml, checked.txt, params.yaml: all declared) with
+the same code as `ide retrain`, and writes its outputs: metrics.json and confusion.csv (id,
+label, predicted: small, kept in git, not in the DVC cache, so a clone's `dvc pull` never
+misses them), and beside them, git-ignored and not declared, predictions.csv (with every
+class's probability) and model.pt (a version's model lives in ide's run store and travels
+with `ide push`). `stage_yaml` is the dvc.yaml that `ide import` writes beside the labels,
+with two plots: the confusion matrix (confusion.csv) and accuracy and suspects over commits
+(history.csv).
+`write_outputs` writes the same files from a stored run: `sync.publish` commits them after
+a training, so that `dvc status` is clean (docs/TEAM.md).
+"""
+
+import csv
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from ide.data import formats as ds
+from ide.data.params import Params, parse_params
+from ide.learn import backbone, rank, train
+from ide.learn.checkpoint import save_model
+from ide.repo.images import decode
+
+
+def stage_yaml() -> str:
+    """dvc.yaml of a dataset: `dvc repro` there gives the same numbers as `ide retrain`."""
+    params = "".join(f"      - {f.name}\n" for f in fields(Params))
+    return f"""\
+stages:
+  train:
+    cmd: ide stage
+    deps:
+      - labels.csv
+      - images
+      - dataset.yaml
+      - checked.txt
+    params:
+{params}    outs:
+      - confusion.csv:
+          cache: false
+    metrics:
+      - metrics.json:
+          cache: false
+plots:
+  - confusion.csv:
+      template: confusion
+      x: predicted
+      y: label
+  - history.csv:
+      x: step
+      y: [accuracy, suspects]
+"""
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
+def run(folder: Path, *, progress=None) -> dict:
+    """Train on the working copy of FOLDER and write the stage's outputs; returns the metrics.
+    PROGRESS: the callback `train.cross_validate` takes."""
+    labels = ds.parse_labels((folder / "labels.csv").read_text())
+    classes = ds.parse_meta((folder / "dataset.yaml").read_text())["classes"]
+    params = parse_params(_read(folder / "params.yaml"))
+    checked = ds.parse_checked(_read(folder / "checked.txt"))
+    images = folder / "images"
+    ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
+    if train.trains_images(params):
+        x = decode([images / i for i in ids], train.image_side(params))
+    else:  # no embedding cache here: the stage sees only the working copy
+        embedder = backbone.load(params.model, params.weights or None)
+        x = train.standardise(backbone.embed(
+            embedder, decode([images / i for i in ids], backbone.side(params.model))))
+    ids, probs, states, metrics = train.train_version(
+        ids, x, labels, classes, params, checked=checked, progress=progress)
+    save_model(folder / "model.pt", states, classes, params, x.shape[1])
+    write_outputs(folder, ids, [labels[i] for i in ids], classes, probs, metrics)
+    return metrics
+
+
+def write_outputs(folder: Path, ids: list[str], labels: list[str], classes: list[str],
+                  probs, metrics: dict) -> None:
+    """The stage's outputs in FOLDER: metrics.json, confusion.csv (one row per example: its
+    label and the predicted class) and predictions.csv (the same with loss, score and the
+    (N, K) out-of-fold PROBS)."""
+    y = [classes.index(lab) for lab in labels]
+    score, loss = rank.label_quality(y, probs), rank.per_example_loss(y, probs)
+    pred = rank.predicted(probs)
+    with open(folder / "predictions.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["id", "label", "predicted", "loss", "score", *classes])
+        for n, i in enumerate(ids):
+            w.writerow([i, labels[n], classes[pred[n]], f"{loss[n]:.6f}",
+                        f"{score[n]:.6f}", *(f"{p:.6f}" for p in probs[n])])
+    with open(folder / "confusion.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["id", "label", "predicted"])
+        w.writerows([i, labels[n], classes[pred[n]]] for n, i in enumerate(ids))
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+
+
+def write_history(folder: Path, rows: list[dict]) -> None:
+    """history.csv: ROWS ({"commit", "accuracy", "suspects"}, oldest first), one per
+    trained commit, numbered by `step` (what the plot of accuracy over commits reads)."""
+    with open(folder / "history.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["step", "commit", "accuracy", "suspects"])
+        for n, r in enumerate(rows):
+            w.writerow([n, r["commit"][:10], f"{r['accuracy']:.6f}", r["suspects"]])

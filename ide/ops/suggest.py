@@ -1,0 +1,79 @@
+"""Pre-labelling: the model's suggested label for each unlabelled example, and accepting
+suggestions as staged label edits.
+
+A trained version predicts its unlabelled examples with the ensemble of its fold models
+(`ide.runs.unlabelled`); none of them was fitted on those examples. `suggestions` lists
+them, the confident first or (active learning) the uncertain first: the examples whose
+top two classes are closest are those whose label tells the model most. `accept` stages
+suggestions through `ide.staged.relabel`, to be reviewed and committed like any edit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ide.learn import runs
+from ide.repo import staged, versions
+from ide.errors import InvalidInput, NothingToDo
+from ide.repo.workspace import Workspace
+
+ORDERS = ("confident", "uncertain")
+
+
+def suggestions(ws: Workspace, name: str, *, order: str = "confident",
+                top: int | None = None) -> list[dict]:
+    """HEAD's unlabelled examples that nothing is staged for, with the model's suggestion:
+    [{"id", "suggested", "probability", "margin"}] (margin: top probability minus the
+    second), the most confident first, or with ORDER "uncertain" the smallest margin first.
+    NotTrained if HEAD has no results."""
+    if order not in ORDERS:
+        raise InvalidInput(f"unknown order {order!r} ({', '.join(ORDERS)})")
+    version = versions.resolve(ws, name)
+    ids, probs = runs.unlabelled(ws, version)
+    # Staged by anyone (any reviewer, or the command line): no longer waiting for a label.
+    stage = staged.everyone(ws, name, version)
+    busy = {e["id"] for e in [*stage["labels"], *stage["removed"]]}
+    keep = [n for n, i in enumerate(ids) if version.labels.get(i) == "" and i not in busy]
+    if not keep:
+        return []
+    p = probs[keep]
+    best = np.argsort(-p, axis=1)
+    first = p[np.arange(len(p)), best[:, 0]]
+    second = p[np.arange(len(p)), best[:, 1]] if p.shape[1] > 1 else np.zeros(len(p))
+    margin = first - second
+    rank = np.lexsort((np.array([ids[n] for n in keep]),
+                       -first if order == "confident" else margin))
+    rows = [{"id": ids[keep[j]], "suggested": version.classes[best[j, 0]],
+             "probability": float(first[j]), "margin": float(margin[j])} for j in rank]
+    return rows[:top] if top else rows
+
+
+def accept(ws: Workspace, name: str, *, ids: list[str] | None = None,
+           min_probability: float | None = None, owner: str | None = None) -> list[dict]:
+    """Stage the suggestions of IDS, or of every example whose suggestion has at least
+    MIN_PROBABILITY, as OWNER's label edits (see `ide.staged`). Returns OWNER's staged
+    edits [{"id","old","new"}]."""
+    if min_probability is not None and not 0 <= min_probability <= 1:
+        raise InvalidInput(f"--min-probability must be in [0, 1], got {min_probability}")
+    if not ids and min_probability is None:
+        raise InvalidInput("give example ids or --min-probability P")
+    rows = {r["id"]: r for r in suggestions(ws, name)}
+    if ids:
+        unknown = [i for i in ids if i not in rows]
+        if unknown:
+            raise InvalidInput(f"no suggestion for {unknown[0]!r}: not an unlabelled example of "
+                               f"{name!r} with nothing staged (see `ide suggest {name}`)")
+        picked = [rows[i] for i in ids]
+    else:
+        picked = [r for r in rows.values() if r["probability"] >= min_probability]
+    if min_probability is not None:
+        picked = [r for r in picked if r["probability"] >= min_probability]
+    if not picked:
+        raise NothingToDo(f"no suggestion to accept for {name!r}" + (
+            f" with probability >= {min_probability}" if min_probability is not None else ""))
+    return staged.relabel(ws, name, {r["id"]: r["suggested"] for r in picked}, owner=owner)
+
+
+def count_above(rows: list[dict], min_probability: float) -> int:
+    """How many of the suggestions ROWS `accept` would stage at MIN_PROBABILITY."""
+    return sum(r["probability"] >= min_probability for r in rows)

@@ -1,0 +1,331 @@
+"""Every commit the IDE makes, through one context manager: `committing`.
+
+In the manner of DVC's `scm_context`: the block writes files; on success exactly those
+files are added and committed as one commit; on failure (an error, a kill signal turned
+into KeyboardInterrupt) their working copies are put back as they were. Label commits change
+`labels.csv` (and `checked.txt`) only: images are DVC-tracked at import and never rewritten.
+A label commit rebuilds the labels from HEAD plus the staged edits, and the edits are
+cleared only after it, so a crash at any point loses nothing and repeating the command
+finishes it.
+
+Also here: `init` (which registers the label merge driver, `ide.merge`), and the label
+conflicts a `git merge` left, listed from git's index and settled by `resolve`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from ide.data import formats as ds
+from ide.data import mergedriver
+from ide.repo import history, staged, state, versions
+from ide.errors import Conflict, IDEError, InvalidInput, NothingToDo
+from ide.repo.versions import Version
+from ide.repo.workspace import MERGE_ATTRIBUTES, Workspace
+
+_AUTHOR = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$")
+
+
+class Made:
+    """What `committing` yields: `.commit` is the new commit's id once the block is done."""
+    commit: str | None = None
+
+
+def _identity(author: str | None) -> dict:
+    env = {}
+    if author:
+        m = _AUTHOR.match(author)
+        if not m:
+            raise InvalidInput(f"author must look like 'Name <email>', got {author!r}")
+        env.update(GIT_AUTHOR_NAME=m[1], GIT_AUTHOR_EMAIL=m[2])
+    return env
+
+
+def _git_commit(ws: Workspace, paths: list[str], message: str, author: str | None,
+                verify: bool = True) -> str:
+    # A fresh machine may have no git identity: ide's own, rather than a failed commit.
+    env = {**ws.identity(), **_identity(author)}
+    ws.git("add", "--", *paths)
+    ws.git("commit", "-q", *([] if verify else ["--no-verify"]), "-m", message, "--", *paths,
+           env=env)
+    return ws.head()
+
+
+@contextlib.contextmanager
+def committing(ws: Workspace, paths: list[str], message: str, author: str | None = None,
+               *, verify: bool = True):
+    """Commit PATHS (relative to the root) as the block leaves them, or restore them.
+
+    A path is a file, or a folder that the block creates (removed again on failure). VERIFY:
+    run the repository's git hooks (a hook that fails is a failed commit).
+    """
+    _identity(author)  # a bad author is an error before anything is written
+    before = {p: (ws.root / p).read_bytes() if (ws.root / p).is_file() else None
+              for p in paths if not (ws.root / p).is_dir()}
+    made = Made()
+    try:
+        yield made
+        made.commit = _git_commit(ws, paths, message, author, verify)
+    except BaseException:
+        ws.git("reset", "-q", "--", *paths, check=False)
+        for p, data in before.items():
+            if data is None:
+                shutil.rmtree(ws.root / p, ignore_errors=True)
+                (ws.root / p).unlink(missing_ok=True)
+            else:
+                (ws.root / p).write_bytes(data)
+        raise
+
+
+def init(path: Path | str) -> Workspace:
+    """Make PATH a workspace (git + DVC, analytics off, local state ignored, the label merge
+    driver registered); safe to repeat. Inside an existing git repository PATH becomes a
+    folder of it (`dvc init --subdir`), not a nested repository."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(root)
+    subdir = not (ws.root / ".git").exists() and ws.in_other_repository()
+    if not (ws.root / ".git").exists() and not subdir:
+        ws.git("init", "-q")
+    if not (ws.root / ".dvc").is_dir():
+        ws.dvc("init", "-q", *(["--subdir"] if subdir else []))
+    ws.dvc("config", "core.analytics", "false")
+    ws.dvc("config", "core.check_update", "false")
+    ignore = ws.root / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if f"/{state.DIRNAME}/" not in lines:
+        state.write_atomic(ignore, "\n".join([*lines, f"/{state.DIRNAME}/"]) + "\n")
+    attributes = ws.root / ".gitattributes"
+    lines = attributes.read_text().splitlines() if attributes.exists() else []
+    if any(a not in lines for a in MERGE_ATTRIBUTES):
+        lines = [*lines, *(a for a in MERGE_ATTRIBUTES if a not in lines)]
+        state.write_atomic(attributes, "\n".join(lines) + "\n")
+    ws.install_merge_driver()
+    paths = [p for p in (".gitignore", ".gitattributes", ".dvc/config", ".dvc/.gitignore",
+                         ".dvcignore") if (ws.root / p).exists()]
+    if ws.git("status", "--porcelain", "--", *paths).strip():
+        with committing(ws, paths, "Initialise ide workspace", verify=False):
+            pass
+    return ws
+
+
+# -- label commits -------------------------------------------------------------------------
+def write_classes(ws: Workspace, folder: str, classes: list[str]) -> None:
+    """Set the class list of FOLDER's dataset.yaml (inside `committing`, which commits it
+    or puts it back)."""
+    path = ws.root / folder / "dataset.yaml"
+    state.write_atomic(path, ds.format_meta({**ds.parse_meta(path.read_text()),
+                                             "classes": classes}))
+
+
+def apply_edits(labels, edits: list[dict]) -> dict[str, str]:
+    """LABELS with EDITS ({"id","old","new"}) applied: new None removes the example."""
+    out = dict(labels)
+    for e in edits:
+        if e["new"] is None:
+            out.pop(e["id"], None)
+        else:
+            out[e["id"]] = e["new"]
+    return out
+
+
+def _shown(label: str | None) -> str:
+    return "(none)" if label is None else label or "(unlabelled)"
+
+
+def edit_lines(edits: list[dict]) -> str:
+    """EDITS as commit message lines, `  id: old -> new` ((none): absent)."""
+    return "\n".join(f"  {e['id']}: {_shown(e['old'])} -> {_shown(e['new'])}" for e in edits)
+
+
+def _edit_message(message: str, edits: list[dict], marks=()) -> str:
+    message = (message or "").strip()
+    if not message:
+        raise InvalidInput("empty commit message")
+    parts = [message]
+    if edits:
+        parts.append(f"Label edits ({len(edits)}):\n" + edit_lines(edits))
+    if marks:
+        parts.append(f"Checked ({len(marks)}):\n" + "\n".join(f"  {i}" for i in marks))
+    return "\n\n".join(parts)
+
+
+def _commit_labels(ws: Workspace, version: Version, edits: list[dict], message: str,
+                   author: str | None, *, marks=(), text: str | None = None,
+                   verify: bool = True) -> str:
+    """Apply EDITS ({"id","old","new"} against VERSION, which is HEAD) and the checked MARKS,
+    and commit them: the one label-commit path. TEXT: the new labels.csv, if made already."""
+    if text is None:
+        text = ds.format_labels(apply_edits(version.labels, edits))
+    path = f"{version.folder}/labels.csv"
+    paths = [path] + ([f"{version.folder}/checked.txt"] if marks else [])
+    with committing(ws, paths, _edit_message(message, edits, marks), author,
+                    verify=verify) as made:
+        state.write_atomic(ws.root / path, text)
+        if marks:
+            state.write_atomic(ws.root / paths[1],
+                               ds.format_checked(version.checked | set(marks)))
+    history.record(ws, version.name, made.commit, edits, examples=text.count("\n") - 1)
+    return made.commit
+
+
+def _blob_id(data: bytes, like: str) -> str:
+    """The git blob id of DATA, as `git hash-object` gives it (sha1, or sha256 if LIKE is)."""
+    algo = hashlib.sha256 if len(like) == 64 else hashlib.sha1
+    return algo(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _check_worktree(ws: Workspace, version: Version, ours: str) -> None:
+    """Refuse to overwrite hand edits of labels.csv: it must be as at HEAD, or OURS (the
+    text this commit writes, left by a crash of an earlier try)."""
+    rel = f"{version.folder}/labels.csv"
+    path = ws.root / rel
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if _blob_id(data, version.labels_blob) == version.labels_blob or data == ours.encode():
+        return
+    raise IDEError(f"{rel} has uncommitted changes made outside ide: commit them with "
+                   "git, or discard them with git checkout")
+
+
+def _check_no_merge(ws: Workspace, name: str) -> None:
+    """Refuse label commits while a git merge is unfinished."""
+    if ws.merging():
+        left = merge_conflicts(ws, name)
+        raise Conflict("a git merge is in progress: " + (
+            f"settle {len(left)} label conflict(s) with `ide resolve {name} ID LABEL` "
+            "(see `ide status`)" if left else "finish it with `git commit` first"))
+
+
+def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
+           verify: bool = True, owner: str | None = None) -> str:
+    """Turn OWNER's staged edits (default: the command line's, see `ide.staged`) into one
+    git commit that changes labels.csv only (running the repository's git hooks unless
+    VERIFY is false); other reviewers' edits stay staged. Refused while one of them
+    conflicts with a label HEAD got since it was staged, or a git merge is unfinished."""
+    _identity(author)  # a bad author is an error before anything is written
+    if not (message or "").strip():
+        raise InvalidInput("empty commit message")
+    had = staged.pending(ws, name, owner)  # before waiting for the lock
+    with state.lock(ws):
+        version = versions.resolve(ws, name)
+        _check_no_merge(ws, name)
+        stage = staged.read(ws, name, version, owner)
+        if stage["conflicts"]:
+            ids = ", ".join(c["id"] for c in stage["conflicts"][:10])
+            raise Conflict(f"{len(stage['conflicts'])} staged edit(s) conflict with labels "
+                           f"committed since: {ids}; relabel them again or unstage them "
+                           "(see `ide status`)")
+        edits = stage["labels"] + [{"id": r["id"], "old": r["old"], "new": None}
+                                   for r in stage["removed"]]
+        if not edits and not stage["checked"]:
+            staged.clear(ws, name, owner)
+            if had:  # a commit made while this one waited (or before a crash) took them
+                raise NothingToDo(f"nothing left to commit for {name!r}: commit "
+                                  f"{version.commit[:10]} already holds the staged edits "
+                                  "(made while this one waited, or just before a crash)")
+            raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
+        edits.sort(key=lambda e: e["id"])
+        text = ds.format_labels(apply_edits(version.labels, edits))
+        _check_worktree(ws, version, text)
+        rev = _commit_labels(ws, version, edits, message, author,
+                             marks=stage["checked"], text=text, verify=verify)
+        staged.clear(ws, name, owner)
+    return rev
+
+
+def checkout(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
+    """Restore the labels of REV as a new commit (examples REV has and HEAD lacks come
+    back: their images are still in the DVC history)."""
+    with state.lock(ws):
+        head, old = versions.resolve(ws, name), versions.resolve(ws, name, rev)
+        edits = ds.diff_labels(head.labels, old.labels)
+        if not edits:
+            raise NothingToDo(f"labels of {name!r} at {rev} are the same as HEAD's")
+        ds.check_labels(old.labels, head.classes, source=f"labels.csv at {rev}")
+        return _commit_labels(ws, head, edits,
+                              f"Restore labels of {name} from {old.commit[:10]}", author)
+
+
+def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
+    """Undo the label changes of commit REV as a new commit (conflicts if changed since):
+    examples it removed come back, examples it added are removed again."""
+    with state.lock(ws):
+        head, target = versions.resolve(ws, name), versions.resolve(ws, name, rev)
+        changes = history.commit_diff(ws, target)
+        if not changes:
+            raise NothingToDo(f"commit {rev} changed no labels of {name!r}")
+        moved = [c["id"] for c in changes if head.labels.get(c["id"]) != c["new"]]
+        if moved:
+            raise Conflict(f"cannot revert {rev}: changed again since: " + ", ".join(moved[:10]))
+        edits = [{"id": c["id"], "old": c["new"], "new": c["old"]} for c in changes]
+        return _commit_labels(ws, head, edits, f"Revert label edits of {target.commit[:10]}",
+                              author)
+
+
+# -- label conflicts of a git merge --------------------------------------------------------
+def _merge_path(ws: Workspace, name: str) -> Path:
+    return state.path(ws, state.MERGE, f"{name}.json")
+
+
+def _unmerged(ws: Workspace, name: str) -> dict[str, str]:
+    """{stage: blob id} of labels.csv's unmerged index entries (empty: not unmerged)."""
+    out = ws.git("ls-files", "-u", "--", f"{ds.dataset_dir(name)}/labels.csv")
+    return {line.split()[2]: line.split()[1] for line in out.splitlines() if line.strip()}
+
+
+def _merge_state(ws: Workspace, name: str):
+    """(unmerged stages, conflicts {"id","base","ours","theirs"}, resolutions so far)."""
+    stages = _unmerged(ws, name) if ws.merging() else {}
+    if not stages:
+        return stages, [], {}
+    texts = [ws.git("cat-file", "blob", stages[k]) if k in stages else ""
+             for k in ("1", "2", "3")]
+    _, conflicts = mergedriver.merge_file(f"{ds.dataset_dir(name)}/labels.csv", *texts)
+    saved = state.read_json(_merge_path(ws, name), {})
+    done = saved.get("resolved", {}) if saved.get("stages") == stages else {}
+    return stages, conflicts, done
+
+
+def merge_conflicts(ws: Workspace, name: str) -> list[dict]:
+    """Examples that a git merge changed to two labels and that are not resolved yet:
+    [{"id", "base", "ours", "theirs"}] (None: no such example on that side)."""
+    _, conflicts, done = _merge_state(ws, name)
+    return [c for c in conflicts if c["id"] not in done]
+
+
+def resolve(ws: Workspace, name: str, picks: dict[str, str]) -> dict:
+    """Settle merge conflicts {id: label}: the label is written into the working labels.csv;
+    once every conflict of NAME is settled the file is marked resolved (`git add`), and if
+    no other file is unmerged the merge is committed. -> {"left": [ids], "commit": id|None}.
+    """
+    with state.lock(ws):
+        stages, conflicts, done = _merge_state(ws, name)
+        if not stages:
+            raise NothingToDo(f"no merge conflicts in {name!r}")
+        ids = {c["id"] for c in conflicts}
+        classes = versions.resolve(ws, name).classes
+        for i, label in picks.items():
+            if i not in ids:
+                raise InvalidInput(f"{i!r} is not a merge conflict of {name!r} "
+                                   f"(conflicts: {', '.join(sorted(ids)) or 'none'})")
+            ds.check_label(label, classes)
+        rel = f"{ds.dataset_dir(name)}/labels.csv"
+        labels = ds.parse_labels((ws.root / rel).read_text(), source=rel)
+        done = {**done, **picks}
+        state.write_atomic(ws.root / rel, ds.format_labels({**labels, **picks}))
+        state.write_json(_merge_path(ws, name), {"stages": stages, "resolved": done})
+        left = sorted(ids - set(done))
+        if left:
+            return {"left": left, "commit": None}
+        ws.git("add", "--", rel)
+        state.path(ws, state.MERGE, f"{name}.json").unlink(missing_ok=True)
+        if ws.git("ls-files", "-u").strip():
+            return {"left": [], "commit": None}
+        ws.git("commit", "-q", "--no-edit", env=ws.identity())
+        return {"left": [], "commit": ws.head()}

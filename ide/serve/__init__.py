@@ -1,0 +1,1 @@
+"""`ide serve`: the app behind its authenticating gate, plus the worker."""
