@@ -38,7 +38,7 @@ def flip(y, rate, kind, rng, k=10):
 
 def top_k(y_noisy, probs, flipped, method):
     k = len(flipped)
-    top = rank.order(y_noisy, probs, method=method)[:k]
+    top = rank.review_order(y_noisy, probs, method=method)[:k]
     hit = len(set(top) & set(flipped))
     return hit / k, hit / k
 

@@ -72,7 +72,7 @@ def git_rows(tmp: Path, n: int) -> list[tuple[str, float]]:
     ws = labels_workspace(tmp, n)
     rows = [("labels.csv size, MB", (ws.root / "datasets/big/labels.csv").stat().st_size / 1e6)]
     rng = np.random.default_rng(0)
-    ids = sorted(versions.labels(ws, "big"))
+    ids = sorted(versions.resolve(ws, "big").labels)
     times = []
     for k in range(10):
         staged.relabel(ws, "big", edit(ws, ids, rng))

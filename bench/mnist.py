@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ide.learn import runs
+from ide.learn import ranking, runs
 from ide.ops import transfer
 from ide.repo import commits, staged, versions
 
@@ -53,7 +53,7 @@ def peak_mb() -> float:
 
 
 def precision_at_k(ws, rev, flipped: set) -> float:
-    top = runs.suspects(ws, versions.resolve(ws, "mnist", rev), top=len(flipped))
+    top = ranking.suspects(ws, versions.resolve(ws, "mnist", rev), top=len(flipped))
     return len({r["id"] for r in top} & flipped) / len(flipped)
 
 
@@ -79,12 +79,12 @@ def main():
         rows.append(("import 10,000 PNGs (incl. writing them)", time.time() - t, "", "", ""))
         t = time.time()
         res = runs.retrain(ws, versions.resolve(ws, "mnist"))
-        top = [r["id"] for r in runs.suspects(ws, versions.resolve(ws, "mnist"), top=50)]
+        top = [r["id"] for r in ranking.suspects(ws, versions.resolve(ws, "mnist"), top=50)]
         real = {f"{y}/{n:05d}.png" for n, y in CONFIRMED.items()}
         rows.append((f"given labels: confirmed errors in top 20 / top 50 = "
                      f"{len(real & set(top[:20]))} / {len(real & set(top))}",
                      time.time() - t, "", f"{res['metrics']['accuracy']:.4f}", ""))
-        labels = versions.labels(ws, "mnist")
+        labels = versions.resolve(ws, "mnist").labels
         rng = np.random.default_rng(0)
         ids = sorted(labels)
         pick = rng.choice(len(ids), 500, replace=False)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ide.learn import backbone, rank, train
+from ide.learn import backbone, rank, ranking, train
 from ide.data.params import LITE0, Params, default_params
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
@@ -73,7 +73,7 @@ def accuracy(y, probs) -> float:
 
 
 def precision_at_k(y, probs, flipped: set) -> float:
-    top = rank.order(y, probs)[:len(flipped)]
+    top = rank.review_order(y, probs)[:len(flipped)]
     return len(set(top.tolist()) & flipped) / max(len(flipped), 1)
 
 
@@ -120,14 +120,14 @@ def real_errors(quick):
            "seconds", "peak MB"], [34, 7, 19, 6, 7, 7])
     probs, states, secs = ide_kfold(ids, x, y)
     hits = lambda order, k: len(set(order[:k].tolist()) & set(CONFIRMED))  # noqa: E731
-    order = rank.order(y, probs)
+    order = rank.review_order(y, probs)
     row(["ide cnn (defaults)", f"{accuracy(y, probs):.4f}", hits(order, 20),
          hits(order, 50), f"{secs:.0f}", f"{peak_mb():.0f}"], [34, 7, 19, 6, 7, 7])
     cl = cleanlab_rank(y, probs)
     row(["cleanlab find_label_issues, same probs", "", hits(cl, 20), hits(cl, 50), "", ""],
         [34, 7, 19, 6, 7, 7])
     lp, lsecs = logistic(x, y)
-    lo = rank.order(y, lp)
+    lo = rank.review_order(y, lp)
     row(["logistic regression + cross_val_predict", f"{accuracy(y, lp):.4f}",
          hits(lo, 20), hits(lo, 50), f"{lsecs:.0f}", ""], [34, 7, 19, 6, 7, 7])
     return ids, x, y
@@ -239,7 +239,7 @@ def backbone_after_commit():
             Image.fromarray(img).save(Path(tmp) / "src" / str(label) / f"{n:04d}.png")
         ws = commits.init(Path(tmp) / "ws")
         transfer.import_dataset(ws, "d", Path(tmp) / "src")
-        ids = sorted(versions.labels(ws, "d"))
+        ids = sorted(versions.resolve(ws, "d").labels)
         rng = np.random.default_rng(3)
         picked = rng.choice(len(ids), int(0.10 * len(ids)), replace=False)
         noise = {ids[n]: str((int(ids[n].split("/")[0]) + rng.integers(1, 10)) % 10)
@@ -247,7 +247,7 @@ def backbone_after_commit():
         staged.relabel(ws, "d", noise)
         commits.commit(ws, "d", "10% noise")
         assert versions.resolve(ws, "d").params.model == LITE0
-        top = lambda k: {r["id"] for r in runs.suspects(  # noqa: E731
+        top = lambda k: {r["id"] for r in ranking.suspects(  # noqa: E731
             ws, versions.resolve(ws, "d"), top=k)}
         start = time.time()
         runs.retrain(ws, versions.resolve(ws, "d"))

@@ -133,7 +133,7 @@ def build(tmp: Path, n: int, out: dict) -> Workspace:
     out["import_ratio"] = out["import"] / out["dvc_add"]
     shutil.rmtree(src)
     rng = np.random.default_rng(1)
-    ids = sorted(versions.labels(ws, NAME))
+    ids = sorted(versions.resolve(ws, NAME).labels)
     times = []
     for k in range(100):
         edits = {ids[j]: CLASSES[rng.integers(10)] for j in rng.choice(len(ids), 10,
@@ -277,8 +277,8 @@ def press(page, key: str, n: int) -> float:
 def browser_times(ws: Workspace, tmp: Path, out: dict) -> None:
     from playwright.sync_api import sync_playwright
 
-    n = len(versions.labels(ws, NAME))
-    suspects = runs.metrics(ws, NAME, ws.head())["suspects"]
+    n = len(versions.resolve(ws, NAME).labels)
+    suspects = runs.commit_metrics(ws, NAME, ws.head())["suspects"]
     proc, url = serve(ws, tmp / "serve.log")
     memory = PeakMemory(proc.pid)
     memory.start()

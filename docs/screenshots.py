@@ -25,7 +25,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def main(workspace: str = "/tmp/ide-screenshots") -> None:
-    from ide.learn import runs
+    from ide.learn import ranking, runs
     from ide.repo import commits, history, staged, versions
     from ide.repo.workspace import Workspace
 
@@ -33,13 +33,13 @@ def main(workspace: str = "/tmp/ide-screenshots") -> None:
                    check=True)
     ws = Workspace(workspace)
     if len(history.log(ws, "digits")) == 2:
-        top = runs.suspects(ws, versions.resolve(ws, "digits"), top=40)
+        top = ranking.suspects(ws, versions.resolve(ws, "digits"), top=40)
         staged.relabel(ws, "digits", {r["id"]: r["predicted"] for r in top})
         commits.commit(ws, "digits", "Accept the model's suggestion for the top 40 suspects",
                      author="Ada Lovelace <ada@example.org>")
         runs.retrain(ws, versions.resolve(ws, "digits"))
     head = versions.resolve(ws, "digits")
-    r = runs.ranking(ws, head)
+    r = ranking.load(ws, head)
     if not staged.read(ws, "digits", head, "Ada Lovelace")["labels"]:
         # Pending edits of two reviewers: Ada's own (badged) and Grace's (read-only).
         for who, row in zip(["Ada Lovelace", "Grace Hopper"], r.rows(r.order[:2])):

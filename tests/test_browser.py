@@ -168,4 +168,4 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     page.get_by_text("Out-of-fold accuracy").first.wait_for()
     page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
     from ide.learn import runs
-    assert runs.metrics(ws, "toy", head)["examples"] == 90
+    assert runs.commit_metrics(ws, "toy", head)["examples"] == 90

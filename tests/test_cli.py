@@ -110,7 +110,7 @@ def test_skip_bad_imports_the_rest_and_lists_what_it_skipped(ws, run, bad_src):
     code, out, err = run(ws, "import", "new", str(bad_src), "--skip-bad")
     assert code == 0 and "imported 9 examples" in out
     assert "skipped h/broken.png" in out and "skipped v/notes.png" in out
-    assert len(versions.labels(ws, "new")) == 9
+    assert len(versions.resolve(ws, "new").labels) == 9
 
 
 def test_cli_round_trip_json(toy, run):
@@ -230,9 +230,9 @@ def test_json_of_the_commands_that_change_things(toy, run, tmp_path):
     assert res == {"dataset": "toy", "commit": toy.head()}
     fixed = res["commit"]
     res = js("revert", "toy", fixed)
-    assert res["commit"] == toy.head() != fixed and versions.labels(toy, "toy")["h/001.png"] == "h"
+    assert res["commit"] == toy.head() != fixed and versions.resolve(toy, "toy").labels["h/001.png"] == "h"
     res = js("checkout", "toy", fixed)
-    assert res["commit"] == toy.head() and versions.labels(toy, "toy")["h/001.png"] == "v"
+    assert res["commit"] == toy.head() and versions.resolve(toy, "toy").labels["h/001.png"] == "v"
     res = js("export", "toy", str(tmp_path / "out"), "--format", "csv")
     assert res == {"dataset": "toy", "examples": 90, "out": str(tmp_path / "out"),
                    "format": "csv"}

@@ -76,7 +76,7 @@ def test_a_stale_index_lock_is_named(toy, run):
 # -- fold checkpoints -------------------------------------------------------------------------
 def test_a_truncated_fold_checkpoint_is_trained_again(trained_ws):
     version = versions.resolve(trained_ws, "toy")
-    run_dir = runs._run_dir(trained_ws, "toy", runs.run_key(version))
+    run_dir = runs.run_dir(trained_ws, "toy", runs.run_key(version))
     model = run_dir / "model.pt"
     states = checkpoint.load_states(model)
     partial = run_dir / "partial"

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ide.app import SCRIPT
-from ide.learn import runs
+from ide.learn import ranking, runs
 from ide.ops import add, classes, suggest
 from ide.repo import commits, history, staged, versions
 from ide.errors import Conflict, InvalidInput, NothingToDo
@@ -78,7 +78,7 @@ def test_add_with_a_csv_and_empty_labels(toy, tmp_path):
     (tmp_path / "l.csv").write_text("path,label\nu_h.png,h\nu_v.png,\n")
     res = add.add(toy, "toy", src, labels_csv=tmp_path / "l.csv")
     assert res["added"] == 2 and res["unlabelled"] == 1 and res["new_classes"] == []
-    labels = versions.labels(toy, "toy")
+    labels = versions.resolve(toy, "toy").labels
     assert labels["u_h.png"] == "h" and labels["u_v.png"] == ""
 
 
@@ -108,22 +108,22 @@ def test_remove_then_revert_brings_the_example_back(toy, run):
     assert code == 0, err
     assert f"remove {gone} (h)" in run(toy, "status", "toy")[1]
     commits.commit(toy, "toy", "Junk image")
-    assert gone not in versions.labels(toy, "toy")
+    assert gone not in versions.resolve(toy, "toy").labels
     assert history.diff(toy, "toy", "HEAD~1") == [{"id": gone, "old": "h", "new": None}]
     assert history.log(toy, "toy")[0]["removed"] == 1
     assert [h["label"] for h in history.history(toy, "toy", gone)] == [None, "h"]
     commits.revert(toy, "toy", "HEAD")
-    assert versions.labels(toy, "toy")[gone] == "h"
-    assert len(versions.labels(toy, "toy")) == 90
+    assert versions.resolve(toy, "toy").labels[gone] == "h"
+    assert len(versions.resolve(toy, "toy").labels) == 90
 
 
 def test_checkout_of_an_older_version_restores_removed_examples(toy, run):
     staged.remove(toy, "toy", ["v/003.png", "d/004.png"])
     commits.commit(toy, "toy", "Two junk images")
-    assert len(versions.labels(toy, "toy")) == 88
+    assert len(versions.resolve(toy, "toy").labels) == 88
     code, out, err = run(toy, "checkout", "toy", "HEAD~1")
     assert code == 0, err
-    assert versions.labels(toy, "toy") == versions.labels(toy, "toy", "HEAD~2")
+    assert versions.resolve(toy, "toy").labels == versions.resolve(toy, "toy", "HEAD~2").labels
     code, out, _ = run(toy, "diff", "toy", "HEAD~2", "HEAD~1")
     assert out.splitlines() == ["d/004.png: d -> (none)", "v/003.png: v -> (none)"]
     assert "2 removed, 88 examples" in run(toy, "log", "toy")[1]
@@ -135,7 +135,7 @@ def test_remove_bad_input(toy, run):
     assert code == 1 and "unknown example id" in err
     # The last example of a class that a staged edit still names cannot be removed.
     staged.relabel(toy, "toy", {"h/000.jpg": "v"})
-    vs = [i for i, lab in versions.labels(toy, "toy").items() if lab == "h" and i != "h/000.jpg"]
+    vs = [i for i, lab in versions.resolve(toy, "toy").labels.items() if lab == "h" and i != "h/000.jpg"]
     staged.remove(toy, "toy", vs[:-1])
     with pytest.raises(InvalidInput, match="no example of class 'h'"):
         staged.remove(toy, "toy", vs[-1:])
@@ -218,7 +218,7 @@ def test_unlabelled_are_predicted_never_fitted_and_suggested(grown_template, gro
     and removed examples are not in the out-of-fold results."""
     toy = grown
     assert grown_template[1]["metrics"]["examples"] == 89
-    r = runs.ranking(toy, versions.resolve(toy, "toy"))
+    r = ranking.load(toy, versions.resolve(toy, "toy"))
     assert "d/001.png" not in r.ids and not any(i.startswith("u") for i in r.ids)
     assert NEAR_COPY not in r.ids and len(r.ids) == 89
     rows = [row for row in suggest.suggestions(toy, "toy") if row["id"].startswith("u")]
@@ -245,7 +245,7 @@ def test_unlabelled_are_predicted_never_fitted_and_suggested(grown_template, gro
     commits.commit(toy, "toy", "Pre-labelled")
     assert "u0_h.png: (unlabelled) -> h" in toy.git("log", "-1", "--format=%B")
     assert history.diff(toy, "toy", "HEAD~1")[0]["old"] == ""
-    assert versions.labels(toy, "toy")["u0_h.png"] == "h"
+    assert versions.resolve(toy, "toy").labels["u0_h.png"] == "h"
 
 
 def test_near_duplicates_and_outliers(grown, run):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from ide.data.params import LITE0
-from ide.learn import backbone, runs
+from ide.learn import backbone, ranking, runs
 from ide.ops import transfer
 from ide.repo import commits, staged, state, versions
 
@@ -61,7 +61,7 @@ def test_backbone_ranks_planted_errors_first_and_embeds_each_image_once(photos, 
     commits.commit(photos, "photos", "Noise")
     runs.retrain(photos, versions.resolve(photos, "photos"))
     assert sum(embedded) == 48
-    top = runs.suspects(photos, versions.resolve(photos, "photos"), top=3)
+    top = ranking.suspects(photos, versions.resolve(photos, "photos"), top=3)
     assert {r["id"] for r in top} == set(flips)
     # A new version of the labels, and a full retrain: no image is embedded again.
     staged.relabel(photos, "photos", {"disc/003.png": "disc"})
@@ -72,7 +72,7 @@ def test_backbone_ranks_planted_errors_first_and_embeds_each_image_once(photos, 
 
 def test_the_cnn_ranks_planted_errors_first(trained_template):
     ws, _ = trained_template
-    top = runs.suspects(ws, versions.resolve(ws, "toy"), top=3)
+    top = ranking.suspects(ws, versions.resolve(ws, "toy"), top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
 
 
@@ -120,17 +120,17 @@ def test_predictions_from_a_file_drive_the_ranking(trained_ws, tmp_path, run):
     code, out, err = run(trained_ws, "predictions", "toy",
                          str(_write_csv(tmp_path / "p.csv", ids, classes, probs)))
     assert code == 0, err
-    top = runs.suspects(trained_ws, versions.resolve(trained_ws, "toy"), top=3)
+    top = ranking.suspects(trained_ws, versions.resolve(trained_ws, "toy"), top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
     np.save(tmp_path / "p.npy", probs[::-1].copy())  # rows out of order: other suspects
     assert run(trained_ws, "predictions", "toy", str(tmp_path / "p.npy"))[0] == 0
-    assert {r["id"] for r in runs.suspects(trained_ws, versions.resolve(trained_ws, "toy"),
+    assert {r["id"] for r in ranking.suspects(trained_ws, versions.resolve(trained_ws, "toy"),
                                            top=3)} != set(FLIPPED)
     # Export reads back: the round trip keeps every probability.
     assert run(trained_ws, "export", "toy", str(tmp_path / "out.csv"), "--format",
                "predictions")[0] == 0
     assert run(trained_ws, "predictions", "toy", str(tmp_path / "out.csv"))[0] == 0
-    r = runs.ranking(trained_ws, versions.resolve(trained_ws, "toy"))
+    r = ranking.load(trained_ws, versions.resolve(trained_ws, "toy"))
     assert np.allclose(r.probs, probs[::-1] / probs.sum(1, keepdims=True), atol=1e-5)
 
 
@@ -160,10 +160,10 @@ def test_a_bad_predictions_file_is_refused_and_changes_nothing(trained_ws, tmp_p
         np.save(path, probs[:, :2])
     else:
         _write_csv(path, ids, classes, probs * 2)
-    before = runs.ranking(trained_ws, versions.resolve(trained_ws, "toy")).probs.copy()
+    before = ranking.load(trained_ws, versions.resolve(trained_ws, "toy")).probs.copy()
     index = state.read_json(state.path(trained_ws, state.RUNS, "toy", "index.json"), {})
     assert_one_line_error(*run(trained_ws, "predictions", "toy", str(path)), match)
-    assert np.array_equal(runs.ranking(trained_ws, versions.resolve(trained_ws, "toy")).probs,
+    assert np.array_equal(ranking.load(trained_ws, versions.resolve(trained_ws, "toy")).probs,
                           before)
     assert state.read_json(state.path(trained_ws, state.RUNS, "toy", "index.json"), {}) == index
 
@@ -178,5 +178,5 @@ def test_a_backbone_can_be_fine_tuned_whole(photos):
     photos.git("commit", "-qam", "fine-tune the backbone")
     res = runs.retrain(photos, versions.resolve(photos, "photos"), device="cpu")
     assert res["metrics"]["examples"] == 48
-    r = runs.ranking(photos, versions.resolve(photos, "photos"))
+    r = ranking.load(photos, versions.resolve(photos, "photos"))
     assert r.probs.shape == (48, 3) and np.allclose(r.probs.sum(1), 1, atol=1e-4)

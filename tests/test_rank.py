@@ -27,7 +27,7 @@ DATA = planted()
 @pytest.mark.parametrize("method", sorted(rank.METHODS))
 def test_planted_errors_rank_first(method):
     given, probs, flipped = DATA
-    top = set(rank.order(given, probs, method=method)[:len(flipped)].tolist())
+    top = set(rank.review_order(given, probs, method=method)[:len(flipped)].tolist())
     assert len(top & flipped) / len(flipped) >= 0.9
 
 
@@ -64,7 +64,7 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match=r"\(N, K\)"):
         rank.label_quality([0, 1], [0.5, 0.5])
     with pytest.raises(ValueError, match="in \\[0, K\\)"):
-        rank.order([2], [[0.5, 0.5]])
+        rank.review_order([2], [[0.5, 0.5]])
 
 
 def test_suspects_metrics_and_confusion_agree():

@@ -11,7 +11,7 @@ import pytest
 from ide.learn import rank, runs
 from ide.ops import views
 from ide.repo import staged, versions
-from ide.learn.runs import Ranking
+from ide.learn.ranking import Ranking
 
 
 def test_a_version_already_read_is_not_read_again(toy, monkeypatch):
@@ -159,4 +159,4 @@ def test_a_large_import_checks_on_every_core_with_the_same_verdicts(ws, tmp_path
     assert code == 0 and "imported 12 examples" in out
     files = ws.root / "datasets" / "new" / "images"
     assert all((files / i).read_bytes() == (src / i).read_bytes()
-               for i in versions.labels(ws, "new"))
+               for i in versions.resolve(ws, "new").labels)

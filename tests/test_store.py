@@ -56,7 +56,7 @@ def test_import_imagefolder(toy):
     log = history.log(toy, "toy")
     assert len(log) == 1 and log[0]["edits"] == 90
     assert log[0]["author"] == "Importer <imp@example.org>"
-    assert set(images.image_files(toy, versions.resolve(toy, "toy"))) == set(versions.labels(toy, "toy"))
+    assert set(images.image_files(toy, versions.resolve(toy, "toy"))) == set(versions.resolve(toy, "toy").labels)
 
 
 def test_import_with_csv_any_depth(ws, tmp_path):
@@ -66,7 +66,7 @@ def test_import_with_csv_any_depth(ws, tmp_path):
     Image.new("RGB", (20, 30), (1, 2, 3)).save(src / "b.jpeg")
     (tmp_path / "l.csv").write_text("path,label\ndeep/er/a.png,cat\nb.jpeg,dog\n")
     transfer.import_dataset(ws, "pets", src, labels_csv=tmp_path / "l.csv")
-    assert versions.labels(ws, "pets") == {"b.jpeg": "dog", "deep/er/a.png": "cat"}
+    assert versions.resolve(ws, "pets").labels == {"b.jpeg": "dog", "deep/er/a.png": "cat"}
     assert list(versions.resolve(ws, "pets").classes) == ["cat", "dog"]
 
 
@@ -116,9 +116,9 @@ def test_log_diff_history_checkout_revert(toy):
     assert [(h["commit"], h["label"]) for h in hist] == [(b, "d"), (a, "v"), (first, "h")]
     assert [h["message"] for h in hist][:2] == ["two", "one"]
     c = commits.revert(toy, "toy", b)
-    assert versions.labels(toy, "toy") == versions.labels(toy, "toy", a)
+    assert versions.resolve(toy, "toy").labels == versions.resolve(toy, "toy", a).labels
     d = commits.checkout(toy, "toy", first)
-    assert versions.labels(toy, "toy") == versions.labels(toy, "toy", first)
+    assert versions.resolve(toy, "toy").labels == versions.resolve(toy, "toy", first).labels
     assert len({a, b, c, d}) == 4 and clean(toy)
     with pytest.raises(NothingToDo):
         commits.checkout(toy, "toy", first)
@@ -150,11 +150,11 @@ def test_a_crash_between_writing_labels_and_committing_loses_nothing(toy, monkey
         commits.commit(toy, "toy", "Fix two")
     assert len(staged.read(toy, "toy")["labels"]) == 2
     # A harder crash leaves the new labels.csv behind: the next commit still completes.
-    new = {**versions.labels(toy, "toy"), **TWO}
+    new = {**versions.resolve(toy, "toy").labels, **TWO}
     (toy.root / "datasets/toy/labels.csv").write_text(ds.format_labels(new))
     monkeypatch.setattr(commits, "_git_commit", real)
     commits.commit(toy, "toy", "Fix two")
-    assert versions.labels(toy, "toy") == new and clean(toy)
+    assert versions.resolve(toy, "toy").labels == new and clean(toy)
 
 
 def test_a_crash_after_the_commit_leaves_no_phantom_edits(toy, monkeypatch):
@@ -194,12 +194,12 @@ def test_export_round_trips(toy, tmp_path, fmt):
         assert (out / "v" / "000.jpg").exists() and sorted(p.name for p in out.iterdir()) == \
             ["d", "h", "v"]
         transfer.import_dataset(toy, "again", out)
-        assert sorted(versions.labels(toy, "again").values()) == \
-            sorted(versions.labels(toy, "toy").values())
+        assert sorted(versions.resolve(toy, "again").labels.values()) == \
+            sorted(versions.resolve(toy, "toy").labels.values())
     else:
         transfer.import_dataset(toy, "again", out, labels_csv=out / "labels.csv")
-        assert versions.labels(toy, "again") == {f"images/{i}": c
-                                              for i, c in versions.labels(toy, "toy").items()}
+        assert versions.resolve(toy, "again").labels == {f"images/{i}": c
+                                              for i, c in versions.resolve(toy, "toy").labels.items()}
 
 
 def test_commits_work_on_a_machine_without_a_git_identity(tmp_path, monkeypatch):
@@ -228,8 +228,8 @@ def test_import_real_mnist_digits_with_a_csv(ws, tmp_path):
         rows.append(f"{n:03d}.png,{y}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     transfer.import_dataset(ws, "mnist", tmp_path / "flat", labels_csv=tmp_path / "labels.csv")
-    assert len(versions.labels(ws, "mnist")) == 200
-    assert versions.labels(ws, "mnist")["000.png"] == "7"  # the first MNIST test digit is a 7
+    assert len(versions.resolve(ws, "mnist").labels) == 200
+    assert versions.resolve(ws, "mnist").labels["000.png"] == "7"  # the first MNIST test digit is a 7
     assert list(versions.resolve(ws, "mnist").classes) == [str(d) for d in range(10)]
 
 

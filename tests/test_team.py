@@ -8,7 +8,7 @@ import pytest
 
 from ide.app import SCRIPT
 from ide.data import mergedriver
-from ide.repo import commits, images, staged, versions
+from ide.repo import commits, conflicts, images, staged, versions
 from ide.data import formats as ds
 from ide.repo.workspace import Workspace
 
@@ -31,7 +31,7 @@ def team(toy, tmp_path):
 
 
 def labels_at(ws, rev="HEAD"):
-    return dict(versions.labels(ws, "toy", rev))
+    return dict(versions.resolve(ws, "toy", rev).labels)
 
 
 def commit_and_push(ws, edits, message):
@@ -131,7 +131,7 @@ def test_same_example_two_labels_is_a_conflict_that_resolve_settles(team, run):
     now = labels_at(ann)
     assert (now["h/002.png"], now["d/003.png"], now["v/003.png"]) == ("v", "v", "h")
     assert ann.git("status", "--porcelain") == "" and not ann.merging()
-    assert commits.merge_conflicts(ann, "toy") == []
+    assert conflicts.unsettled(ann, "toy") == []
 
 
 def test_checked_marks_merge_without_conflict():
@@ -228,7 +228,7 @@ def test_init_inside_a_git_repository_makes_a_subfolder_workspace(tmp_path, run)
 def test_results_travel_with_push_and_pull(team, run, tmp_path):
     import numpy as np
 
-    from ide.learn import runs
+    from ide.learn import ranking, runs
 
     ann, bob = team
     version = versions.resolve(ann, "toy")
@@ -243,13 +243,13 @@ def test_results_travel_with_push_and_pull(team, run, tmp_path):
     assert code == 0, err
     assert "1 trained version" in out
 
-    assert runs.metrics(bob, "toy", version.commit) is None
+    assert runs.commit_metrics(bob, "toy", version.commit) is None
     code, out, err = run(bob, "pull")
     assert code == 0, err
     assert "1 new training result" in out
     log = run(bob, "log", "toy", "--json")[1]
     assert '"accuracy"' in log
-    rows = runs.suspects(bob, versions.resolve(bob, "toy"), top=1)
+    rows = ranking.suspects(bob, versions.resolve(bob, "toy"), top=1)
     assert rows[0]["id"] == "h/003.png"
     # Pushing again from bob adds nothing new, and ann's pull is a no-op for results.
     assert run(bob, "push")[0] == 0
@@ -283,9 +283,9 @@ def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(tea
     code, out, err = run(ann, "pull")
     assert code == 0, err
     from ide.learn import runs
-    assert runs.metrics(ann, "toy", second) is not None
-    assert runs.metrics(ann, "toy", third) is not None
-    assert runs.metrics(ann, "toy", first) is None  # not HEAD when the trainer started
+    assert runs.commit_metrics(ann, "toy", second) is not None
+    assert runs.commit_metrics(ann, "toy", third) is not None
+    assert runs.commit_metrics(ann, "toy", first) is None  # not HEAD when the trainer started
     assert run(ann, "suspects", "toy", "--top", "3")[0] == 0
 
 
@@ -337,8 +337,8 @@ def test_dvc_is_current_after_a_commit_and_its_training(toy, tmp_path):
 
     diff = dvc_json(toy, "metrics", "diff", "HEAD~2", "HEAD", "--all")
     acc = diff["datasets/toy/metrics.json"]["accuracy"]
-    assert acc["old"] == runs.metrics(toy, "toy", made[0])["accuracy"]
-    assert acc["new"] == runs.metrics(toy, "toy", made[1])["accuracy"]
+    assert acc["old"] == runs.commit_metrics(toy, "toy", made[0])["accuracy"]
+    assert acc["new"] == runs.commit_metrics(toy, "toy", made[1])["accuracy"]
     plots = dvc_json(toy, "plots", "diff", "HEAD~2", "HEAD")
     assert plots.get("errors") is None
     history = [r for r in plots["data"]["datasets/toy/history.csv"][0]["content"]["data"]
@@ -437,7 +437,7 @@ def test_the_worker_pulls_by_itself_fast_forward_only(team, run, tmp_path):
     code, out, err = run(ann, "watch", "--once", "--pull-every", "3600")
     assert code == 0, err
     assert "pulled from origin; 1 new training result" in out
-    assert ann.head() == version.commit and runs.metrics(ann, "toy", version.commit)
+    assert ann.head() == version.commit and runs.commit_metrics(ann, "toy", version.commit)
     assert "toy at" not in out  # nothing to train: the results came with the pull
 
     staged.relabel(bob, "toy", {"v/004.png": "d"})

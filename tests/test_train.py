@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ide.data import params
-from ide.learn import runs, train
+from ide.learn import ranking, runs, train
 from ide.ops import transfer, worker
 from ide.repo import commits, images, staged, versions
 from ide.errors import NotTrained
@@ -25,7 +25,7 @@ def trained(trained_template):
 
 def test_planted_label_errors_rank_first(trained):
     ws, result = trained
-    top = runs.suspects(ws, versions.resolve(ws, "toy"), top=3)
+    top = ranking.suspects(ws, versions.resolve(ws, "toy"), top=3)
     assert {r["id"] for r in top} == set(FLIPPED)
     assert all(r["predicted"] != r["label"] for r in top)
     assert set(top[0]) >= {"id", "label", "predicted", "loss", "score"}
@@ -57,7 +57,7 @@ def test_results_belong_to_a_commit_not_the_working_tree(trained):
     try:
         assert runs.retrain(ws, versions.resolve(ws, "toy"))["cached"]
         with pytest.raises(NotTrained):
-            runs.suspects(ws, versions.resolve(ws, "toy", "HEAD~1"))
+            ranking.suspects(ws, versions.resolve(ws, "toy", "HEAD~1"))
     finally:
         staged.unstage(ws, "toy")
 
@@ -68,7 +68,7 @@ def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, trained_ws
     commits.commit(ws, "toy", "Fix one")
     res = runs.retrain(ws, versions.resolve(ws, "toy"))
     assert res["warm_start"] == trained[1]["commit"]
-    top = runs.suspects(ws, versions.resolve(ws, "toy"), top=2)
+    top = ranking.suspects(ws, versions.resolve(ws, "toy"), top=2)
     assert {r["id"] for r in top} == {"v/004.png", "d/005.png"}
 
 
@@ -82,7 +82,7 @@ def test_worker_retrains_a_plain_git_commit_and_leaves_the_tree_clean(trained_ws
     assert worker.model_status(ws, "toy")["state"] == "queued"
     worker.watch(ws, once=True)
     assert worker.model_status(ws, "toy")["state"] == "trained"
-    assert runs.metrics(ws, "toy", ws.head())["examples"] == 90
+    assert runs.commit_metrics(ws, "toy", ws.head())["examples"] == 90
     assert ws.git("status", "--porcelain") == ""
 
 
@@ -115,7 +115,7 @@ def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
     monkeypatch.setattr(train, "fit", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
     worker.watch(toy, once=True)
     assert len(calls) == 3  # folds 3, 4 and 5; folds 1 and 2 were saved before the kill
-    assert {r["id"] for r in runs.suspects(toy, versions.resolve(toy, "toy"), top=3)} == set(FLIPPED)
+    assert {r["id"] for r in ranking.suspects(toy, versions.resolve(toy, "toy"), top=3)} == set(FLIPPED)
 
 
 def test_a_failed_training_is_reported_not_retried(toy):

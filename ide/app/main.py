@@ -25,9 +25,9 @@ import pandas as pd
 import streamlit as st
 
 from ide.app import label_page, thumbs
-from ide.learn import runs
+from ide.learn import ranking, runs
 from ide.ops import views, worker
-from ide.repo import commits, history, images, staged, versions
+from ide.repo import commits, conflicts, history, images, staged, versions
 from ide.errors import IDEError
 from ide.repo.workspace import Workspace
 
@@ -40,9 +40,9 @@ NO_NAME = "Give your name in the sidebar first: your edits are staged and commit
 # cache_resource, not cache_data: these are read-only and large, and cache_data would
 # unpickle a fresh copy on every call (51 calls a page).
 @st.cache_resource(show_spinner=False, max_entries=8)
-def load_ranking(root: str, name: str, commit: str) -> runs.Ranking:
+def load_ranking(root: str, name: str, commit: str) -> ranking.Ranking:
     ws = Workspace(root)
-    return runs.ranking(ws, versions.resolve(ws, name, commit))
+    return ranking.load(ws, versions.resolve(ws, name, commit))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -311,7 +311,7 @@ def viewed_commit(ws, name) -> str | None:
     return commit
 
 
-def filters_ui(ws, name, r: runs.Ranking) -> np.ndarray:
+def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
     """Indices of the examples to show, most suspicious first; the focus and the gallery
     go back to the top when the filters or the ranking change."""
     c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 3, 2, 1.3, 1.6])
@@ -499,7 +499,7 @@ def conflicts_ui(ws, name, stage: dict) -> None:
                   args=(ws, name, c["id"], c["yours"]))
         c2.button(f"Take theirs ({c['theirs']})", key=f"theirs_{c['id']}",
                   on_click=on_unstage, args=(ws, name, c["id"]))
-    for c in commits.merge_conflicts(ws, name):
+    for c in conflicts.unsettled(ws, name):
         st.sidebar.error(f"Merge conflict `{c['id']}`: ours {c['ours']}, theirs "
                          f"{c['theirs']} (was {c['base']})")
         for side in ("ours", "theirs"):
@@ -557,7 +557,7 @@ def review_page(ws, name, author) -> None:
                 "training finishes.")
         return
     r = load_ranking(str(ws.root), name, commit)
-    m = runs.metrics(ws, name, commit)
+    m = runs.commit_metrics(ws, name, commit)
     c = st.columns(3)
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
@@ -577,7 +577,7 @@ def line_spec(field: str, title: str) -> dict:
         "tooltip": [{"field": f} for f in ("commit", "message", field)]}}
 
 
-def confusion_chart(r: runs.Ranking, title: str) -> tuple[pd.DataFrame, dict]:
+def confusion_chart(r: ranking.Ranking, title: str) -> tuple[pd.DataFrame, dict]:
     """(data, spec) of a heatmap of R's confusion counts; mistakes (off the diagonal) are
     coloured, and a click on a cell selects it as "cell" (given, predicted)."""
     counts = views.confusion_matrix(r)

@@ -17,7 +17,7 @@ import shtab
 
 from ide import __version__
 from ide.ops import transfer, views
-from ide.repo import commits, history, staged, versions
+from ide.repo import commits, conflicts, history, staged, versions
 from ide.errors import IDEError
 from ide.cli.progress import Progress, quiet
 from ide.repo.workspace import Workspace
@@ -266,7 +266,7 @@ def show_commit(res):
 def cmd_resolve(args):
     ws = _ws(args)
     versions.resolve(ws, args.name)  # an unknown dataset is said so, not "no conflicts"
-    return commits.resolve(ws, args.name, _pairs(args.picks))
+    return conflicts.settle(ws, args.name, _pairs(args.picks))
 
 
 def show_resolve(res):
@@ -347,13 +347,7 @@ def cmd_revert(args):
 
 
 def cmd_export(args):
-    ws = _ws(args)
-    if args.format == "predictions":
-        from ide.learn import runs
-
-        n = runs.export_predictions(ws, versions.resolve(ws, args.name, args.rev), args.out)
-    else:
-        n = transfer.export(ws, args.name, args.out, fmt=args.format, rev=args.rev)
+    n = transfer.export(_ws(args), args.name, args.out, fmt=args.format, rev=args.rev)
     return {"dataset": args.name, "examples": n, "out": str(args.out), "format": args.format}
 
 
@@ -410,10 +404,10 @@ def show_retrain(res):
 
 
 def cmd_suspects(args):
-    from ide.learn import runs
+    from ide.learn import ranking
 
     ws = _ws(args)
-    rows = runs.suspects(ws, versions.resolve(ws, args.name, args.rev), top=args.top,
+    rows = ranking.suspects(ws, versions.resolve(ws, args.name, args.rev), top=args.top,
                          method=args.method)
     return [{k: r[k] for k in ("id", "label", "predicted", "loss", "score")} for r in rows]
 

@@ -80,14 +80,32 @@ def find_label_issues(labels, pred_probs) -> np.ndarray:
     return has_confident & (confident != labels) & (_self_confidence(labels, probs) < t[labels])
 
 
-def order(labels, pred_probs, *, method: str = DEFAULT_METHOD) -> np.ndarray:
-    """(N,) indices, most suspicious first (stable for ties)."""
-    return np.argsort(label_quality(labels, pred_probs, method=method), kind="stable")
+def review_order(labels, pred_probs, *, method: str = DEFAULT_METHOD,
+                 checked=None) -> np.ndarray:
+    """(N,) indices, most suspicious first (stable for ties); examples a reviewer CHECKED
+    ((N,) bool) as right go last."""
+    score = label_quality(labels, pred_probs, method=method)
+    if checked is None:
+        return np.argsort(score, kind="stable")
+    return np.lexsort((score, np.asarray(checked, dtype=bool)))
 
 
 def predicted(pred_probs) -> np.ndarray:
     """(N,) the class each example is predicted to be (the most probable)."""
     return np.asarray(pred_probs).argmax(axis=1)
+
+
+def top_classes(pred_probs, k: int) -> np.ndarray:
+    """(N, min(k, K)) the K most probable classes of each example, the most probable
+    first (ties: the lower class first)."""
+    return np.argsort(-np.asarray(pred_probs), axis=1, kind="stable")[:, :k]
+
+
+def margin(pred_probs) -> np.ndarray:
+    """(N,) the top probability minus the second (the top alone with one class): a small
+    margin is an example the model hesitates on."""
+    probs = np.sort(np.asarray(pred_probs), axis=1)
+    return probs[:, -1] - (probs[:, -2] if probs.shape[1] > 1 else 0)
 
 
 def is_suspect(labels, pred_probs, *, checked=None) -> np.ndarray:
@@ -100,9 +118,8 @@ def is_suspect(labels, pred_probs, *, checked=None) -> np.ndarray:
 def confusion(labels, pred_probs) -> np.ndarray:
     """(K, K) counts: rows the given label, columns the predicted class."""
     labels, probs = _check(labels, pred_probs)
-    counts = np.zeros((probs.shape[1],) * 2, dtype=int)
-    np.add.at(counts, (labels, predicted(probs)), 1)
-    return counts
+    k = probs.shape[1]
+    return np.bincount(labels * k + predicted(probs), minlength=k * k).reshape(k, k)
 
 
 def metrics(labels, pred_probs, classes: list[str], *, checked=None) -> dict:

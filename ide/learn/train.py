@@ -38,15 +38,20 @@ def fold_of(ids: list[str], folds: int, seed: int) -> np.ndarray:
 
 
 # -- the training loop ------------------------------------------------------------------
+DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA where there is one
+
+
 def torch_device(device: str):
+    """The torch device of DEVICE (one of DEVICES); an IDEError if CUDA is asked for and
+    absent."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise IDEError("--device cuda: no CUDA device is available here")
-    if device not in ("cpu", "cuda"):
-        raise InvalidInput(f"unknown device {device!r} (cpu, cuda, auto)")
+    if device not in DEVICES:
+        raise InvalidInput(f"unknown device {device!r} ({', '.join(DEVICES)})")
     return torch.device(device)
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
-
 from ide.data import formats as ds
-from ide.learn import runs
+from ide.learn import rank, ranking
 from ide.repo import history, staged, state, versions
 from ide.repo.commits import apply_edits, committing, edit_lines, write_classes
 from ide.errors import Conflict, InvalidInput, NotTrained
@@ -28,8 +26,8 @@ def counts(ws: Workspace, name: str) -> list[dict]:
     version = versions.resolve(ws, name)
     labelled = Counter(version.labels.values())
     try:
-        ids, probs = runs.unlabelled(ws, version)
-        suggested = Counter(np.argmax(probs, axis=1).tolist()) if len(ids) else Counter()
+        ids, probs = ranking.unlabelled(ws, version)
+        suggested = Counter(rank.predicted(probs).tolist()) if len(ids) else Counter()
     except NotTrained:
         suggested = None
     return [{"class": c, "labelled": labelled.get(c, 0),

@@ -2,7 +2,7 @@
 suggestions as staged label edits.
 
 A trained version predicts its unlabelled examples with the ensemble of its fold models
-(`ide.runs.unlabelled`); none of them was fitted on those examples. `suggestions` lists
+(`ide.ranking.unlabelled`); none of them was fitted on those examples. `suggestions` lists
 them, the confident first or (active learning) the uncertain first: the examples whose
 top two classes are closest are those whose label tells the model most. `accept` stages
 suggestions through `ide.staged.relabel`, to be reviewed and committed like any edit.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ide.learn import runs
+from ide.learn import rank, ranking
 from ide.repo import staged, versions
 from ide.errors import InvalidInput, NothingToDo
 from ide.repo.workspace import Workspace
@@ -29,7 +29,7 @@ def suggestions(ws: Workspace, name: str, *, order: str = "confident",
     if order not in ORDERS:
         raise InvalidInput(f"unknown order {order!r} ({', '.join(ORDERS)})")
     version = versions.resolve(ws, name)
-    ids, probs = runs.unlabelled(ws, version)
+    ids, probs = ranking.unlabelled(ws, version)
     # Staged by anyone (any reviewer, or the command line): no longer waiting for a label.
     stage = staged.everyone(ws, name, version)
     busy = {e["id"] for e in [*stage["labels"], *stage["removed"]]}
@@ -37,14 +37,12 @@ def suggestions(ws: Workspace, name: str, *, order: str = "confident",
     if not keep:
         return []
     p = probs[keep]
-    best = np.argsort(-p, axis=1)
-    first = p[np.arange(len(p)), best[:, 0]]
-    second = p[np.arange(len(p)), best[:, 1]] if p.shape[1] > 1 else np.zeros(len(p))
-    margin = first - second
-    rank = np.lexsort((np.array([ids[n] for n in keep]),
-                       -first if order == "confident" else margin))
-    rows = [{"id": ids[keep[j]], "suggested": version.classes[best[j, 0]],
-             "probability": float(first[j]), "margin": float(margin[j])} for j in rank]
+    best = rank.predicted(p)
+    first, margin = p[np.arange(len(p)), best], rank.margin(p)
+    shown = np.lexsort((np.array([ids[n] for n in keep]),
+                        -first if order == "confident" else margin))
+    rows = [{"id": ids[keep[j]], "suggested": version.classes[best[j]],
+             "probability": float(first[j]), "margin": float(margin[j])} for j in shown]
     return rows[:top] if top else rows
 
 

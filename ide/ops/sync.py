@@ -8,7 +8,7 @@ diff` compare commits (docs/TEAM.md, "Why"). It commits, never leaves
 files changed, and does nothing while the dataset folder has changes of its own.
 
 Labels travel by git (the current branch), images by DVC (when a DVC remote
-is set), and each run's probabilities, run record, metrics and model (`runs.shared_results`)
+is set), and each run's probabilities, run record, metrics and model (`_payload`)
 as the tree of one git ref, `refs/ide/results`, that lives beside the branches and never
 touches the working tree. Results are keyed by what they depend on, so results from two
 machines never disagree: a push first takes in the remote's, then pushes the union.
@@ -18,9 +18,11 @@ and pushes, in a loop.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
-from ide.learn import runs
+from ide.learn import ranking, runs
 from ide.ops import pipeline
 from ide.repo import commits, history, state, versions
 from ide.data import formats as ds
@@ -28,6 +30,12 @@ from ide.errors import IDEError, NotTrained, UnknownDataset
 from ide.repo.workspace import RESULT_FILES, Workspace
 
 RESULTS_REF = "refs/ide/results"
+# What a run shares with other machines: enough for `ide log`, `ide suspects` and the app;
+# the model (the fold models, small heads or CNNs) too where the run has one, so the next
+# commit warm-starts from it. A run of predictions brought from a file has no model; runs
+# shared before unlabelled examples existed have no unlabelled.npy.
+SHARED_FILES = ("run.json", "probs.npy", "metrics.json")
+OPTIONAL_FILES = ("model.pt", "unlabelled.npy")
 
 
 class _Current(Exception):
@@ -38,7 +46,7 @@ def _history(ws: Workspace, name: str) -> list[dict]:
     """Metrics of every trained commit of NAME in HEAD's history, oldest first."""
     rows, index = [], runs.trained(ws, name)  # the index read once, not per commit
     for entry in reversed(history.log(ws, name)):
-        m = runs.stored_metrics(ws, name, index.get(entry["commit"]))
+        m = runs.run_metrics(ws, name, index.get(entry["commit"]))
         if m is not None:
             rows.append({"commit": entry["commit"], **m})
     return rows
@@ -59,12 +67,12 @@ def publish(ws: Workspace, name: str) -> str | None:
             return None
         version = versions.resolve(ws, name)
         try:
-            r = runs.ranking(ws, version)
+            r = ranking.load(ws, version)
         except NotTrained:
             return None
         if ws.git("status", "--porcelain", "--", folder).strip():
             return None
-        m = runs.metrics(ws, name, version.commit)
+        m = runs.commit_metrics(ws, name, version.commit)
         message = (f"Results of {name} at {version.commit[:10]}: accuracy "
                    f"{m['accuracy']:.4f}, {m['suspects']} suspects")
         try:
@@ -77,8 +85,34 @@ def publish(ws: Workspace, name: str) -> str | None:
                     raise _Current
         except _Current:
             return None
-    runs.retrain(ws, versions.resolve(ws, name))  # same labels, same run: recorded at once
+    runs.record(ws, versions.resolve(ws, name))  # the results commit: HEAD's labels, its run
     return made.commit
+
+
+def _payload(ws: Workspace, name: str) -> dict[str, Path]:
+    """{path under NAME in the results tree: file} of NAME's finished runs and its index."""
+    index = runs.trained(ws, name)
+    files = {"index.json": runs.index_path(ws, name)} if index else {}
+    for key in set(index.values()):
+        run = runs.run_dir(ws, name, key)
+        if (run / "metrics.json").exists():
+            files.update({f"{key}/{f}": run / f for f in (*OPTIONAL_FILES, *SHARED_FILES)
+                          if (run / f).exists()})
+    return files
+
+
+def _take(ws: Workspace, name: str, files: dict[str, bytes]) -> int:
+    """Store the runs of NAME in FILES (a results tree's, as `_payload` lays it out) that
+    are complete, and take their index: how many runs were new here."""
+    keys = {path.split("/")[0] for path in files if "/" in path}
+    found = {key: {f: files[f"{key}/{f}"] for f in (*OPTIONAL_FILES, *SHARED_FILES)
+                   if f"{key}/{f}" in files}
+             for key in keys if all(f"{key}/{f}" in files for f in SHARED_FILES)}
+    try:
+        index = json.loads(files.get("index.json", b"{}"))
+    except ValueError:
+        index = {}
+    return runs.add_runs(ws, name, found, index if isinstance(index, dict) else {})
 
 
 def _take_results(ws: Workspace, remote: str) -> int:
@@ -88,7 +122,7 @@ def _take_results(ws: Workspace, remote: str) -> int:
     for path, data in ws.read_tree(RESULTS_REF).items():
         name, _, rest = path.partition("/")
         by_name.setdefault(name, {})[rest] = data
-    return sum(runs.add_results(ws, name, files) for name, files in by_name.items()
+    return sum(_take(ws, name, files) for name, files in by_name.items()
                if name in versions.datasets(ws))
 
 
@@ -125,7 +159,7 @@ def push(ws: Workspace, remote: str = "origin") -> dict:
     ws.git("push", "-q", remote, "HEAD")
     _take_results(ws, remote)
     files = {f"{name}/{rel}": path for name in versions.datasets(ws)
-             for rel, path in runs.shared_results(ws, name).items()}
+             for rel, path in _payload(ws, name).items()}
     ws.save_tree(RESULTS_REF, files, "ide: training results")
     if files:
         ws.git("push", "-q", remote, f"{RESULTS_REF}:{RESULTS_REF}")
@@ -140,7 +174,7 @@ def _untrained(ws: Workspace, commits: list[str]):
                 version = versions.resolve(ws, name, commit)
             except UnknownDataset:
                 continue
-            if runs.metrics(ws, name, commit) is None:
+            if runs.commit_metrics(ws, name, commit) is None:
                 yield name, version
 
 

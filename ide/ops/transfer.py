@@ -15,7 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ide.data import formats as ds
+from ide.data import predictions
 from ide.data.params import check_model
+from ide.learn import ranking
 from ide.repo import state, versions
 from ide.repo.commits import committing
 from ide.errors import IDEError, InvalidInput
@@ -23,6 +25,10 @@ from ide.repo.images import image_files
 from ide.ops import sources
 from ide.ops.pipeline import stage_yaml
 from ide.repo.workspace import Workspace
+
+
+# The formats of `export`: a tree of class folders, images + labels.csv, or probabilities.
+FORMATS = ("imagefolder", "csv", "predictions")
 
 
 def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = False,
@@ -112,10 +118,14 @@ def _copy_files(files: dict[str, Path], dest: Path, progress=None) -> None:
 
 def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
            rev: str = "HEAD") -> int:
-    """Write the labels of REV with their images to OUT: ImageFolder, or images + labels.csv."""
-    if fmt not in ("imagefolder", "csv"):
-        raise InvalidInput(f"unknown export format {fmt!r} (imagefolder, csv)")
+    """Write the labels of REV with their images to OUT: ImageFolder, or images +
+    labels.csv; or with FMT "predictions" REV's out-of-fold probabilities as the CSV
+    `ide predictions` takes. Returns how many examples were written."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown export format {fmt!r} ({', '.join(FORMATS)})")
     out = Path(out)
+    if fmt == "predictions":
+        return _export_predictions(ws, versions.resolve(ws, name, rev), out)
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"{out} exists and is not a folder")
     if out.exists() and any(out.iterdir()):
@@ -130,6 +140,14 @@ def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
         return _write_export(out, lab, files, fmt)
     except OSError as exc:
         raise IDEError(f"cannot write to {out}: {exc.strerror or exc}") from None
+
+
+def _export_predictions(ws: Workspace, version, out: Path) -> int:
+    if out.exists():
+        raise InvalidInput(f"{out} exists: give a new file name")
+    r = ranking.load(ws, version)
+    state.write_atomic(out, predictions.format_csv(r.ids, r.classes, r.probs))
+    return len(r.ids)
 
 
 def _write_export(out: Path, lab, files, fmt: str) -> int:

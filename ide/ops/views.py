@@ -12,8 +12,8 @@ import numpy as np
 
 from ide.learn import rank, runs
 from ide.ops import worker
-from ide.repo import commits, history, staged, versions
-from ide.learn.runs import Ranking
+from ide.repo import conflicts, history, staged, versions
+from ide.learn.ranking import Ranking
 from ide.repo.workspace import Workspace
 
 
@@ -24,7 +24,7 @@ def status(ws: Workspace, name: str) -> dict:
     version = versions.resolve(ws, name)
     return {"dataset": name, "branch": ws.branch(), "head": version.commit,
             **staged.read(ws, name, version),
-            "merge_conflicts": commits.merge_conflicts(ws, name),
+            "merge_conflicts": conflicts.unsettled(ws, name),
             "model": worker.model_status(ws, name, version.commit)}
 
 
@@ -32,7 +32,7 @@ def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
     """Dataset commits reachable from REV, newest first: commit, author, date, message,
     edits, metrics (None where that commit is not trained)."""
     trained = runs.trained(ws, name)  # read once, not once per commit
-    return [{**e, "metrics": runs.stored_metrics(ws, name, trained.get(e["commit"]))}
+    return [{**e, "metrics": runs.run_metrics(ws, name, trained.get(e["commit"]))}
             for e in history.log(ws, name, rev)]
 
 
@@ -74,9 +74,7 @@ def working_labels(ws: Workspace, name: str, r: Ranking) -> Mapping[str, str]:
 def confusion_pairs(r: Ranking) -> list[tuple[str, str, int]]:
     """(given, predicted, count) of every confusion in R, the most frequent first (ties in
     class order); counted in numpy, not per example in Python."""
-    k = len(r.classes)
-    counts = np.bincount(np.asarray(r.labels) * k + np.asarray(r.predicted),
-                         minlength=k * k).reshape(k, k)
+    counts = rank.confusion(r.labels, r.probs)
     np.fill_diagonal(counts, 0)
     flat = np.argsort(-counts, axis=None, kind="stable")
     return [(r.classes[a], r.classes[b], int(counts[a, b]))

@@ -8,8 +8,9 @@ A label commit rebuilds the labels from HEAD plus the staged edits, and the edit
 cleared only after it, so a crash at any point loses nothing and repeating the command
 finishes it.
 
-Also here: `init` (which registers the label merge driver, `ide.merge`), and the label
-conflicts a `git merge` left, listed from git's index and settled by `resolve`.
+Also here: `init`, which registers the label merge driver (`ide.data.mergedriver`). The
+label conflicts a `git merge` left are `ide.repo.conflicts`, whose `settle` ends a merge
+with git's own `git commit` (a merge commit, with both parents).
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ import shutil
 from pathlib import Path
 
 from ide.data import formats as ds
-from ide.data import mergedriver
-from ide.repo import history, staged, state, versions
+from ide.repo import conflicts, history, staged, state, versions
 from ide.errors import Conflict, IDEError, InvalidInput, NothingToDo
 from ide.repo.versions import Version
 from ide.repo.workspace import MERGE_ATTRIBUTES, Workspace
@@ -196,7 +196,7 @@ def _check_worktree(ws: Workspace, version: Version, ours: str) -> None:
 def _check_no_merge(ws: Workspace, name: str) -> None:
     """Refuse label commits while a git merge is unfinished."""
     if ws.merging():
-        left = merge_conflicts(ws, name)
+        left = conflicts.unsettled(ws, name)
         raise Conflict("a git merge is in progress: " + (
             f"settle {len(left)} label conflict(s) with `ide resolve {name} ID LABEL` "
             "(see `ide status`)" if left else "finish it with `git commit` first"))
@@ -266,66 +266,3 @@ def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> 
         edits = [{"id": c["id"], "old": c["new"], "new": c["old"]} for c in changes]
         return _commit_labels(ws, head, edits, f"Revert label edits of {target.commit[:10]}",
                               author)
-
-
-# -- label conflicts of a git merge --------------------------------------------------------
-def _merge_path(ws: Workspace, name: str) -> Path:
-    return state.path(ws, state.MERGE, f"{name}.json")
-
-
-def _unmerged(ws: Workspace, name: str) -> dict[str, str]:
-    """{stage: blob id} of labels.csv's unmerged index entries (empty: not unmerged)."""
-    out = ws.git("ls-files", "-u", "--", f"{ds.dataset_dir(name)}/labels.csv")
-    return {line.split()[2]: line.split()[1] for line in out.splitlines() if line.strip()}
-
-
-def _merge_state(ws: Workspace, name: str):
-    """(unmerged stages, conflicts {"id","base","ours","theirs"}, resolutions so far)."""
-    stages = _unmerged(ws, name) if ws.merging() else {}
-    if not stages:
-        return stages, [], {}
-    texts = [ws.git("cat-file", "blob", stages[k]) if k in stages else ""
-             for k in ("1", "2", "3")]
-    _, conflicts = mergedriver.merge_file(f"{ds.dataset_dir(name)}/labels.csv", *texts)
-    saved = state.read_json(_merge_path(ws, name), {})
-    done = saved.get("resolved", {}) if saved.get("stages") == stages else {}
-    return stages, conflicts, done
-
-
-def merge_conflicts(ws: Workspace, name: str) -> list[dict]:
-    """Examples that a git merge changed to two labels and that are not resolved yet:
-    [{"id", "base", "ours", "theirs"}] (None: no such example on that side)."""
-    _, conflicts, done = _merge_state(ws, name)
-    return [c for c in conflicts if c["id"] not in done]
-
-
-def resolve(ws: Workspace, name: str, picks: dict[str, str]) -> dict:
-    """Settle merge conflicts {id: label}: the label is written into the working labels.csv;
-    once every conflict of NAME is settled the file is marked resolved (`git add`), and if
-    no other file is unmerged the merge is committed. -> {"left": [ids], "commit": id|None}.
-    """
-    with state.lock(ws):
-        stages, conflicts, done = _merge_state(ws, name)
-        if not stages:
-            raise NothingToDo(f"no merge conflicts in {name!r}")
-        ids = {c["id"] for c in conflicts}
-        classes = versions.resolve(ws, name).classes
-        for i, label in picks.items():
-            if i not in ids:
-                raise InvalidInput(f"{i!r} is not a merge conflict of {name!r} "
-                                   f"(conflicts: {', '.join(sorted(ids)) or 'none'})")
-            ds.check_label(label, classes)
-        rel = f"{ds.dataset_dir(name)}/labels.csv"
-        labels = ds.parse_labels((ws.root / rel).read_text(), source=rel)
-        done = {**done, **picks}
-        state.write_atomic(ws.root / rel, ds.format_labels({**labels, **picks}))
-        state.write_json(_merge_path(ws, name), {"stages": stages, "resolved": done})
-        left = sorted(ids - set(done))
-        if left:
-            return {"left": left, "commit": None}
-        ws.git("add", "--", rel)
-        state.path(ws, state.MERGE, f"{name}.json").unlink(missing_ok=True)
-        if ws.git("ls-files", "-u").strip():
-            return {"left": [], "commit": None}
-        ws.git("commit", "-q", "--no-edit", env=ws.identity())
-        return {"left": [], "commit": ws.head()}

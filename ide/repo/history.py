@@ -60,7 +60,7 @@ def _changes(ws: Workspace, version: Version, commit: str) -> dict:
     except IDEError:  # the first commit
         parent, before = None, None
     if before is None:
-        n = len(versions.labels(ws, name, commit))
+        n = len(versions.resolve(ws, name, commit).labels)
         result = {"created": True, "edits": n, "examples": n, "changes": []}
     else:
         old, new = {}, {}
@@ -108,7 +108,7 @@ def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
 
 def diff(ws: Workspace, name: str, rev: str, rev2: str | None = None) -> list[dict]:
     """Label changes from REV to REV2 (default HEAD): [{"id", "old", "new"}]."""
-    return ds.diff_labels(versions.labels(ws, name, rev), versions.labels(ws, name, rev2 or "HEAD"))
+    return ds.diff_labels(versions.resolve(ws, name, rev).labels, versions.resolve(ws, name, rev2 or "HEAD").labels)
 
 
 def commit_diff(ws: Workspace, version: Version) -> list[dict]:
@@ -127,7 +127,7 @@ def history(ws: Workspace, name: str, example_id: str) -> list[dict]:
     for entry in log(ws, name):
         ch = _changes(ws, head, entry["commit"])
         if ch["created"]:
-            label = versions.labels(ws, name, entry["commit"]).get(example_id)
+            label = versions.resolve(ws, name, entry["commit"]).labels.get(example_id)
             touched = label is not None
         else:
             hit = [new for i, _, new in ch["changes"] if i == example_id]

@@ -94,11 +94,6 @@ def _read_version(name: str, folder: str, commit: str, found: list) -> Version |
                    checked=ds.parse_checked(text[4]), params_text=text[3], labels=parsed)
 
 
-def labels(ws: Workspace, name: str, rev: str = "HEAD") -> Mapping[str, str]:
-    """{id: label} of dataset NAME as committed at REV (read-only)."""
-    return resolve(ws, name, rev).labels
-
-
 def datasets(ws: Workspace) -> list[str]:
     """Names of the datasets committed at HEAD."""
     out = ws.git("ls-tree", "-r", "--name-only", "HEAD", "--", "datasets/", check=False)
