@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from ide.data.params import LITE0
-from ide.learn import backbone, ranking, runs
+from ide.learn import backbone, ranking, runs, train
 from ide.ops import transfer
 from ide.repo import commits, staged, state, versions
 
@@ -168,15 +168,36 @@ def test_a_bad_predictions_file_is_refused_and_changes_nothing(trained_ws, tmp_p
     assert state.read_json(state.path(trained_ws, state.RUNS, "toy", "index.json"), {}) == index
 
 
-def test_a_backbone_can_be_fine_tuned_whole(photos):
+def test_a_backbone_can_be_fine_tuned_whole(photos, monkeypatch):
     """`finetune: 1` trains the backbone itself per fold (meant for a GPU); here one short
-    epoch on the CPU shows the path works end to end and stays out of fold."""
+    epoch on the CPU shows the path works end to end and stays out of fold: each fold's
+    network is trained on images it then never judges, and every image is judged once."""
     params = photos.root / "datasets/photos/params.yaml"
     text = params.read_text().replace("finetune: 0", "finetune: 1")
     params.write_text(text.replace("epochs: 8", "epochs: 1").replace("min_steps: 400",
                                                                       "min_steps: 0"))
     photos.git("commit", "-qam", "fine-tune the backbone")
-    res = runs.retrain(photos, versions.resolve(photos, "photos"), device="cpu")
+    trained_on, judged = [], []
+    real_fit, real_predict = train.fit, train.predict
+
+    def fit(x, *args, **kwargs):
+        trained_on.append({row.tobytes() for row in x})
+        return real_fit(x, *args, **kwargs)
+
+    def predict(states, x, *args, **kwargs):
+        judged.append({row.tobytes() for row in x})
+        return real_predict(states, x, *args, **kwargs)
+    monkeypatch.setattr(train, "fit", fit)  # the whole network, not the head on embeddings
+    monkeypatch.setattr(train, "predict", predict)
+    version = versions.resolve(photos, "photos")
+    res = runs.retrain(photos, version, device="cpu")
     assert res["metrics"]["examples"] == 48
-    r = ranking.load(photos, versions.resolve(photos, "photos"))
+    folds = version.params.folds
+    assert len(trained_on) == folds and len(judged) >= folds
+    for seen, held in zip(trained_on, judged):
+        assert held and not seen & held
+    everything = set().union(*trained_on)
+    assert set().union(*judged[:folds]) == everything and \
+        sum(map(len, judged[:folds])) == len(everything) == 48
+    r = ranking.load(photos, version)
     assert r.probs.shape == (48, 3) and np.allclose(r.probs.sum(1), 1, atol=1e-4)

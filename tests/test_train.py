@@ -72,6 +72,22 @@ def test_a_commit_of_a_few_fixes_warm_starts_and_still_ranks(trained, trained_ws
     assert {r["id"] for r in top} == {"v/004.png", "d/005.png"}
 
 
+def test_a_warm_start_only_up_to_the_share_of_changed_labels(trained, trained_ws):
+    """A commit that changes at most WARM_MAX_CHANGED of the labels fine-tunes the previous
+    version's fold models; one more change and it trains from scratch."""
+    ws = trained_ws
+    labels = versions.resolve(ws, "toy").labels
+    most = int(runs.WARM_MAX_CHANGED * len(labels))  # 4 of 90
+    ids = sorted(i for i in labels if i.startswith("d/"))[:2 * most + 1]
+
+    def change(some):
+        staged.relabel(ws, "toy", {i: "h" if labels[i] != "h" else "v" for i in some})
+        commits.commit(ws, "toy", f"{len(some)} changes")
+        return runs.retrain(ws, versions.resolve(ws, "toy"))
+    assert change(ids[:most])["warm_start"] == trained[1]["commit"]
+    assert change(ids[most:])["warm_start"] is None  # most + 1 changes since that version
+
+
 def test_worker_retrains_a_plain_git_commit_and_leaves_the_tree_clean(trained_ws):
     ws = trained_ws
     path = ws.root / "datasets/toy/labels.csv"

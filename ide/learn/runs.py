@@ -34,8 +34,8 @@ from ide.repo import images, state
 from ide.errors import NotTrained
 from ide.repo.versions import Version
 from ide.learn.embeddings import embed_version
-from ide.learn.train import (TRAIN_VERSION, image_side, predict_ensemble, standardise, train_version,
-                    trains_images)
+from ide.learn.train import (TRAIN_VERSION, image_side, predict_ensemble, standardise,
+                             train_version, trains_images)
 from ide.repo.workspace import Workspace
 
 # Warm-start only when at most this share of labels changed: up to 5% a warm start finds
@@ -154,7 +154,7 @@ def _write_results(run: Path, version: Version, ids: list[str], probs: np.ndarra
 
 
 def load_predictions(ws: Workspace, version: Version, file) -> dict:
-    """Store out-of-sample probabilities from FILE (see `ide.predictions`) as VERSION's
+    """Store out-of-sample probabilities from FILE (see `ide.data.predictions`) as VERSION's
     results, in place of a training: the ranking, metrics and app then use them."""
     ids = sorted(i for i, lab in version.labels.items() if lab)  # unlabelled: not judged
     probs = predictions.read(file, ids, list(version.classes))  # checked before any write

@@ -5,7 +5,7 @@ the K fold models and the metrics; no files, no images, no display. Folds are as
 hash of each example's id, so they are the same in every version of a dataset; that is what
 lets a new version warm-start from the previous version's fold models and stay out of
 sample. `Params` (a dataset's params.yaml) configures it. Where the results of a version are
-stored, and when a version is (re)trained, is `ide.runs`.
+stored, and when a version is (re)trained, is `ide.learn.runs`.
 """
 
 from __future__ import annotations

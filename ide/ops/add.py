@@ -6,7 +6,7 @@ rows with an empty label, come in unlabelled (`id,` in labels.csv). A label that
 class yet adds the class. Ids the dataset already has (labelled, unlabelled, or removed:
 its image is still in the DVC folder) and images whose content it already has (same md5,
 from the DVC manifest: nothing already tracked is read) are skipped and reported, as are
-repeats within the batch. The images reach DVC through `ide.dvcdir`, which hashes only the
+repeats within the batch. The images reach DVC through `ide.repo.dvcdir`, which hashes only the
 new files; labels.csv, dataset.yaml and images.dvc are committed together.
 """
 

@@ -5,7 +5,7 @@ A trained version predicts its unlabelled examples with the ensemble of its fold
 (`ide.ranking.unlabelled`); none of them was fitted on those examples. `suggestions` lists
 them, the confident first or (active learning) the uncertain first: the examples whose
 top two classes are closest are those whose label tells the model most. `accept` stages
-suggestions through `ide.staged.relabel`, to be reviewed and committed like any edit.
+suggestions through `ide.repo.staged.relabel`, to be reviewed and committed like any edit.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def suggestions(ws: Workspace, name: str, *, order: str = "confident",
 def accept(ws: Workspace, name: str, *, ids: list[str] | None = None,
            min_probability: float | None = None, owner: str | None = None) -> list[dict]:
     """Stage the suggestions of IDS, or of every example whose suggestion has at least
-    MIN_PROBABILITY, as OWNER's label edits (see `ide.staged`). Returns OWNER's staged
+    MIN_PROBABILITY, as OWNER's label edits (see `ide.repo.staged`). Returns OWNER's staged
     edits [{"id","old","new"}]."""
     if min_probability is not None and not 0 <= min_probability <= 1:
         raise InvalidInput(f"--min-probability must be in [0, 1], got {min_probability}")

@@ -200,7 +200,7 @@ def trainer(ws: Workspace, remote: str = "origin", *, branch: str | None = None,
         follow(ws, remote, branch)
     # The last commit trained, kept across restarts: a trainer started again goes on from
     # there (a fresh one starts at HEAD).
-    where = state.path(ws, state.WORKER, "trainer.json")
+    where = state.path(ws, state.TRAINER, "last.json")
     key = f"{remote} {ws.branch()}"
     while True:
         pull(ws, remote)

@@ -1,7 +1,8 @@
 """The read model that the CLI and the app show: plain values, no printing, no widgets.
 
-Status of a dataset (with its conflicts), its log with the metrics of each trained commit, the labels as they
-are now (HEAD plus the staged edits), and the filters and confusion counts of a ranking.
+Status of a dataset (with its conflicts), its log with the metrics of each trained commit,
+the labels as they are now (HEAD plus the staged edits), and the filters and confusion
+counts of a ranking.
 """
 
 from __future__ import annotations

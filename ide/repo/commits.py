@@ -204,7 +204,7 @@ def _check_no_merge(ws: Workspace, name: str) -> None:
 
 def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
            verify: bool = True, owner: str | None = None) -> str:
-    """Turn OWNER's staged edits (default: the command line's, see `ide.staged`) into one
+    """Turn OWNER's staged edits (default: the command line's, see `ide.repo.staged`) into one
     git commit that changes labels.csv only (running the repository's git hooks unless
     VERIFY is false); other reviewers' edits stay staged. Refused while one of them
     conflicts with a label HEAD got since it was staged, or a git merge is unfinished."""

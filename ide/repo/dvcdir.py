@@ -8,7 +8,9 @@ under the md5 of its bytes plus `.dir`) and one cache file per content. Here the
 are hashed and copied into the cache and the working folder, the manifest is the old one
 plus their entries, and the `.dvc` file gets the new manifest's hash, size and file count:
 the same bytes `dvc add` writes (the tests compare with `dvc status`), the old images
-never read. This module and `ide.workspace` are the only writers of DVC's files.
+never read. The other DVC files come from DVC itself (`ws.dvc`: `dvc add` at import,
+`dvc commit` of `dvc.lock` in `ide.ops.sync`), except `dvc.yaml`, which `ide.ops.transfer`
+writes from `ide.ops.pipeline.stage_yaml`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 What a commit did to the labels never changes, so it is computed once (by `ide commit`,
 which knows it, or from git's diff for commits made otherwise) and kept in the workspace's
-state (`ide.state.CHANGES`): `git log --numstat` on a 100,000-line file costs 50 ms a commit, too slow
-for `log` and `history`. That cache is the only thing this module writes.
+state (`ide.repo.state.CHANGES`): `git log --numstat` on a 100,000-line file costs 50 ms a
+commit, too slow for `log` and `history`. That cache is the only thing this module writes.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
     examples), added, removed (examples it added or removed) and examples (how many it
     leaves).
 
-    (`ide.views.log` adds the metrics of each trained commit.)"""
+    (`ide.ops.views.log` adds the metrics of each trained commit.)"""
     version = versions.resolve(ws, name, rev)
     # Every file a version is made of: a commit of params.yaml alone is a version to train.
     out = ws.git("log", f"--format={_LOG_FORMAT}", version.commit, "--",
@@ -108,7 +108,8 @@ def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
 
 def diff(ws: Workspace, name: str, rev: str, rev2: str | None = None) -> list[dict]:
     """Label changes from REV to REV2 (default HEAD): [{"id", "old", "new"}]."""
-    return ds.diff_labels(versions.resolve(ws, name, rev).labels, versions.resolve(ws, name, rev2 or "HEAD").labels)
+    return ds.diff_labels(versions.resolve(ws, name, rev).labels,
+                          versions.resolve(ws, name, rev2 or "HEAD").labels)
 
 
 def commit_diff(ws: Workspace, version: Version) -> list[dict]:

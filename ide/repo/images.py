@@ -2,7 +2,7 @@
 
 A version records its images by one DVC hash; the files themselves are read from the DVC
 cache by content, never from whatever the working tree holds. Decoded arrays are kept in
-the workspace's state (`ide.state.ARRAYS`) by that hash, so a version is decoded once.
+the workspace's state (`ide.repo.state.ARRAYS`) by that hash, so a version is decoded once.
 """
 
 from __future__ import annotations

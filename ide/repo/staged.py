@@ -1,14 +1,14 @@
 """Staged edits: label changes, removals and "checked" marks, kept on disk until committed.
 
 They live in one small JSON file per dataset and branch in the workspace's state
-(`ide.state.STAGED`), written atomically under the workspace lock, so they survive a crash
+(`ide.repo.state.STAGED`), written atomically under the workspace lock, so they survive a crash
 or a restart and two sessions cannot lose each other's edits; edits made on one branch are
 not seen on another. Each label edit records the label it was made against (its base): when
 HEAD moves under it (a pull, a merge, a checkout, another session's commit) and changes that
 example to a third label, the edit becomes a conflict (yours, theirs) that blocks the
 commit until it is relabelled again or unstaged. A staged removal takes the example out of
 labels.csv at the commit (its image stays, so a checkout or revert brings it back).
-`ide.commits.commit` turns the edits into a commit and then clears them.
+`ide.repo.commits.commit` turns the edits into a commit and then clears them.
 
 Each edit, removal and mark has an owner: the reviewer who staged it (the name given in the app).
 Edits staged with no owner (the command line, and files from before owners) belong to the

@@ -17,13 +17,14 @@ from filelock import FileLock, Timeout
 DIRNAME = ".ide"
 # The named subfolders, one per owner: each is written by one module only.
 STAGED = "staged"      # ide.repo.staged: staged label edits and checked marks, per branch
-MERGE = "merge"        # ide.repo.commits: label conflicts of a git merge resolved so far
+MERGE = "merge"        # ide.repo.conflicts: label conflicts of a git merge settled so far
 CHANGES = "changes"    # ide.repo.history: what each commit changed, per dataset
 RUNS = "runs"          # ide.learn.runs: training results per dataset version
 ARRAYS = "arrays"      # ide.repo.images: decoded images, by the images' hash
 EMBEDDINGS = "embeddings"  # ide.learn.embeddings: a backbone's vector per image content
 THUMBS = "thumbs"      # ide.app.thumbs: thumbnails, by image content
 WORKER = "worker"      # ide.ops.worker: queue, status, errors
+TRAINER = "trainer"    # ide.ops.sync: the last commit a trainer trained, per remote branch
 IMPORTS = "imports"    # ide.ops.transfer: a marker per import under way (a crash leaves it)
 LOCKS = "locks"        # lock files (here)
 

@@ -19,7 +19,7 @@ from ide.errors import IDEError, NotAWorkspace
 
 # DVC must never reach for the network (no analytics, no update check).
 DVC_ENV = {"DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1"}
-# The name of ide's git merge driver (ide.merge), as `.gitattributes` refers to it.
+# The name of ide's git merge driver (ide.data.mergedriver), as `.gitattributes` refers to it.
 MERGE_DRIVER = "ide"
 # Training results that `sync.publish` commits: two sides' results of different labels are
 # both stale after a merge (the merge is a new version, trained again), so ours is kept.
@@ -82,9 +82,9 @@ class Workspace:
         return proc.stdout
 
     def install_merge_driver(self) -> None:
-        """Register ide's merge driver (`ide.merge`) in this clone's git config, where the
-        committed `.gitattributes` asks for it: git config is per clone, so a fresh clone
-        gets it from its first ide command."""
+        """Register ide's merge driver (`ide.data.mergedriver`) in this clone's git config,
+        where the committed `.gitattributes` asks for it: git config is per clone, so a
+        fresh clone gets it from its first ide command."""
         attributes = self.root / ".gitattributes"
         if f"merge={MERGE_DRIVER}" not in (attributes.read_text() if attributes.exists()
                                             else ""):
