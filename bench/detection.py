@@ -61,7 +61,7 @@ def main():
                                         mode="bilinear").round().clamp(0, 255).byte().numpy()
     y = d.target
     ids = [f"{i:05d}" for i in range(len(y))]
-    # The parameters `ide import` picks for 8-pixel digits (see dataset.suggest_params).
+    # The parameters `ide import` picks for 8-pixel digits (see ide.ops.sources.params_for).
     params = Params(image_size=16, width=32, **({"epochs": args.epochs} if args.epochs else {}))
     settings = [(0.08, "uniform")] if args.quick else \
         [(0.05, "uniform"), (0.08, "uniform"), (0.20, "uniform"),

@@ -94,9 +94,9 @@ def retrain(ws: Workspace, version: Version, *, full: bool = False, progress=Non
         done = state.read_json(run / "run.json", {}) if (run / "metrics.json").exists() \
             else None
         if done is not None and not (full and done.get("warm_start")):
-            return _record(ws, version, key, cached=True)
+            return _result(ws, version, key, cached=True)
         _train_run(ws, version, run, full=full, progress=progress, device=device)
-    return _record(ws, version, key, cached=False)
+    return _result(ws, version, key, cached=False)
 
 
 def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device: str) -> None:
@@ -168,7 +168,7 @@ def load_predictions(ws: Workspace, version: Version, file) -> dict:
         _write_results(run, version, ids, probs,
                        rank.metrics(y, probs, classes, checked=checked), seconds=0.0,
                        warm_start=None, source=Path(file).name)
-    return _record(ws, version, key, cached=False)
+    return _result(ws, version, key, cached=False)
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -177,7 +177,8 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _record(ws, version: Version, key: str, *, cached: bool) -> dict:
+def _result(ws, version: Version, key: str, *, cached: bool) -> dict:
+    """Index VERSION's commit under run KEY, and what `retrain` answers about it."""
     _index(ws, version.name, {version.commit: key})
     info = state.read_json(run_dir(ws, version.name, key) / "run.json", {})
     return {"commit": version.commit, "metrics": run_metrics(ws, version.name, key),
@@ -191,7 +192,7 @@ def _index(ws: Workspace, name: str, commits: dict[str, str]) -> None:
         state.write_json(index_path(ws, name), {**trained(ws, name), **commits})
 
 
-def record(ws: Workspace, version: Version) -> bool:
+def index_commit(ws: Workspace, version: Version) -> bool:
     """Index VERSION's commit under its run key if that run is finished (a results commit
     has the labels of the commit before it, so the same run): whether it is."""
     key = run_key(version)

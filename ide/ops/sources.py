@@ -204,7 +204,7 @@ def read_source(src: Path | str, csv_path: Path | str | None = None, *, verb: st
     return source
 
 
-def suggest_params(paths: list[Path], model: str | None = None) -> Params:
+def params_for(paths: list[Path], model: str | None = None) -> Params:
     """Default parameters for these images (their median side, grey or colour)."""
     from PIL import Image
 

@@ -85,7 +85,7 @@ def publish(ws: Workspace, name: str) -> str | None:
                     raise _Current
         except _Current:
             return None
-    runs.record(ws, versions.resolve(ws, name))  # the results commit: HEAD's labels, its run
+    runs.index_commit(ws, versions.resolve(ws, name))  # the results commit: HEAD's labels, its run
     return made.commit
 
 

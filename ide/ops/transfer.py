@@ -89,7 +89,7 @@ def _build(ws, name, folder, source, classes, msg, author, model, say, progress=
         state.write_atomic(root / "labels.csv", ds.format_labels(source.labels))
         state.write_atomic(root / "dataset.yaml",
                            ds.format_meta({"name": name, "classes": classes}))
-        params = sources.suggest_params(list(source.files.values()), model)
+        params = sources.params_for(list(source.files.values()), model)
         state.write_atomic(root / "params.yaml", ds.format_meta(asdict(params)))
         state.write_atomic(root / "checked.txt", ds.format_checked(()))  # a stage dep
         state.write_atomic(root / "dvc.yaml", stage_yaml())
