@@ -1,5 +1,5 @@
 """The commands that start the app: `ide serve` (with the retrain worker) and `demo` (a
-trained workspace of handwritten digits, then served).
+workspace of handwritten digits, trained, then served).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The commands that say what to review, from a trained version: `ide suspects` (labels the
-model doubts), `suggest` (labels for unlabelled examples), `duplicates` and `outliers`.
+"""The commands that find what to review: `ide suspects` (the labels the model doubts),
+`suggest` (its labels for unlabelled examples), `duplicates` and `outliers`.
 """
 
 from __future__ import annotations
