@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from ide.cli import main as cli
+from ide.cli.commands import COMMANDS
 from ide.repo import staged, versions
 
 from conftest import write_imagefolder
@@ -168,6 +169,41 @@ def test_every_help_renders_what_it_was_given(monkeypatch):
     assert "5% label noise" in top
 
 
+def test_a_shared_option_means_the_same_everywhere_and_choices_are_their_owners():
+    """An option several commands take is one option (same default, type, help), every
+    command that reads a revision takes --rev (default HEAD), and a choice offered is the
+    list of the module that acts on it: a new ranking method or export format needs no
+    second edit here."""
+    from ide.learn import rank, train
+    from ide.ops import duplicates, suggest, transfer
+
+    commands = _subcommands(cli.build_parser())
+
+    def option(name, flag):
+        return commands[name]._option_string_actions[flag]
+
+    def takers(flag):
+        return {name for name, c in commands.items() if flag in c._option_string_actions}
+
+    for flag in ("--json", "--author", "--top", "--device", "--pull-every", "--pull-from",
+                 "--host", "--port"):
+        assert len({(a.default, a.type, a.help, a.choices)
+                    for a in (option(name, flag) for name in takers(flag))}) == 1, flag
+    assert takers("--rev") == {"duplicates", "outliers", "log", "export", "retrain",
+                               "suspects"}
+    assert {option(name, "--rev").default for name in takers("--rev")} == {"HEAD"}
+    assert {option(name, "--remote").default for name in ("push", "pull")} == {"origin"}
+    assert list(option("suspects", "--method").choices) == list(rank.METHODS)
+    assert option("suspects", "--method").default == rank.DEFAULT_METHOD
+    assert list(option("suggest", "--order").choices) == list(suggest.ORDERS)
+    assert list(option("export", "--format").choices) == list(transfer.FORMATS)
+    threshold = option("duplicates", "--threshold")
+    assert threshold.default == duplicates.NEAR
+    assert f"(default {duplicates.NEAR})" in threshold.help
+    assert takers("--device") == {"retrain", "watch"}
+    assert all(device in option("retrain", "--device").help for device in train.DEVICES)
+
+
 def test_version(capsys):
     from ide import __version__
 
@@ -185,10 +221,11 @@ def test_help_walkthrough_is_made_of_real_commands(run, capsys):
                 if line.startswith("  ide ")]  # a comment, or where the output goes
     assert len(examples) >= 10
     parser = cli.build_parser()
+    runs = {command.name: command.run for command in COMMANDS}
     for line in examples:
         argv = shlex.split(line)[1:]
         args = parser.parse_args(argv)
-        assert args.func.__name__ == f"cmd_{argv[0]}"
+        assert args.run is runs[argv[0]]
     assert {shlex.split(e)[1] for e in examples} >= {"import", "retrain", "suspects",
                                                      "relabel", "commit", "log", "serve"}
     code, out, _ = run(None, "help", "diff")

@@ -1,1 +1,2 @@
-"""The command line: `ide`, one module per command group over the API."""
+"""The command line `ide`: `main` runs it; each command is declared once in a module of
+`commands/` by topic, over the API."""

@@ -1,0 +1,61 @@
+"""The commands of a team's work: `ide push` and `pull` (commits, images and training
+results), and `resolve` (the label conflicts of a git merge).
+"""
+
+from __future__ import annotations
+
+from ide.cli.command import Argument, Command, pairs, workspace
+from ide.cli.options import DATASET, REMOTE
+from ide.repo import conflicts, versions
+
+
+def _push(args):
+    from ide.ops import sync
+
+    return {"remote": args.remote, **sync.push(workspace(args), args.remote)}
+
+
+def _show_push(res):
+    print(f"pushed to {res['remote']}, with the results of {res['results']} trained "
+          "version(s)")
+
+
+PUSH = Command("push", "dvc push, git push of this branch, and the training results "
+               "(refs/ide/results)", _push, _show_push, (REMOTE,))
+
+
+def _pull(args):
+    from ide.ops import sync
+
+    return {"remote": args.remote, **sync.pull(workspace(args), args.remote)}
+
+
+def _show_pull(res):
+    print(f"pulled from {res['remote']}; {res['results']} new training result(s)")
+
+
+PULL = Command("pull", "git pull of this branch, dvc pull, and the training results others "
+               "pushed: `ide log` and `ide suspects` without retraining", _pull, _show_pull,
+               (REMOTE,))
+
+
+def _resolve(args):
+    ws = workspace(args)
+    versions.resolve(ws, args.name)  # an unknown dataset is said so, not "no conflicts"
+    return conflicts.settle(ws, args.name, pairs(args.picks))
+
+
+def _show_resolve(res):
+    if res["left"]:
+        print(f"{len(res['left'])} conflict(s) left: {', '.join(res['left'])}")
+    elif res["commit"]:
+        print(f"all conflicts resolved; merge committed as {res['commit'][:10]}")
+    else:
+        print("all label conflicts resolved; other files are still unmerged: finish the "
+              "merge with git")
+
+
+RESOLVE = Command(
+    "resolve", "settle label conflicts of a git merge: ID LABEL [ID LABEL ...]; commits the "
+    "merge when none are left", _resolve, _show_resolve,
+    (DATASET, Argument("picks", nargs="+", metavar="ID LABEL")))
