@@ -1,5 +1,6 @@
 """The Streamlit app, driven by AppTest: every page, the main actions, the bad states."""
 
+from collections import Counter
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -133,6 +134,31 @@ def test_the_other_sessions_commit_is_seen_on_the_next_action(trained_ws, app):
     commits.commit(trained_ws, "toy", "someone else's fix")
     two.sidebar.radio(key="page").set_value("History").run()
     assert "someone else's fix" in two.dataframe[0].value["message"].tolist()
+
+
+def test_one_review_rerun_reads_head_and_the_staged_edits_once(trained_ws, app, monkeypatch):
+    """HEAD is resolved once a rerun and the staged file read once, then passed down."""
+    staged.relabel(trained_ws, "toy", {"h/001.png": "v"}, owner=ADA)
+    staged.relabel(trained_ws, "toy", {"h/002.png": "v"}, owner="Bob")
+    staged.mark_checked(trained_ws, "toy", ["d/001.png"], owner=ADA)
+    at = app(trained_ws)
+    reads = Counter()
+
+    def counted(what, fn):
+        def call(*args, **kwargs):
+            reads[what] += 1
+            return fn(*args, **kwargs)
+        return call
+
+    read_at = Workspace.read_at
+    monkeypatch.setattr(staged, "_load", counted("staged", staged._load))
+    monkeypatch.setattr(Workspace, "head", counted("HEAD", Workspace.head))
+    monkeypatch.setattr(Workspace, "read_at", lambda ws, rev, *args, **kwargs: (
+        counted("HEAD", read_at) if rev == "HEAD" else read_at)(ws, rev, *args, **kwargs))
+    at.run()
+    assert not at.exception, at.exception
+    assert ":gray-badge[staged by Bob]" in texts(at.markdown)  # what was read is shown
+    assert reads == {"staged": 1, "HEAD": 1}
 
 
 def test_history_page(trained_ws, app):
