@@ -341,7 +341,7 @@ def test_the_deploy_button_is_hidden(toy, app):
     cmd = streamlit_command(8765)
     at = cmd.index("--client.toolbarMode")
     assert cmd[at + 1] == "viewer" and cmd[cmd.index("--server.port") + 1] == "8765"
-    css = " ".join(str(e.proto) for e in app(toy).get("html"))
+    css = " ".join(e.proto.body for e in app(toy).get("html"))
     assert "[data-testid='stAppDeployButton'] {display: none}" in css
 
 
