@@ -2,8 +2,8 @@
 keys, the gallery's pager, the badges of staged examples, and the sidebar's staged edits
 with the commit (and the conflicts to settle first).
 
-They draw what they are given (HEAD and the staged edits come in a `Head`) and leave
-every change to the callbacks of `ide.app.actions`.
+HEAD and the staged edits come to them in the run's `Head` (`ide.app.head`), not read
+again; every change is left to the callbacks of `ide.app.actions`.
 """
 
 from __future__ import annotations
