@@ -1,13 +1,17 @@
 """The Streamlit app, driven by AppTest: every page, the main actions, the bad states."""
 
+import json
+from collections import Counter
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ide.app import SCRIPT
+from ide.learn import runs
 from ide.ops import worker
 from ide.repo import commits, history, images, staged, state, versions
-from ide.serve.server import check_host
+from ide.serve.server import check_host, streamlit_command
 from ide.errors import IDEError
 from ide.repo.workspace import Workspace
 
@@ -128,11 +132,37 @@ def test_two_sessions_get_a_conflict_not_an_overwrite(trained_ws, app):
 
 
 def test_the_other_sessions_commit_is_seen_on_the_next_action(trained_ws, app):
-    _one, two = app(trained_ws), app(trained_ws)
+    app(trained_ws)  # one session open beside the other
+    two = app(trained_ws)
     staged.relabel(trained_ws, "toy", {"h/003.png": "h"})
     commits.commit(trained_ws, "toy", "someone else's fix")
     two.sidebar.radio(key="page").set_value("History").run()
     assert "someone else's fix" in two.dataframe[0].value["message"].tolist()
+
+
+def test_one_review_rerun_reads_head_and_the_staged_edits_once(trained_ws, app, monkeypatch):
+    """HEAD is resolved once a rerun and the staged file read once, then passed down."""
+    staged.relabel(trained_ws, "toy", {"h/001.png": "v"}, owner=ADA)
+    staged.relabel(trained_ws, "toy", {"h/002.png": "v"}, owner="Bob")
+    staged.mark_checked(trained_ws, "toy", ["d/001.png"], owner=ADA)
+    at = app(trained_ws)
+    reads = Counter()
+
+    def counted(what, fn):
+        def call(*args, **kwargs):
+            reads[what] += 1
+            return fn(*args, **kwargs)
+        return call
+
+    read_at = Workspace.read_at
+    monkeypatch.setattr(staged, "load", counted("staged", staged.load))
+    monkeypatch.setattr(Workspace, "head", counted("HEAD", Workspace.head))
+    monkeypatch.setattr(Workspace, "read_at", lambda ws, rev, *args, **kwargs: (
+        counted("HEAD", read_at) if rev == "HEAD" else read_at)(ws, rev, *args, **kwargs))
+    at.run()
+    assert not at.exception, at.exception
+    assert ":gray-badge[staged by Bob]" in texts(at.markdown)  # what was read is shown
+    assert reads == {"staged": 1, "HEAD": 1}
 
 
 def test_history_page(trained_ws, app):
@@ -152,10 +182,20 @@ def test_history_page(trained_ws, app):
     labels = at.dataframe[1].value
     assert labels["label"].tolist() == ["v", "h"] and labels.columns[:2].tolist() == \
         ["commit", "label"] and labels["commit"].str.len().max() == 8
-    charts = lambda: [c for c in at.get("vega_lite_chart") if "orangered" in str(c.proto)]
+    charts = lambda: [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")
+                      if "orangered" in str(c.proto)]
     assert len(charts()) == 1  # a coloured heatmap of the newest trained commit
-    at.selectbox(key="cm_other").set_value(at.selectbox(key="cm_other").options[-1])
-    assert at.selectbox(key="cm_other").options[-1] == "none"  # one trained commit only
+    assert at.selectbox(key="cm_other").options == ["none"]  # one trained commit only
+    first = versions.resolve(trained_ws, "toy", "HEAD^")  # the import: trained too now
+    probs = np.eye(3)[[first.classes.index(first.labels[i]) for i in sorted(first.labels)]]
+    np.save(trained_ws.root / "p.npy", probs)
+    runs.load_predictions(trained_ws, first, trained_ws.root / "p.npy")
+    at.run()
+    compared = at.selectbox(key="cm_other").options[-1]
+    assert compared.startswith(f"{first.commit[:8]}  Import dataset toy")
+    at.selectbox(key="cm_other").set_value(compared).run()
+    assert not at.exception
+    assert [c["title"] for c in charts()] == [at.selectbox(key="cm_commit").value, compared]
 
 
 def test_no_stray_none_on_any_page(trained_ws, app):
@@ -297,10 +337,12 @@ def test_training_shows_eta_rate_and_place_in_the_queue(toy, app):
 
 
 def test_the_deploy_button_is_hidden(toy, app):
-    from streamlit import config
-
-    app(toy)
-    assert config.get_option("client.toolbarMode") == "viewer"
+    """By `ide serve`'s command line (toolbar mode "viewer") and by the page's own CSS."""
+    cmd = streamlit_command(8765)
+    at = cmd.index("--client.toolbarMode")
+    assert cmd[at + 1] == "viewer" and cmd[cmd.index("--server.port") + 1] == "8765"
+    css = " ".join(e.proto.body for e in app(toy).get("html"))
+    assert "[data-testid='stAppDeployButton'] {display: none}" in css
 
 
 def test_staged_owners_in_the_api(toy):
@@ -362,3 +404,18 @@ def test_a_staged_edit_that_head_changed_under_is_shown_with_both_sides(toy, app
     assert not at.exception
     assert staged.read(toy, "toy", owner=ADA)["conflicts"] == []
     assert [e["new"] for e in staged.read(toy, "toy", owner=ADA)["labels"]] == ["v"]
+
+
+def test_a_merge_conflict_is_settled_from_the_sidebar(toy, app):
+    toy.git("checkout", "-q", "-b", "theirs")
+    staged.relabel(toy, "toy", {"h/002.png": "v"})
+    commits.commit(toy, "toy", "theirs")
+    toy.git("checkout", "-q", "-")
+    staged.relabel(toy, "toy", {"h/002.png": "d"})
+    commits.commit(toy, "toy", "ours")
+    toy.git("merge", "--no-edit", "theirs", check=False)
+    at = app(toy)
+    assert "Merge conflict `h/002.png`: ours d, theirs v (was h)" in texts(at.sidebar.error)
+    at.sidebar.button(key="resolve_theirs_h/002.png").click().run()
+    assert not at.exception and "h/002.png: v" in toasts(at)
+    assert not toy.merging() and versions.resolve(toy, "toy").labels["h/002.png"] == "v"

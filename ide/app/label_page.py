@@ -2,33 +2,35 @@
 pre-selected, labelled by the keyboard as on the Review page (A accepts the suggestion, a
 class key assigns that class, N/P move, X removes), and a bulk "accept every suggestion
 above P" that says how many edits it will stage. Everything it stages goes through
-`ide.suggest` and `ide.staged`, and is committed from the sidebar like any other edit.
-
-`page(ws, name, *, image_of, act, shortcut_keys)` takes the app's helpers (thumbnail,
-action runner, class keys), so that this module is only this page.
+`ide.ops.suggest` and `ide.repo.staged` as the reviewer's, and is committed from the sidebar (the
+staged edits, as on the Review page) like any other edit.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ide.ops import suggest
-from ide.repo import staged, versions
+from ide.app import actions, widgets
+from ide.app.head import Head
 from ide.errors import NotTrained
+from ide.ops import suggest
+from ide.repo import staged
 
 
 def _step(delta: int) -> None:
     st.session_state.label_cursor = max(0, st.session_state.get("label_cursor", 0) + delta)
 
 
-def page(ws, name, *, image_of, act, shortcut_keys) -> None:
-    version = versions.resolve(ws, name)
+def page(ws, name, author, head: Head) -> None:
+    widgets.staged_ui(ws, name, author, head)
+    version = head.version
     waiting = sum(lab == "" for lab in version.labels.values())
     order = st.radio("Order", ["confident", "uncertain"], horizontal=True, key="label_order",
                      help="uncertain first is active learning: the labels that teach the "
                           "model most")
     try:
-        rows = suggest.suggestions(ws, name, order=order)
+        rows = suggest.suggestions(ws, name, order=order, version=version,
+                                   everyone=head.everyone)
     except NotTrained:
         st.info(f"{waiting} unlabelled example(s). The suggestions appear when HEAD "
                 f"({version.commit[:8]}) is trained.")
@@ -38,22 +40,21 @@ def page(ws, name, *, image_of, act, shortcut_keys) -> None:
     if not rows:
         st.success("Nothing left to label: commit the staged edits from the sidebar.")
         return
-    bulk_ui(ws, name, rows, act)
-    focus_ui(ws, name, version, rows, image_of=image_of, act=act,
-             shortcut_keys=shortcut_keys)
+    bulk_ui(ws, name, rows)
+    focus_ui(ws, name, version, rows)
 
 
-def bulk_ui(ws, name, rows, act) -> None:
+def bulk_ui(ws, name, rows) -> None:
     c1, c2 = st.columns([3, 2])
     p = c1.slider("Accept every suggestion with probability at least", 0.0, 1.0, 0.9, 0.01,
                   key="label_min_p")
     n = suggest.count_above(rows, p)
     c2.button(f"Accept {n} suggestion(s) ≥ {p:.2f}", key="label_bulk", disabled=not n,
-              on_click=act, args=(suggest.accept, ws, name),
+              on_click=actions.staging, args=(suggest.accept, ws, name),
               kwargs={"min_probability": p, "done": f"staged {n} suggestion(s)"})
 
 
-def focus_ui(ws, name, version, rows, *, image_of, act, shortcut_keys) -> None:
+def focus_ui(ws, name, version, rows) -> None:
     """One unlabelled example at a time; a staged edit takes it out of the queue, so the
     cursor stays where it is and the next one moves up."""
     at = min(st.session_state.get("label_cursor", 0), len(rows) - 1)
@@ -61,25 +62,18 @@ def focus_ui(ws, name, version, rows, *, image_of, act, shortcut_keys) -> None:
     row = rows[at]
     i, sug = row["id"], row["suggested"]
     left, right = st.columns([1, 3])
-    picture = image_of(ws, name, version.commit, i)
-    if picture:
-        left.image(picture, width=160)
-    else:
-        left.warning("image missing")
+    widgets.picture(left, ws, name, version.commit, i, width=160)
     right.markdown(f"**{at + 1} / {len(rows)}** · `{i}` · suggested **{sug}** "
                    f"({row['probability']:.0%}, margin {row['margin']:.2f})")
     b = right.columns(4)
     b[0].button("Previous (P)", key="l_prev", shortcut="P", on_click=_step, args=(-1,))
     b[1].button("Next (N)", key="l_next", shortcut="N", on_click=_step, args=(1,))
     b[2].button(f"Accept {sug} (A)", key="l_accept", shortcut="A", type="primary",
-                on_click=act, args=(staged.relabel, ws, name, {i: sug}),
+                on_click=actions.staging, args=(staged.relabel, ws, name, {i: sug}),
                 kwargs={"done": f"{i}: {sug} (staged)"})
-    b[3].button("Remove (X)", key="l_remove", shortcut="X", on_click=act,
+    b[3].button("Remove (X)", key="l_remove", shortcut="X", on_click=actions.staging,
                 args=(staged.remove, ws, name, [i]), kwargs={"done": f"{i}: removal staged"})
-    classes = list(version.classes)
-    cols = right.columns(min(len(classes), 10))
-    for j, (cls, key) in enumerate(zip(classes, shortcut_keys(classes))):
-        cols[j % len(cols)].button(
-            f"{cls}" + (f" ({key})" if key and key != cls else ""), key=f"l_class_{j}",
-            shortcut=key, type="primary" if cls == sug else "secondary", on_click=act,
-            args=(staged.relabel, ws, name, {i: cls}), kwargs={"done": f"{i}: {cls} (staged)"})
+    widgets.class_buttons(right, list(version.classes), "l_class", lambda cls: {
+        "type": "primary" if cls == sug else "secondary", "on_click": actions.staging,
+        "args": (staged.relabel, ws, name, {i: cls}),
+        "kwargs": {"done": f"{i}: {cls} (staged)"}})

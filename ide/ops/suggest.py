@@ -15,23 +15,26 @@ import numpy as np
 from ide.learn import rank, ranking
 from ide.repo import staged, versions
 from ide.errors import InvalidInput, NothingToDo
+from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
 ORDERS = ("confident", "uncertain")
 
 
 def suggestions(ws: Workspace, name: str, *, order: str = "confident",
-                top: int | None = None) -> list[dict]:
+                top: int | None = None, version: Version | None = None,
+                everyone: dict | None = None) -> list[dict]:
     """HEAD's unlabelled examples that nothing is staged for, with the model's suggestion:
     [{"id", "suggested", "probability", "margin"}] (margin: top probability minus the
     second), the most confident first, or with ORDER "uncertain" the smallest margin first.
-    NotTrained if HEAD has no results."""
+    NotTrained if HEAD has no results. VERSION (HEAD's) and EVERYONE (`staged.everyone`),
+    if already read."""
     if order not in ORDERS:
         raise InvalidInput(f"unknown order {order!r} ({', '.join(ORDERS)})")
-    version = versions.resolve(ws, name)
+    version = version or versions.resolve(ws, name)
     ids, probs = ranking.unlabelled(ws, version)
     # Staged by anyone (any reviewer, or the command line): no longer waiting for a label.
-    stage = staged.everyone(ws, name, version)
+    stage = everyone or staged.everyone(ws, name, version)
     busy = {e["id"] for e in [*stage["labels"], *stage["removed"]]}
     keep = [n for n, i in enumerate(ids) if version.labels.get(i) == "" and i not in busy]
     if not keep:

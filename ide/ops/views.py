@@ -15,6 +15,7 @@ from ide.learn import rank, runs
 from ide.ops import worker
 from ide.repo import conflicts, history, staged, versions
 from ide.learn.ranking import Ranking
+from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
 
@@ -29,12 +30,13 @@ def status(ws: Workspace, name: str) -> dict:
             "model": worker.model_status(ws, name, version.commit)}
 
 
-def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
-    """Dataset commits reachable from REV, newest first: commit, author, date, message,
-    edits, metrics (None where that commit is not trained)."""
+def log(ws: Workspace, name: str, rev: str = "HEAD", *,
+        version: Version | None = None) -> list[dict]:
+    """Dataset commits reachable from REV (VERSION, if already resolved), newest first:
+    commit, author, date, message, edits, metrics (None where that commit is not trained)."""
     trained = runs.trained(ws, name)  # read once, not once per commit
     return [{**e, "metrics": runs.run_metrics(ws, name, trained.get(e["commit"]))}
-            for e in history.log(ws, name, rev)]
+            for e in history.log(ws, name, rev, version=version)]
 
 
 class WorkingLabels(Mapping):
@@ -62,13 +64,14 @@ class WorkingLabels(Mapping):
         return len(self._r.ids)
 
 
-def working_labels(ws: Workspace, name: str, r: Ranking) -> Mapping[str, str]:
+def working_labels(ws: Workspace, name: str, r: Ranking, *, version: Version | None = None,
+                   everyone: dict | None = None) -> Mapping[str, str]:
     """{id: label} of R's examples as they are now: HEAD's labels plus everyone's staged
     edits (R's own label where HEAD no longer has the example); read-only, looked up
-    lazily."""
-    version = versions.resolve(ws, name)
-    edits = {e["id"]: e["new"] for e in staged.everyone(ws, name, version)["labels"]
-             if e["id"] in r.position}
+    lazily. VERSION (HEAD's) and EVERYONE (`staged.everyone`), if already read."""
+    version = version or versions.resolve(ws, name)
+    everyone = everyone or staged.everyone(ws, name, version)
+    edits = {e["id"]: e["new"] for e in everyone["labels"] if e["id"] in r.position}
     return WorkingLabels(version.labels, edits, r)
 
 

@@ -86,13 +86,14 @@ def _records(out: str):
         yield {"commit": sha, "author": author, "date": date, "message": subject}
 
 
-def log(ws: Workspace, name: str, rev: str = "HEAD") -> list[dict]:
-    """Dataset commits, newest first: commit, author, date, message, edits (changed
-    examples), added, removed (examples it added or removed) and examples (how many it
-    leaves).
+def log(ws: Workspace, name: str, rev: str = "HEAD", *,
+        version: Version | None = None) -> list[dict]:
+    """Dataset commits reachable from REV (VERSION, if already resolved), newest first:
+    commit, author, date, message, edits (changed examples), added, removed (examples it
+    added or removed) and examples (how many it leaves).
 
     (`ide.ops.views.log` adds the metrics of each trained commit.)"""
-    version = versions.resolve(ws, name, rev)
+    version = version or versions.resolve(ws, name, rev)
     # Every file a version is made of: a commit of params.yaml alone is a version to train.
     out = ws.git("log", f"--format={_LOG_FORMAT}", version.commit, "--",
                  *(f"{version.folder}/{f}" for f in versions.FILES))
@@ -120,12 +121,14 @@ def commit_diff(ws: Workspace, version: Version) -> list[dict]:
     return [{"id": i, "old": old, "new": new} for i, old, new in ch["changes"]]
 
 
-def history(ws: Workspace, name: str, example_id: str) -> list[dict]:
+def history(ws: Workspace, name: str, example_id: str, *,
+            head: Version | None = None) -> list[dict]:
     """Every label the example has had, newest first: commit, author, date, message, label
-    ("" unlabelled; None: the commit removed it). A removed example's history is there too."""
-    head = versions.resolve(ws, name)
+    ("" unlabelled; None: the commit removed it). A removed example's history is there too.
+    HEAD: the Version of HEAD, if already resolved."""
+    head = head or versions.resolve(ws, name)
     found = []
-    for entry in log(ws, name):
+    for entry in log(ws, name, version=head):
         ch = _changes(ws, head, entry["commit"])
         if ch["created"]:
             label = versions.resolve(ws, name, entry["commit"]).labels.get(example_id)

@@ -34,7 +34,9 @@ def _path(ws: Workspace, name: str) -> Path:
                       f"{name}.json")
 
 
-def _load(ws: Workspace, name: str) -> dict:
+def load(ws: Workspace, name: str) -> dict:
+    """NAME's staged file as it is now, read once: the app passes it as STAGE to `read`,
+    `others` and `everyone`, which read it themselves when not given it."""
     path, before = _path(ws, name), state.path(ws, state.STAGED, f"{name}.json")
     if before.is_file() and not path.exists():  # staged before edits were kept per branch
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,8 +61,8 @@ def _valid(d: dict) -> bool:
 
 
 def read(ws: Workspace, name: str, version: Version | None = None,
-         owner: str | None = None) -> dict:
-    """OWNER's staged edits against HEAD (VERSION, if already resolved):
+         owner: str | None = None, *, stage: dict | None = None) -> dict:
+    """OWNER's staged edits against HEAD (VERSION and STAGE, if already read):
     {"labels": [{"id","old","new"}], "checked": [ids], "removed": [{"id","old"}],
      "conflicts": [{"id","base","yours","theirs"}]}.
 
@@ -68,32 +70,35 @@ def read(ws: Workspace, name: str, version: Version | None = None,
     An edit whose example HEAD changed since it was staged (HEAD's label is neither its base
     nor its new label) is listed under "conflicts" only: "theirs" is HEAD's label.
     """
-    mine, _ = _split(ws, name, version or versions.resolve(ws, name), owner)
+    mine, _ = _split(ws, name, version or versions.resolve(ws, name), owner, stage)
     return mine
 
 
 def others(ws: Workspace, name: str, version: Version | None = None,
-           owner: str | None = None) -> dict:
-    """What reviewers other than OWNER staged, against HEAD: {"labels": [{"id","old","new",
-    "owner"}], "checked": [{"id","owner"}], "removed": [{"id","old","owner"}]}
-    (old: HEAD's label; owner None: the command line).
+           owner: str | None = None, *, stage: dict | None = None) -> dict:
+    """What reviewers other than OWNER staged, against HEAD (VERSION and STAGE, if already
+    read): {"labels": [{"id","old","new","owner"}], "checked": [{"id","owner"}],
+    "removed": [{"id","old","owner"}]} (old: HEAD's label; owner None: the command line).
     """
-    _, theirs = _split(ws, name, version or versions.resolve(ws, name), owner)
+    _, theirs = _split(ws, name, version or versions.resolve(ws, name), owner, stage)
     return theirs
 
 
-def everyone(ws: Workspace, name: str, version: Version | None = None) -> dict:
-    """Every reviewer's staged edits against HEAD, the command line's included, read once:
-    {"labels": [{"id","old","new"}], "removed": [{"id","old"}], "conflicts": the command
-    line's (`read`)}; another reviewer's conflicting edit is listed under "labels"."""
-    mine, theirs = _split(ws, name, version or versions.resolve(ws, name), None)
+def everyone(ws: Workspace, name: str, version: Version | None = None, *,
+             stage: dict | None = None) -> dict:
+    """Every reviewer's staged edits against HEAD (VERSION and STAGE, if already read), the
+    command line's included, read once: {"labels": [{"id","old","new"}], "removed":
+    [{"id","old"}], "conflicts": the command line's (`read`)}; another reviewer's
+    conflicting edit is listed under "labels"."""
+    mine, theirs = _split(ws, name, version or versions.resolve(ws, name), None, stage)
     return {"labels": mine["labels"] + theirs["labels"],
             "removed": mine["removed"] + theirs["removed"], "conflicts": mine["conflicts"]}
 
 
-def _split(ws: Workspace, name: str, version: Version, owner: str | None):
+def _split(ws: Workspace, name: str, version: Version, owner: str | None,
+           stage: dict | None):
     head = version.labels
-    stage = _load(ws, name)
+    stage = stage if stage is not None else load(ws, name)
     edits, conflicts, theirs = [], [], []
     for i, new in stage["labels"].items():
         now, base = head.get(i), stage["base"].get(i, head.get(i))
@@ -122,7 +127,7 @@ def _split(ws: Workspace, name: str, version: Version, owner: str | None):
 def pending(ws: Workspace, name: str, owner: str | None = None) -> bool:
     """Whether OWNER has anything staged for NAME on disk (no git asked: edits HEAD
     already has are counted too)."""
-    stage = _load(ws, name)
+    stage = load(ws, name)
     return any(stage["owner"].get(i) == owner for i in [*stage["labels"], *stage["removed"]]) \
         or any(stage["checked_owner"].get(i) == owner for i in stage["checked"])
 
@@ -145,7 +150,7 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
     """
     if not edits:
         raise InvalidInput("no edits given")
-    seen = _load(ws, name)["labels"]  # what this call saw before waiting for the lock
+    seen = load(ws, name)["labels"]  # what this call saw before waiting for the lock
     with state.lock(ws):
         version = versions.resolve(ws, name)  # HEAD as it is now, once the lock is ours
         base = version.labels
@@ -154,7 +159,7 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
             ds.check_label(new, version.classes)
         if expected is None:
             expected = {i: seen.get(i, base[i]) for i in edits}
-        stage = _load(ws, name)
+        stage = load(ws, name)
         for i in edits:
             who = stage["owner"].get(i)
             if who != owner and (stage["labels"].get(i, base[i]) != base[i] or
@@ -199,7 +204,7 @@ def mark_checked(ws: Workspace, name: str, ids: list[str], *,
     as suspects."""
     _known(versions.resolve(ws, name), ids)
     with state.lock(ws):
-        stage = _load(ws, name)
+        stage = load(ws, name)
         new = set(ids) - set(stage["checked"])  # a mark already staged stays its owner's
         stage["checked"] = sorted(set(stage["checked"]) | new)
         if owner is not None:
@@ -214,7 +219,7 @@ def unstage(ws: Workspace, name: str, ids: list[str] | None = None, *,
     if ids is None:
         return clear(ws, name, owner)
     with state.lock(ws):
-        stage = _load(ws, name)
+        stage = load(ws, name)
         for i in ids:
             mine = ((i in stage["labels"] or i in stage["removed"]) and
                     stage["owner"].get(i) == owner) or \
@@ -231,7 +236,7 @@ def unstage(ws: Workspace, name: str, ids: list[str] | None = None, *,
 def clear(ws: Workspace, name: str, owner: str | None = None) -> None:
     """Drop OWNER's staged edits and marks of NAME (after they were committed)."""
     with state.lock(ws):
-        stage = _load(ws, name)
+        stage = load(ws, name)
         _drop(stage, [*stage["labels"], *stage["removed"], *stage["checked"]], owner)
         state.write_json(_path(ws, name), stage)
 
@@ -246,7 +251,7 @@ def remove(ws: Workspace, name: str, ids: list[str], *, owner: str | None = None
     with state.lock(ws):
         version = versions.resolve(ws, name)
         _known(version, ids)
-        stage = _load(ws, name)
+        stage = load(ws, name)
         for i in ids:
             who = stage["owner"].get(i)
             if who != owner and (i in stage["labels"] or i in stage["removed"]):

@@ -63,6 +63,14 @@ def _stop(procs, timeout: float = 10) -> None:
             proc.wait()
 
 
+def streamlit_command(port: int) -> list[str]:
+    """The command line that runs the app on loopback PORT, behind the gate."""
+    return [sys.executable, "-m", "streamlit", "run", SCRIPT, "--server.address",
+            "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--client.toolbarMode", "viewer"]  # no "Deploy" button
+
+
 def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
           worker: bool = True, pull_every: float | None = None, remote: str = "origin") -> int:
     """Run the app behind its gate until interrupted; returns 0, or Streamlit's exit code
@@ -75,10 +83,6 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
     env = {**os.environ, "IDE_WORKSPACE": str(ws.root)}
     env.pop("IDE_PASSWORD", None)  # the gate checks it; the app never needs it
     private = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", SCRIPT, "--server.address",
-           "127.0.0.1", "--server.port", str(private), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-           "--client.toolbarMode", "viewer"]  # no "Deploy" button
     # Until the gate runs (it handles signals itself), a SIGTERM would end this process
     # without its `finally`, leaving the children serving: make it an interrupt.
     before = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
@@ -91,7 +95,8 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
             children.append(subprocess.Popen([sys.executable, "-m", "ide.cli", "-C",
                                               str(ws.root), "watch", *pulls], env=env,
                                              preexec_fn=_with_parent))
-        streamlit = subprocess.Popen(cmd, env=env, preexec_fn=_with_parent)
+        streamlit = subprocess.Popen(streamlit_command(private), env=env,
+                                     preexec_fn=_with_parent)
         children.append(streamlit)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         shown = f"[{shown}]" if ":" in shown else shown

@@ -1,0 +1,59 @@
+"""The app's data, cached by what it depends on: a commit's ranking, image files, ids,
+duplicates and outliers, and the thumbnails of images (by their content's hash).
+
+The functions read only their arguments (the workspace by its root, a commit by its id),
+so a cached answer is always right for them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ide.app import thumbs
+from ide.learn import ranking
+from ide.repo import images, versions
+from ide.repo.workspace import Workspace
+
+
+# cache_resource, not cache_data: these are read-only and large, and cache_data would
+# unpickle a fresh copy on every call (51 calls a page).
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_ranking(root: str, name: str, commit: str) -> ranking.Ranking:
+    ws = Workspace(root)
+    return ranking.load(ws, versions.resolve(ws, name, commit))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_images(root: str, name: str, commit: str) -> dict:
+    ws = Workspace(root)
+    return images.image_files(ws, versions.resolve(ws, name, commit))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def id_array(root: str, name: str, commit: str) -> np.ndarray:
+    """A ranking's ids as an array (for the id search): made once per commit, not per rerun."""
+    return np.asarray(load_ranking(root, name, commit).ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=20000)
+def load_thumb(root: str, md5: str, path: str, big: bool = False) -> bytes | None:
+    ws = Workspace(root)
+    return thumbs.zoom(ws, md5, path) if big else thumbs.thumbnail(ws, md5, path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_special(root: str, name: str, commit: str, kind: str) -> list[str]:
+    """Ids of the commit's duplicates (pair by pair) or its 50 worst outliers."""
+    from ide.ops import duplicates
+
+    ws = Workspace(root)
+    if kind == "duplicates":
+        return [i for r in duplicates.duplicates(ws, name, rev=commit) for i in (r["a"], r["b"])]
+    return [r["id"] for r in duplicates.outliers(ws, name, rev=commit, top=50)]
+
+
+def image_of(ws, name, commit, example_id, big: bool = False) -> bytes | None:
+    """The thumbnail (BIG: the zoom) of EXAMPLE_ID at COMMIT; None where it has no image."""
+    entry = load_images(str(ws.root), name, commit).get(example_id)
+    return load_thumb(str(ws.root), entry[0], str(entry[1]), big) if entry else None

@@ -1,0 +1,246 @@
+"""The app's Review page: the model of HEAD (trained, training or queued), the most
+suspicious examples of the viewed commit with filters, the focused example driven by the
+keyboard (N/P move, A accepts the suggestion, K keeps the label, X removes, a class key
+relabels), the gallery with its bulk assign, and in the sidebar the staged edits and the
+commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+import streamlit as st
+
+from ide.app import actions, loaders, widgets
+from ide.app.head import Head
+from ide.learn import rank, ranking, runs
+from ide.ops import views, worker
+
+COLUMNS = 5
+
+
+def page(ws, name, author, head: Head) -> None:
+    status_ui(ws, name, head)
+    commit = viewed_commit(ws, name, head)
+    widgets.staged_ui(ws, name, author, head)
+    if commit is None:
+        st.info(f"No trained model for {name} yet: the ranking appears when the first "
+                "training finishes.")
+        return
+    r = loaders.load_ranking(str(ws.root), name, commit)
+    m = runs.commit_metrics(ws, name, commit)
+    c = st.columns(3)
+    c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
+    c[1].metric("Suspected label errors", m["suspects"])
+    c[2].metric("Examples", m["examples"])
+    grid_ui(ws, name, commit, r, filters_ui(ws, name, r), head)
+
+
+def eta(status: dict) -> str:
+    """"ETA 1m 20s · 310 examples/s" of a training phase, from the worker's rate, or from
+    how fast its fraction moved since this session first saw that phase."""
+    key = f"eta_{status['commit']}_{status.get('phase')}"
+    f = status.get("fraction", 0.0)
+    t0, f0 = st.session_state.setdefault(key, (time.time(), f))
+    speed = (f - f0) / (time.time() - t0) if f > f0 else 0.0
+    rate = status.get("rate")
+    parts = []
+    if speed > 0:
+        left = int((1 - f) / speed)
+        parts.append(f"ETA {left // 60}m {left % 60:02d}s" if left >= 60 else f"ETA {left}s")
+    if rate:
+        parts.append(f"{rate:,.0f} examples/s")
+    return " · ".join(parts)
+
+
+@st.fragment(run_every=2)
+def status_ui(ws, name, head: Head) -> None:
+    """The model of HEAD: trained, training (with progress and ETA) or queued (with its
+    place); reruns the page when a training finishes, so the new ranking appears without
+    a manual refresh."""
+    # Every 2 s by itself: then HEAD is asked again (model_status does, given no commit).
+    status = worker.model_status(ws, name, head.version.commit if head.first("status")
+                                 else None)
+    state = status["state"]
+    if state == "training":
+        more = eta(status)
+        st.progress(status.get("fraction", 0.0), text=f"Training HEAD: {status['progress']}"
+                    + (f" · {more}" if more else ""))
+    elif state == "queued":
+        place = status.get("position", 1)
+        st.info("HEAD is queued for training" + (
+            f" (position {place}" + (f"; training {status['training']} now" if
+                                     status.get("training") else "") + ")"
+            if place > 1 or status.get("training") else "") + (
+            "" if status.get("worker") else
+            " (no worker running: start `ide watch` or `ide serve`)"))
+    elif state == "failed":
+        st.error(f"Training HEAD failed: {status['error']}")
+    elif state == "not trained":
+        st.warning("HEAD is not trained" + ("" if status.get("worker") else
+                   ": run `ide retrain` or keep `ide serve` running"))
+    key = f"state_{name}"
+    before = st.session_state.get(key)
+    st.session_state[key] = (status["commit"], state)
+    if before and before != (status["commit"], state) and state == "trained":
+        st.rerun(scope="app")
+
+
+def viewed_commit(ws, name, head: Head) -> str | None:
+    """HEAD if it is trained, else the newest trained commit (or the one picked)."""
+    log = views.log(ws, name, version=head.version)
+    done = [e for e in log if e["metrics"]]
+    if not done:
+        return None
+    options = {f"{e['commit'][:8]}  {e['message'][:40]}": e["commit"] for e in done}
+    newest = next(iter(options))
+    if st.session_state.newest_trained != newest:
+        # A training finished since the last run: show its ranking, not the one picked before.
+        st.session_state.newest_trained = st.session_state.viewed = newest
+    if st.session_state.get("viewed") not in options:
+        st.session_state.viewed = newest
+    picked = st.sidebar.selectbox("Viewing the model of", list(options), key="viewed")
+    commit = options[picked]
+    if commit != log[0]["commit"]:
+        st.caption(f"Showing the model of {commit[:8]}, not of HEAD ({log[0]['commit'][:8]}).")
+    return commit
+
+
+def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
+    """Indices of the examples to show, most suspicious first; the focus and the gallery
+    go back to the top when the filters or the ranking change."""
+    c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 3, 2, 1.3, 1.6])
+    given = c1.multiselect("Given class", r.classes, key="f_given")
+    predicted = c2.multiselect("Predicted class", r.classes, key="f_pred")
+    pairs = {f"{a} → {b} ({n})": (a, b) for a, b, n in views.confusion_pairs(r)}
+    if st.session_state.get("f_pair", "any") not in ("any", *pairs):
+        st.session_state.f_pair = "any"
+    pair = c3.selectbox("Confusion (given → predicted)", ["any", *pairs], key="f_pair")
+    query = c4.text_input("Find id", key="f_id", placeholder=r.ids[0] if r.ids else "")
+    only = c5.checkbox("Only suspects", key="f_only")
+    special = c6.selectbox("Show", ["all", "duplicates", "outliers"], key="f_special")
+    shown = views.shown(r, given=given, predicted=predicted, pair=pairs.get(pair),
+                        only_suspects=only)
+    if special != "all":
+        shown = views.only(r, shown, loaders.load_special(str(ws.root), name, r.commit,
+                                                          special))
+    if query.strip():
+        ids = loaders.id_array(str(ws.root), name, r.commit)
+        shown = shown[np.char.find(ids[shown], query.strip()) >= 0]
+    where = (r.commit, tuple(given), tuple(predicted), pair, only, special, query.strip())
+    if st.session_state.get("where") != where:
+        st.session_state.where = where
+        st.session_state.cursor, st.session_state.gallery_page = 0, 1
+    st.session_state.n_shown = len(shown)
+    return shown
+
+
+def focus_ui(ws, name, commit, r, shown, current, editable: bool) -> None:
+    """One example at a time, driven by the keyboard: N/P move, A accepts, K keeps. It is
+    the example under the gallery's cursor: it follows the filters and the gallery page."""
+    if not len(shown):
+        st.info("No example matches the filters.")
+        return
+    st.session_state.cursor = min(st.session_state.cursor, len(shown) - 1)
+    n = int(shown[st.session_state.cursor])
+    row = r.rows([n])[0]
+    i, now = row["id"], current[row["id"]]
+    left, right = st.columns([1, 3])
+    # The zoom: the whole image; its fullscreen button shows it at its own size.
+    widgets.picture(left, ws, name, commit, i, width=220, big=True)
+    index = {c: j for j, c in enumerate(r.classes)}
+    top = rank.top_classes(r.probs[n:n + 1], 3)[0]
+    right.markdown(f"**{st.session_state.cursor + 1} / {len(shown)}** · `{i}` · given "
+                   f"**{now}** ({r.probs[n, index[now]]:.0%}) · suggested "
+                   f"**{row['predicted']}** ({row['probability']:.0%}) · loss "
+                   f"{row['loss']:.2f}")
+    right.caption("Top 3: " + " · ".join(f"{r.classes[k]} {r.probs[n, k]:.0%}" for k in top))
+    b = right.columns(4)
+    b[0].button("Previous (P)", key="k_prev", shortcut="P", on_click=actions.step, args=(-1,))
+    b[1].button("Next (N)", key="k_next", shortcut="N", on_click=actions.step, args=(1,))
+    b[2].button(f"Accept {row['predicted']} (A)", key="k_accept", shortcut="A",
+                type="primary", disabled=row["predicted"] == now or not editable,
+                on_click=actions.on_relabel,
+                args=(ws, name, {i: row["predicted"]}, {i: now}, 1))
+    b[3].button("Label is right (K)", key="k_keep", shortcut="K", on_click=actions.on_check,
+                args=(ws, name, i), disabled=not editable)
+    right.button("Remove (X)", key="k_remove", shortcut="X", on_click=actions.on_remove,
+                 args=(ws, name, i), disabled=not editable,
+                 help="stage the removal of this example")
+    widgets.class_buttons(right, r.classes, "k_class", lambda cls: {
+        "disabled": cls == now or not editable, "on_click": actions.on_relabel,
+        "args": (ws, name, {i: cls}, {i: now}, 1)})
+
+
+@st.fragment
+def grid_ui(ws, name, commit, r, shown, head: Head) -> None:
+    """The focused example, the gallery and its bulk assign: a fragment, so that a tick or
+    a page turn reruns this part only (an edit reruns the page: the sidebar lists it)."""
+    if st.session_state.pop("refresh", False):
+        st.rerun(scope="app")
+    actions.flash_ui()
+    who = actions.owner()
+    if not head.first("grid"):  # a rerun of this part only: what others did since shows
+        head = Head.read(ws, name, who)
+    current = views.working_labels(ws, name, r, version=head.version, everyone=head.everyone)
+    if who is None:
+        st.info(actions.NO_NAME + ".")
+    focus_ui(ws, name, commit, r, shown, current, who is not None)
+    st.divider()
+    pages = max(1, -(-len(shown) // actions.PAGE_SIZE))
+    st.session_state.gallery_page = min(st.session_state.gallery_page, pages)
+    selected = [k[4:] for k, v in st.session_state.items()
+                if k.startswith("sel_") and v and k[4:] in current]
+    widgets.pager_ui(pages, "top")
+    st.caption(f"{len(shown)} examples match; most suspicious first. Each card: given → "
+               "**suggested** label, with the model's out-of-fold probability of each.")
+    bulk_ui(ws, name, r, selected, current, "top", who is not None)
+    at = (st.session_state.gallery_page - 1) * actions.PAGE_SIZE
+    gallery_ui(ws, name, commit, r, shown[at:at + actions.PAGE_SIZE], current,
+               widgets.badges(head), who is not None)
+    bulk_ui(ws, name, r, selected, current, "bottom", who is not None)
+    widgets.pager_ui(pages, "bottom")
+
+
+def gallery_ui(ws, name, commit, r, rows_at, current, badges, editable: bool) -> None:
+    index = {c: j for j, c in enumerate(r.classes)}
+    focused = st.session_state.cursor % actions.PAGE_SIZE
+    rows = r.rows(rows_at)
+    for start in range(0, len(rows), COLUMNS):
+        for at, col, row, n in zip(range(start, start + COLUMNS), st.columns(COLUMNS),
+                                   rows[start:start + COLUMNS], rows_at[start:start + COLUMNS]):
+            i, now = row["id"], current[row["id"]]
+            widgets.picture(col, ws, name, commit, i, width=96, missing="caption")
+            flag = " ⚠" if row["suspect"] else ""
+            here = " ◀" if at == focused else ""
+            col.markdown(f"`{i}`{flag}{here} {badges.get(i, '')}  \n{now} → "
+                         f"**{row['predicted']}**  \n{r.probs[n, index[now]]:.0%} → "
+                         f"{row['probability']:.0%}")
+            if row["predicted"] != now:
+                col.button(f"Accept {row['predicted']}", key=f"acc_{i}",
+                           on_click=actions.on_relabel,
+                           args=(ws, name, {i: row["predicted"]}, {i: now}),
+                           disabled=not editable)
+            col.checkbox("select", key=f"sel_{i}")
+            col.button("Remove", key=f"rm_{i}", on_click=actions.on_remove, args=(ws, name, i))
+
+
+def bulk_ui(ws, name, r, selected, current, where: str, editable: bool) -> None:
+    """Assign the ticked examples one class, above and below the gallery (where they are
+    ticked); the class offered first is the most common suggestion among them."""
+    if not selected:
+        return
+    key = "bulk_class" if where == "top" else "bulk_class_bottom"
+    if st.session_state.get(f"bulk_for_{where}") != selected:
+        # A new selection: offer its most common suggestion.
+        st.session_state[f"bulk_for_{where}"] = selected
+        rows = r.position
+        votes = Counter(r.classes[r.predicted[rows[i]]] for i in selected if i in rows)
+        st.session_state[key] = votes.most_common(1)[0][0] if votes else r.classes[0]
+    c1, c2 = st.columns([1, 3])
+    c1.selectbox(f"Assign {len(selected)} selected to", r.classes, key=key)
+    c2.button("Assign", key="bulk_assign" if where == "top" else "bulk_assign_bottom",
+              on_click=actions.on_assign, args=(ws, name, selected, current, key),
+              disabled=not editable)
