@@ -20,8 +20,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ide.learn import rank, train
 from ide.data.params import Params
+from ide.learn import rank, train
 
 
 def flip(y, rate, kind, rng, k=10):

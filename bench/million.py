@@ -31,10 +31,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ide.data import formats as ds  # noqa: E402
 from ide.learn import runs  # noqa: E402
 from ide.ops import views  # noqa: E402
 from ide.repo import commits, history, images, staged, versions  # noqa: E402
-from ide.data import formats as ds  # noqa: E402
 from ide.repo.workspace import Workspace  # noqa: E402
 
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ide.learn import backbone, rank, ranking, train
 from ide.data.params import LITE0, Params, default_params
+from ide.learn import backbone, rank, ranking, train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 # MNIST test indices whose given label at most 2 of 5 MTurk reviewers kept (the 15 errors

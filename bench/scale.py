@@ -159,10 +159,12 @@ def apptest(root: str) -> dict:
     """Seconds of each run of the app's script in AppTest; a step whose widget is not there
     (the app changed) is left out."""
     os.environ["IDE_WORKSPACE"] = root
-    import ide.app.main  # noqa: F401  (imported as a running server has it: not part of a page)
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "ide" / "app.py"), default_timeout=300)
+    import ide.app.main  # noqa: F401  (imported as a running server has it: not part of a page)
+    from ide.app import SCRIPT
+
+    at = AppTest.from_file(SCRIPT, default_timeout=300)
     at.query_params["name"] = "bench"  # a reviewer's name: edits need one
     res = {"app_first": timed(at.run)[0]}
     assert not at.exception, at.exception
@@ -328,8 +330,8 @@ def head_times(ws: Workspace, out: dict) -> None:
     with vectors for every image, retrain, commit 10 edits, retrain again."""
     import yaml
 
-    from ide.repo import images
     from ide.learn.embeddings import EmbeddingCache
+    from ide.repo import images
 
     params_file = ws.root / "datasets" / NAME / "params.yaml"
     params = yaml.safe_load(params_file.read_text())

@@ -8,12 +8,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ide.app import SCRIPT
+from ide.errors import IDEError
 from ide.learn import runs
 from ide.ops import worker
 from ide.repo import commits, history, images, staged, state, versions
-from ide.serve.server import check_host, streamlit_command
-from ide.errors import IDEError
 from ide.repo.workspace import Workspace
+from ide.serve.server import check_host, streamlit_command
 
 from conftest import FLIPPED
 

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from ide.app import SCRIPT
+from ide.errors import Conflict, InvalidInput, NothingToDo
 from ide.learn import ranking, runs
 from ide.ops import add, classes, suggest
 from ide.repo import commits, history, staged, versions
-from ide.errors import Conflict, InvalidInput, NothingToDo
 
 from conftest import pattern
 

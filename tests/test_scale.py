@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from ide.learn import rank, runs
+from ide.learn.ranking import Ranking
 from ide.ops import views
 from ide.repo import staged, versions
-from ide.learn.ranking import Ranking
 
 
 def test_a_version_already_read_is_not_read_again(toy, monkeypatch):

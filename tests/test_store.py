@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ide.ops import transfer, views
-from ide.repo import commits, history, images, staged, state, versions
 from ide.data import formats as ds
 from ide.errors import Conflict, IDEError, NotAWorkspace, NothingToDo
+from ide.ops import transfer, views
+from ide.repo import commits, history, images, staged, state, versions
 from ide.repo.workspace import Workspace
 
 from conftest import MNIST, write_imagefolder

@@ -7,9 +7,9 @@ import subprocess
 import pytest
 
 from ide.app import SCRIPT
+from ide.data import formats as ds
 from ide.data import mergedriver
 from ide.repo import commits, conflicts, images, staged, versions
-from ide.data import formats as ds
 from ide.repo.workspace import Workspace
 
 

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from ide.data import params
+from ide.errors import NotTrained
 from ide.learn import ranking, runs, train
 from ide.ops import transfer, worker
 from ide.repo import commits, images, staged, versions
-from ide.errors import NotTrained
 
 from conftest import FLIPPED
 
@@ -190,8 +190,8 @@ def test_images_of_any_size_and_mode(ws, tmp_path):
 def test_the_model_file_explains_itself(trained):
     import torch
 
-    from ide.repo import state
     from ide.learn.model import ModelConfig, Net
+    from ide.repo import state
 
     ws, result = trained
     version = versions.resolve(ws, "toy")

@@ -1,6 +1,6 @@
 """What the app's buttons do: the session state they change, the actions over the API
-(`ide.repo.staged`, `ide.repo.commits`, `ide.repo.conflicts`) that they run (staging and committing as
-the reviewer), and the messages of those actions, shown as toasts on the next run.
+(`ide.repo.staged`, `ide.repo.commits`, `ide.repo.conflicts`) that they run (staging and
+committing as the reviewer), and the messages of those actions, shown as toasts on the next run.
 
 The `on_*` functions are widget callbacks: Streamlit runs them before the rerun that the
 click starts, so the page that follows already shows their result.

@@ -106,8 +106,8 @@ def check_labels(labels: dict[str, str], classes, *, source: str = "labels.csv")
     anything."""
     unknown = set(labels.values()) - set(classes) - {UNLABELLED}
     if unknown:
-        raise InvalidInput(f"{source}: unknown class(es) {', '.join(map(repr, sorted(unknown)[:5]))}"
-                           f" (classes: {', '.join(classes)})")
+        named = ", ".join(map(repr, sorted(unknown)[:5]))
+        raise InvalidInput(f"{source}: unknown class(es) {named} (classes: {', '.join(classes)})")
 
 
 def format_labels(labels: dict[str, str]) -> str:

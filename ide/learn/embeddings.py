@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
+from ide.data.params import Params
 from ide.learn import backbone
+from ide.learn.train import torch_device
 from ide.repo import images, state
 from ide.repo.versions import Version
-from ide.data.params import Params
-from ide.learn.train import torch_device
 from ide.repo.workspace import Workspace
 
 

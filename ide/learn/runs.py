@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from ide.data import predictions
-from ide.learn import checkpoint, rank
-from ide.repo import images, state
 from ide.errors import NotTrained
-from ide.repo.versions import Version
+from ide.learn import checkpoint, rank
 from ide.learn.embeddings import embed_version
 from ide.learn.train import (TRAIN_VERSION, image_side, predict_ensemble, standardise,
                              train_version, trains_images)
+from ide.repo import images, state
+from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
 # Warm-start only when at most this share of labels changed: up to 5% a warm start finds

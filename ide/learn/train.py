@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from ide.learn import rank
 from ide.data.params import CNN, Params
 from ide.errors import IDEError, InvalidInput
+from ide.learn import rank
 
 TRAIN_VERSION = "3"  # bump when a change to training changes its results (3: unlabelled)
 
@@ -267,7 +267,8 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
         def on_step(epoch, epochs, fraction, rate, k=k):
             if progress:
                 progress({"fold": k + 1, "folds": params.folds, "epoch": epoch,
-                          "epochs": epochs, "rate": rate, "fraction": (k + fraction) / params.folds})
+                          "epochs": epochs, "rate": rate,
+                          "fraction": (k + fraction) / params.folds})
 
         state = fit_one(x[train_idx], y[train_idx], classes, params,
                         seed=params.seed * 1000 + k, epochs=epochs,

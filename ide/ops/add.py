@@ -13,10 +13,10 @@ new files; labels.csv, dataset.yaml and images.dvc are committed together.
 from __future__ import annotations
 
 from ide.data import formats as ds
-from ide.repo import dvcdir, history, state, versions
-from ide.repo.commits import committing, write_classes
 from ide.errors import InvalidInput, NothingToDo
 from ide.ops import sources
+from ide.repo import dvcdir, history, state, versions
+from ide.repo.commits import committing, write_classes
 from ide.repo.workspace import Workspace
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import Counter
 
 from ide.data import formats as ds
+from ide.errors import Conflict, InvalidInput, NotTrained
 from ide.learn import rank, ranking
 from ide.repo import history, staged, state, versions
 from ide.repo.commits import apply_edits, committing, edit_lines, write_classes
-from ide.errors import Conflict, InvalidInput, NotTrained
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 

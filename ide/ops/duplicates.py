@@ -18,11 +18,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from ide.learn import runs
-from ide.repo import images, versions
 from ide.errors import InvalidInput, NotTrained
-from ide.repo.versions import Version
+from ide.learn import runs
 from ide.learn.train import image_side, network, trains_images
+from ide.repo import images, versions
+from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
 NEAR = 0.98  # default cosine similarity at and above which two examples are near-duplicates

@@ -6,10 +6,10 @@ anything is copied, and the default parameters for those images.
 from __future__ import annotations
 
 import os
-
-import numpy as np
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ide.data import formats as ds
 from ide.data.params import Params, default_params

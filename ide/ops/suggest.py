@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ide.errors import InvalidInput, NothingToDo
 from ide.learn import rank, ranking
 from ide.repo import staged, versions
-from ide.errors import InvalidInput, NothingToDo
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 

@@ -22,11 +22,11 @@ import json
 import time
 from pathlib import Path
 
+from ide.data import formats as ds
+from ide.errors import IDEError, NotTrained, UnknownDataset
 from ide.learn import ranking, runs
 from ide.ops import pipeline
 from ide.repo import commits, history, state, versions
-from ide.data import formats as ds
-from ide.errors import IDEError, NotTrained, UnknownDataset
 from ide.repo.workspace import RESULT_FILES, Workspace
 
 RESULTS_REF = "refs/ide/results"

@@ -17,15 +17,14 @@ from pathlib import Path
 from ide.data import formats as ds
 from ide.data import predictions
 from ide.data.params import check_model
-from ide.learn import ranking
-from ide.repo import state, versions
-from ide.repo.commits import committing
 from ide.errors import IDEError, InvalidInput
-from ide.repo.images import image_files
+from ide.learn import ranking
 from ide.ops import sources
 from ide.ops.pipeline import stage_yaml
+from ide.repo import state, versions
+from ide.repo.commits import committing
+from ide.repo.images import image_files
 from ide.repo.workspace import Workspace
-
 
 # The formats of `export`: a tree of class folders, images + labels.csv, or probabilities.
 FORMATS = ("imagefolder", "csv", "predictions")

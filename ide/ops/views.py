@@ -12,9 +12,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from ide.learn import rank, runs
+from ide.learn.ranking import Ranking
 from ide.ops import worker
 from ide.repo import conflicts, history, staged, versions
-from ide.learn.ranking import Ranking
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 

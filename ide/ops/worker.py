@@ -19,10 +19,10 @@ import time
 
 from filelock import Timeout
 
+from ide.errors import IDEError
 from ide.learn import runs
 from ide.ops import sync
 from ide.repo import state, versions
-from ide.errors import IDEError
 from ide.repo.state import read_json, write_json
 from ide.repo.workspace import Workspace
 

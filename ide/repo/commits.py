@@ -22,8 +22,8 @@ import shutil
 from pathlib import Path
 
 from ide.data import formats as ds
-from ide.repo import conflicts, history, staged, state, versions
 from ide.errors import Conflict, IDEError, InvalidInput, NothingToDo
+from ide.repo import conflicts, history, staged, state, versions
 from ide.repo.versions import Version
 from ide.repo.workspace import MERGE_ATTRIBUTES, Workspace
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from ide.repo import state
 from ide.errors import IDEError
+from ide.repo import state
 
 
 def file_md5(path: Path) -> str:

@@ -12,8 +12,8 @@ import csv
 from pathlib import Path
 
 from ide.data import formats as ds
-from ide.repo import state, versions
 from ide.errors import IDEError, InvalidInput
+from ide.repo import state, versions
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ide.data import formats as ds
 from ide.errors import IDEError, InvalidInput
-from ide.repo.versions import Version
 from ide.repo import dvcdir, state
+from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
 

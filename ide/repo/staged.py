@@ -22,8 +22,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ide.data import formats as ds
-from ide.repo import state, versions
 from ide.errors import Conflict, InvalidInput
+from ide.repo import state, versions
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 

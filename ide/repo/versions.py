@@ -18,8 +18,8 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ide.data import formats as ds
-from ide.errors import IDEError, InvalidInput, UnknownDataset
 from ide.data.params import Params, parse_params
+from ide.errors import IDEError, InvalidInput, UnknownDataset
 from ide.repo.workspace import Workspace
 
 # The files of a dataset that a version is made of, in the order `resolve` reads them.
