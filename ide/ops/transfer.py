@@ -3,8 +3,9 @@
 An import copies the images into `datasets/<name>/images/`, has DVC track them, writes the
 labels, classes, training parameters and the DVC stage beside them, and commits it all at
 once; a failure leaves nothing behind, and what a `kill -9` left (a marker in the state's
-`imports/` says so) the next import removes. An export writes the labels of a version with its
-images from the DVC cache, as an ImageFolder or as images plus a `path,label` CSV.
+`imports/` says so) the next import removes. An export writes the labels of a version with
+its images from the DVC cache, as an ImageFolder or as images plus a `path,label` CSV; or its
+out-of-fold probabilities as the CSV that `ide predictions` reads back.
 """
 
 from __future__ import annotations
