@@ -160,8 +160,9 @@ def dvc_rows(tmp: Path, sizes: list[int]) -> list[tuple[str, float]]:
                                                                     "-q")))
         text = (ws.root / "datasets/big/images.dvc").read_text()
         version = versions.Version(name="big", folder="datasets/big", commit="0" * 40,
-                                labels_blob="", images_hash=ds.images_hash(text), classes=(),
-                                checked=frozenset(), params_text=None, labels={})
+                                   labels_blob="", images_hash=ds.images_hash(text),
+                                   classes=(), checked=frozenset(), params_text=None,
+                                   labels={})
         ws.cache_dir()
         rows.append((f"image_files (the app's map of images), {m:,} files",
                      timed(images.image_files, ws, version)[0]))

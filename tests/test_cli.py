@@ -267,7 +267,8 @@ def test_json_of_the_commands_that_change_things(toy, run, tmp_path):
     assert res == {"dataset": "toy", "commit": toy.head()}
     fixed = res["commit"]
     res = js("revert", "toy", fixed)
-    assert res["commit"] == toy.head() != fixed and versions.resolve(toy, "toy").labels["h/001.png"] == "h"
+    assert res["commit"] == toy.head() != fixed
+    assert versions.resolve(toy, "toy").labels["h/001.png"] == "h"
     res = js("checkout", "toy", fixed)
     assert res["commit"] == toy.head() and versions.resolve(toy, "toy").labels["h/001.png"] == "v"
     res = js("export", "toy", str(tmp_path / "out"), "--format", "csv")

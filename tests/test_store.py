@@ -57,7 +57,8 @@ def test_import_imagefolder(toy):
     log = history.log(toy, "toy")
     assert len(log) == 1 and log[0]["edits"] == 90
     assert log[0]["author"] == "Importer <imp@example.org>"
-    assert set(images.image_files(toy, versions.resolve(toy, "toy"))) == set(versions.resolve(toy, "toy").labels)
+    version = versions.resolve(toy, "toy")
+    assert set(images.image_files(toy, version)) == set(version.labels)
 
 
 def test_import_with_csv_any_depth(ws, tmp_path):
@@ -215,8 +216,9 @@ def test_export_round_trips(toy, tmp_path, fmt):
             sorted(versions.resolve(toy, "toy").labels.values())
     else:
         transfer.import_dataset(toy, "again", out, labels_csv=out / "labels.csv")
+        toy_labels = versions.resolve(toy, "toy").labels
         assert versions.resolve(toy, "again").labels == {f"images/{i}": c
-                                              for i, c in versions.resolve(toy, "toy").labels.items()}
+                                                         for i, c in toy_labels.items()}
 
 
 def test_commits_work_on_a_machine_without_a_git_identity(tmp_path, monkeypatch):
@@ -246,7 +248,7 @@ def test_import_real_mnist_digits_with_a_csv(ws, tmp_path):
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     transfer.import_dataset(ws, "mnist", tmp_path / "flat", labels_csv=tmp_path / "labels.csv")
     assert len(versions.resolve(ws, "mnist").labels) == 200
-    assert versions.resolve(ws, "mnist").labels["000.png"] == "7"  # the first MNIST test digit is a 7
+    assert versions.resolve(ws, "mnist").labels["000.png"] == "7"  # the first test digit is a 7
     assert list(versions.resolve(ws, "mnist").classes) == [str(d) for d in range(10)]
 
 
@@ -280,7 +282,8 @@ def test_a_version_is_resolved_once_from_any_rev(toy):
     toy.git("tag", "v1", commits.commit(toy, "toy", "one"))
     v = versions.resolve(toy, "toy", "v1")
     assert v.commit == toy.head() and v.labels["h/000.jpg"] == "v"
-    assert v == versions.resolve(toy, "toy", toy.head()) and v != versions.resolve(toy, "toy", "v1~1")
+    assert v == versions.resolve(toy, "toy", toy.head())
+    assert v != versions.resolve(toy, "toy", "v1~1")
     assert v.classes == ("d", "h", "v") and v.images_hash.endswith(".dir")
     assert v.params.folds == 5 and v.checked == frozenset()
     with pytest.raises(IDEError, match="unknown revision"):

@@ -131,7 +131,8 @@ def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
     monkeypatch.setattr(train, "fit", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
     worker.watch(toy, once=True)
     assert len(calls) == 3  # folds 3, 4 and 5; folds 1 and 2 were saved before the kill
-    assert {r["id"] for r in ranking.suspects(toy, versions.resolve(toy, "toy"), top=3)} == set(FLIPPED)
+    top = ranking.suspects(toy, versions.resolve(toy, "toy"), top=3)
+    assert {r["id"] for r in top} == set(FLIPPED)
 
 
 def test_a_failed_training_is_reported_not_retried(toy):

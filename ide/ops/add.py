@@ -26,8 +26,8 @@ def add(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = Fals
     "unlabelled", "new_classes", "skipped": ["id: reason"], "bad": ["id: reason"]}."""
     versions.resolve(ws, name)  # an unknown dataset is an error before SRC is read
     say(f"checking every image in {src}")
-    source = sources.read_source(src, labels_csv, verb="add", skip_bad=skip_bad, unlabelled=True,
-                            progress=progress)
+    source = sources.read_source(src, labels_csv, verb="add", skip_bad=skip_bad,
+                                 unlabelled=True, progress=progress)
     hashes = {i: dvcdir.file_md5(path) for i, path in source.files.items()}
     with state.lock(ws):
         version = versions.resolve(ws, name)

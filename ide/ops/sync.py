@@ -77,8 +77,8 @@ def publish(ws: Workspace, name: str) -> str | None:
                    f"{m['accuracy']:.4f}, {m['suspects']} suspects")
         try:
             with commits.committing(ws, paths, message, verify=False) as made:
-                pipeline.write_outputs(root, r.ids, [r.classes[y] for y in r.labels], r.classes,
-                                    r.probs, m)
+                pipeline.write_outputs(root, r.ids, [r.classes[y] for y in r.labels],
+                                       r.classes, r.probs, m)
                 pipeline.write_history(root, _history(ws, name))
                 ws.dvc("commit", "-f", "-q", f"{folder}/dvc.yaml:train")
                 if not ws.git("status", "--porcelain", "--", *paths).strip():

@@ -47,7 +47,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         _check_new(ws, name, folder)
     say(f"checking every image in {src}")
     source = sources.read_source(src, labels_csv, verb="import", skip_bad=skip_bad,
-                            progress=progress)
+                                 progress=progress)
     used = set(source.labels.values())
     classes = [c for c in source.classes if c in used]
     msg = f"Import dataset {name}: {len(source.files)} examples, {len(classes)} classes"
