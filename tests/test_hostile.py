@@ -72,12 +72,15 @@ def test_backslash_in_a_csv_path_is_a_folder_separator(ws, run, tmp_path):
     assert dict(versions.resolve(ws, "new").labels) == {"h/000.png": "h", "v/001.png": "v"}
 
 
-def test_huge_csv_field(ws, run, tmp_path):
+@pytest.mark.parametrize("size, match", [
+    (70_000, "malformed CSV (field larger than field limit (65536))"),  # ide's own limit
+    (200_000, "malformed CSV"),  # csv's own limit too
+])
+def test_huge_csv_field(ws, run, tmp_path, size, match):
     src = write_imagefolder(tmp_path / "src", per_class=2)
     csv = tmp_path / "labels.csv"
-    csv.write_text("path,label\nh/000.png," + "x" * 200_000 + "\n")
-    assert_one_line_error(*run(ws, "import", "new", str(src), "--labels", str(csv)),
-                          "malformed CSV")
+    csv.write_text("path,label\nh/000.png," + "x" * size + "\n")
+    assert_one_line_error(*run(ws, "import", "new", str(src), "--labels", str(csv)), match)
 
 
 def test_millions_of_missing_paths_give_a_short_line(ws, run, tmp_path):

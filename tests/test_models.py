@@ -124,8 +124,8 @@ def test_predictions_from_a_file_drive_the_ranking(trained_ws, tmp_path, run):
     assert {r["id"] for r in top} == set(FLIPPED)
     np.save(tmp_path / "p.npy", probs[::-1].copy())  # rows out of order: other suspects
     assert run(trained_ws, "predictions", "toy", str(tmp_path / "p.npy"))[0] == 0
-    assert {r["id"] for r in ranking.suspects(trained_ws, versions.resolve(trained_ws, "toy"),
-                                           top=3)} != set(FLIPPED)
+    top = ranking.suspects(trained_ws, versions.resolve(trained_ws, "toy"), top=3)
+    assert {r["id"] for r in top} != set(FLIPPED)
     # Export reads back: the round trip keeps every probability.
     assert run(trained_ws, "export", "toy", str(tmp_path / "out.csv"), "--format",
                "predictions")[0] == 0
@@ -141,6 +141,7 @@ def test_predictions_from_a_file_drive_the_ranking(trained_ws, tmp_path, run):
     ("nan", "NaN"),
     ("npy_shape", "shape (90, 2), expected (90, 3)"),
     ("not_probs", "summing to 1"),
+    ("huge_field", "field larger than field limit (65536)"),
 ])
 def test_a_bad_predictions_file_is_refused_and_changes_nothing(trained_ws, tmp_path, run,
                                                                bad, match):
@@ -155,6 +156,8 @@ def test_a_bad_predictions_file_is_refused_and_changes_nothing(trained_ws, tmp_p
     elif bad == "nan":
         probs[3, 0] = np.nan
         _write_csv(path, ids, classes, probs)
+    elif bad == "huge_field":  # over the limit, below csv's own 131,072
+        path.write_text(f"id,{','.join(classes)}\n{'x' * 70_000},1,0,0\n")
     elif bad == "npy_shape":
         path = tmp_path / "p.npy"
         np.save(path, probs[:, :2])

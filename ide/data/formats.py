@@ -32,6 +32,9 @@ def dataset_dir(name: str) -> str:
 
 # -- names that become paths: checked wherever they come from (import, a commit, a pull) --
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A CSV field may hold a long path, never a megabyte: checked per field here rather than by
+# `csv.field_size_limit`, which would change every csv reader of the process.
+MAX_FIELD = 1 << 16
 
 
 def check_class(name) -> str:
@@ -76,8 +79,13 @@ def is_safe_id(i: str) -> bool:
 
 
 def csv_rows(text: str, source: str):
+    """The rows of CSV TEXT; malformed CSV or a field over MAX_FIELD characters is
+    InvalidInput naming SOURCE."""
     try:
-        yield from csv.reader(io.StringIO(text))
+        for row in csv.reader(io.StringIO(text)):
+            if max(map(len, row), default=0) > MAX_FIELD:
+                raise csv.Error(f"field larger than field limit ({MAX_FIELD})")
+            yield row
     except csv.Error as exc:
         raise InvalidInput(f"{source}: malformed CSV ({exc})") from None
 

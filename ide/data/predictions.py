@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ide.data import formats as ds
 from ide.errors import InvalidInput
 
 TOLERANCE = 1e-3  # how far a row may sum from 1 (files written with 6 decimals pass)
@@ -43,8 +44,8 @@ def read(path: Path | str, ids: list[str], classes: list[str]) -> np.ndarray:
 
 def parse_csv(text: str, ids: list[str], classes: list[str], *,
               source: str = "predictions") -> np.ndarray:
-    reader = csv.DictReader(io.StringIO(text))
-    columns = reader.fieldnames or []
+    rows = (row for row in ds.csv_rows(text, source) if row)  # as csv.DictReader: no blanks
+    columns = next(rows, None) or []
     missing = [c for c in ["id", *classes] if c not in columns]
     if missing:
         raise InvalidInput(f"{source}: missing column(s) {', '.join(missing)} (expected id "
@@ -52,15 +53,16 @@ def parse_csv(text: str, ids: list[str], classes: list[str], *,
     row_of = {i: n for n, i in enumerate(ids)}
     probs = np.full((len(ids), len(classes)), np.nan)
     seen = np.zeros(len(ids), dtype=bool)
-    for line, row in enumerate(reader, start=2):
-        n = row_of.get(row["id"])
+    for line, values in enumerate(rows, start=2):
+        row = dict(zip(columns, values))  # a short row lacks its last columns: None below
+        n = row_of.get(row.get("id"))
         if n is None:
-            raise InvalidInput(f"{source}:{line}: unknown example id {row['id']!r}")
+            raise InvalidInput(f"{source}:{line}: unknown example id {row.get('id')!r}")
         if seen[n]:
-            raise InvalidInput(f"{source}:{line}: duplicate id {row['id']!r}")
+            raise InvalidInput(f"{source}:{line}: duplicate id {row.get('id')!r}")
         seen[n] = True
         try:
-            probs[n] = [float(row[c]) for c in classes]
+            probs[n] = [float(row.get(c)) for c in classes]
         except (TypeError, ValueError):
             raise InvalidInput(f"{source}:{line}: probabilities must be numbers") from None
     if not seen.all():
