@@ -85,9 +85,8 @@ def review_order(labels, pred_probs, *, method: str = DEFAULT_METHOD,
     """(N,) indices, most suspicious first (stable for ties); examples a reviewer CHECKED
     ((N,) bool) as right go last."""
     score = label_quality(labels, pred_probs, method=method)
-    if checked is None:
-        return np.argsort(score, kind="stable")
-    return np.lexsort((score, np.asarray(checked, dtype=bool)))
+    checked = np.zeros(len(score), dtype=bool) if checked is None else np.asarray(checked, bool)
+    return np.lexsort((score, checked))  # stable: ties keep their order
 
 
 def predicted(pred_probs) -> np.ndarray:

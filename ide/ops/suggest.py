@@ -2,7 +2,7 @@
 suggestions as staged label edits.
 
 A trained version predicts its unlabelled examples with the ensemble of its fold models
-(`ide.ranking.unlabelled`); none of them was fitted on those examples. `suggestions` lists
+(`ide.learn.ranking.unlabelled`); none of them was fitted on those examples. `suggestions` lists
 them, the confident first or (active learning) the uncertain first: the examples whose
 top two classes are closest are those whose label tells the model most. `accept` stages
 suggestions through `ide.repo.staged.relabel`, to be reviewed and committed like any edit.

@@ -75,7 +75,7 @@ def settle(ws: Workspace, name: str, picks: dict[str, str]) -> dict:
         if left:
             return {"left": left, "commit": None}
         ws.git("add", "--", rel)
-        state.path(ws, state.MERGE, f"{name}.json").unlink(missing_ok=True)
+        _merge_path(ws, name).unlink(missing_ok=True)
         if ws.git("ls-files", "-u").strip():
             return {"left": [], "commit": None}
         ws.git("commit", "-q", "--no-edit", env=ws.identity())
