@@ -15,7 +15,7 @@ import streamlit as st
 
 from ide.app import actions, loaders, widgets
 from ide.app.head import Head
-from ide.learn import rank, ranking, runs
+from ide.learn import rank, ranking
 from ide.ops import views, worker
 
 COLUMNS = 5
@@ -23,14 +23,14 @@ COLUMNS = 5
 
 def page(ws, name, author, head: Head) -> None:
     status_ui(ws, name, head)
-    commit = viewed_commit(ws, name, head)
+    viewed = viewed_commit(ws, name, head)
     widgets.staged_ui(ws, name, author, head)
-    if commit is None:
+    if viewed is None:
         st.info(f"No trained model for {name} yet: the ranking appears when the first "
                 "training finishes.")
         return
+    commit, m = viewed["commit"], viewed["metrics"]
     r = loaders.load_ranking(str(ws.root), name, commit)
-    m = runs.commit_metrics(ws, name, commit)
     c = st.columns(3)
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
@@ -88,13 +88,14 @@ def status_ui(ws, name, head: Head) -> None:
         st.rerun(scope="app")
 
 
-def viewed_commit(ws, name, head: Head) -> str | None:
-    """HEAD if it is trained, else the newest trained commit (or the one picked)."""
+def viewed_commit(ws, name, head: Head) -> dict | None:
+    """The log entry (commit, metrics, ...) of HEAD if it is trained, else of the newest
+    trained commit (or of the one picked); None while none is trained."""
     log = views.log(ws, name, version=head.version)
     done = [e for e in log if e["metrics"]]
     if not done:
         return None
-    options = {f"{e['commit'][:8]}  {e['message'][:40]}": e["commit"] for e in done}
+    options = {f"{e['commit'][:8]}  {e['message'][:40]}": e for e in done}
     newest = next(iter(options))
     if st.session_state.newest_trained != newest:
         # A training finished since the last run: show its ranking, not the one picked before.
@@ -102,10 +103,11 @@ def viewed_commit(ws, name, head: Head) -> str | None:
     if st.session_state.get("viewed") not in options:
         st.session_state.viewed = newest
     picked = st.sidebar.selectbox("Viewing the model of", list(options), key="viewed")
-    commit = options[picked]
-    if commit != log[0]["commit"]:
-        st.caption(f"Showing the model of {commit[:8]}, not of HEAD ({log[0]['commit'][:8]}).")
-    return commit
+    entry = options[picked]
+    if entry["commit"] != log[0]["commit"]:
+        st.caption(f"Showing the model of {entry['commit'][:8]}, not of HEAD "
+                   f"({log[0]['commit'][:8]}).")
+    return entry
 
 
 def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
