@@ -2,7 +2,7 @@
 
 import os
 import shutil
-import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +16,13 @@ from ide.repo.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Tests also make plain `git commit`s; a fresh CI machine may have no git identity.
-if not subprocess.run(["git", "config", "user.email"], capture_output=True).stdout.strip():
-    for role in ("AUTHOR", "COMMITTER"):
-        os.environ.setdefault(f"GIT_{role}_NAME", "ide tests")
-        os.environ.setdefault(f"GIT_{role}_EMAIL", "tests@localhost")
+# Tests run as a new user would: a fresh HOME that holds only a git name and email (no
+# pull.rebase, no global excludes or hooks, no DVC settings), whatever the machine has.
+HOME = Path(tempfile.mkdtemp(prefix="ide-tests-home-"))
+(HOME / ".gitconfig").write_text("[user]\n\tname = ide tests\n\temail = tests@localhost\n")
+os.environ["HOME"] = str(HOME)
+for var in ("XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM"):
+    os.environ.pop(var, None)
 MNIST = ROOT.parent / "shared" / "data" / "mnist-test"
 
 

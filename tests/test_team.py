@@ -25,7 +25,6 @@ def team(toy, tmp_path):
     clones = []
     for who in ("ann", "bob"):
         sh(tmp_path, "git", "clone", "-q", str(remote), who)
-        sh(tmp_path / who, "git", "config", "pull.rebase", "false")
         clones.append(Workspace.find(tmp_path / who))  # any ide command sets the clone up
     return clones
 
@@ -314,7 +313,18 @@ def dvc_json(ws, *args):
     return json.loads(ws.dvc(*args, "--json"))
 
 
-def test_dvc_is_current_after_a_commit_and_its_training(toy, tmp_path):
+def experiments(ws) -> dict[str, dict]:
+    """{baseline commit: {experiment name: metrics}} as `dvc exp show` reports them."""
+    found = {}
+    for row in dvc_json(ws, "exp", "show", "-A"):
+        for exp in row.get("experiments") or []:
+            for rev in exp["revs"]:
+                found.setdefault(row["rev"], {})[rev["name"]] = \
+                    rev["data"]["metrics"]["datasets/toy/metrics.json"]["data"]
+    return found
+
+
+def test_results_hang_on_their_commit_and_publish_is_explicit(toy, tmp_path, run):
     from ide.learn import runs
     from ide.ops import worker
 
@@ -325,37 +335,50 @@ def test_dvc_is_current_after_a_commit_and_its_training(toy, tmp_path):
     for edit in ({"h/003.png": "v"}, {"v/004.png": "d"}):
         staged.relabel(toy, "toy", edit)
         made.append(commits.commit(toy, "toy", "An edit"))
-        assert "changed" in toy.dvc("status")  # truthful: not trained yet
-        worker.watch(toy, once=True)  # trains HEAD, then publishes its results
+        worker.watch(toy, once=True)  # trains HEAD and attaches its results
+        assert toy.head() == made[-1]  # the branch holds people's commits only
         assert toy.git("status", "--porcelain") == ""
-        subject = toy.git("log", "-1", "--format=%s")
-        assert subject.startswith(f"Results of toy at {made[-1][:10]}")
-        assert toy.git("rev-parse", "HEAD~1").strip() == made[-1]
-        assert "up to date" in toy.dvc("status")
-        assert "didn't change" in toy.dvc("repro", "datasets/toy/dvc.yaml")
-        assert toy.git("status", "--porcelain") == ""
+    shown = experiments(toy)
+    for commit in made:
+        assert shown[commit] == {"ide-toy": runs.commit_metrics(toy, "toy", commit)}
+    # A commit that changes no dataset file is trained: results go by content.
+    (toy.root / "README.md").write_text("notes\n")
+    toy.git("add", "README.md")
+    toy.git("commit", "-qm", "A README")
+    code, out, _ = run(toy, "log", "toy")
+    assert code == 0 and "not trained" not in run(toy, "status", "toy")[1]
+    assert run(toy, "suspects", "toy")[0] == 0
 
-    diff = dvc_json(toy, "metrics", "diff", "HEAD~2", "HEAD", "--all")
-    acc = diff["datasets/toy/metrics.json"]["accuracy"]
-    assert acc["old"] == runs.commit_metrics(toy, "toy", made[0])["accuracy"]
-    assert acc["new"] == runs.commit_metrics(toy, "toy", made[1])["accuracy"]
-    plots = dvc_json(toy, "plots", "diff", "HEAD~2", "HEAD")
-    assert plots.get("errors") is None
-    history = [r for r in plots["data"]["datasets/toy/history.csv"][0]["content"]["data"]
-               ["values"] if r["rev"] == "HEAD"]
-    assert list(dict.fromkeys(r["commit"] for r in history)) == [c[:10] for c in made]
-    confusion = plots["data"]["datasets/toy/confusion.csv"][0]["content"]["data"]["values"]
-    assert {r["rev"] for r in confusion} == {"HEAD~2", "HEAD"}
-    assert len([r for r in confusion if r["rev"] == "HEAD"]) == 90
+    # Publishing is one explicit command: one commit, which `dvc repro -f` reproduces.
+    code, out, err = run(toy, "publish", "toy")
+    assert code == 0, err
+    assert "trained again from scratch" in out  # the second commit's run was warm-started
+    assert toy.git("log", "-1", "--format=%s").startswith("Results of toy at ")
+    assert toy.git("rev-parse", "HEAD~1").strip() != made[-1]  # on top of the README
+    assert "up to date" in toy.dvc("status")
+    metrics = (toy.root / "datasets/toy/metrics.json").read_text()
+    confusion = (toy.root / "datasets/toy/confusion.csv").read_text()
+    toy.dvc("repro", "-f", "datasets/toy/dvc.yaml")
+    assert (toy.root / "datasets/toy/metrics.json").read_text() == metrics
+    assert (toy.root / "datasets/toy/confusion.csv").read_text() == confusion
+    assert toy.git("status", "--porcelain") == ""
+    code, _, err = run(toy, "publish", "toy")
+    assert code == 1 and "already published" in err and err.count("\n") == 1
 
+    # A clone sees each trained commit's numbers in `dvc exp show` after `ide pull`.
     toy.dvc("push", "-q")
-    sh(tmp_path, "git", "clone", "-q", str(toy.root), "clone")
+    sh(tmp_path, "git", "clone", "-q", "--bare", str(toy.root), "remote.git")
+    toy.git("remote", "add", "origin", str(tmp_path / "remote.git"))
+    assert run(toy, "push")[0] == 0
+    sh(tmp_path, "git", "clone", "-q", str(tmp_path / "remote.git"), "clone")
     clone = Workspace.find(tmp_path / "clone")
-    clone.dvc("pull", "-q")  # raises if DVC misses anything
+    code, out, err = run(clone, "pull")
+    assert code == 0, err
+    shown = experiments(toy)  # the published commit's run replaced its warm start
+    assert shown[made[-1]] == {"ide-toy": runs.commit_metrics(toy, "toy", made[-1])}
+    assert {c: e for c, e in experiments(clone).items() if c in made} == \
+        {c: shown[c] for c in made}
     assert "up to date" in clone.dvc("status")
-    clone.git("checkout", "-q", made[0])  # a label commit: its dvc.lock is its parent's
-    clone.dvc("pull", "-q")
-    assert "changed" in clone.dvc("status")
 
 
 def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run, toy, tmp_path):

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ide.data import formats as ds
 from ide.data import predictions
-from ide.errors import NotTrained
+from ide.data.params import Params, parse_params
+from ide.errors import IDEError, NotTrained
 from ide.learn import checkpoint, rank
 from ide.learn.embeddings import embed_version
 from ide.learn.train import (TRAIN_VERSION, image_side, predict_ensemble, standardise,
@@ -46,9 +48,41 @@ _KEY = re.compile(r"^[0-9a-f]{20}$")  # a run key, as `run_key` makes it
 
 def run_key(version: Version) -> str:
     """What a version's results depend on: labels, images, params, training code."""
-    blob = json.dumps([TRAIN_VERSION, version.labels_blob, version.images_hash,
-                       asdict(version.params)], sort_keys=True)
+    return _key(version.labels_blob, version.images_hash, version.params)
+
+
+def _key(labels_blob: str, images_hash: str, params: Params) -> str:
+    blob = json.dumps([TRAIN_VERSION, labels_blob, images_hash, asdict(params)],
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def key_at(ws: Workspace, name: str, commit: str) -> str | None:
+    """The run key of NAME at COMMIT, from its files' content (labels.csv's blob id is
+    read, never parsed: cheap for any commit); None where COMMIT has no such dataset or
+    unreadable files."""
+    folder = ds.dataset_dir(name)
+    try:
+        _, (labels, dvc, params) = ws.read_at(commit, [f"{folder}/{f}" for f in (
+            "labels.csv", "images.dvc", "params.yaml")])
+        images = ds.images_hash(dvc[1].decode()) if dvc else ""
+        return None if labels is None else _key(
+            labels[0], images, parse_params(params[1].decode() if params else None))
+    except (IDEError, UnicodeDecodeError):
+        return None
+
+
+def run_of(ws: Workspace, name: str, commit: str) -> str | None:
+    """The key of NAME's finished run for COMMIT: the index's, or else any finished run of
+    the same content (a commit that changed no dataset file, a clone's commit), which is
+    then indexed. None: not trained."""
+    key = trained(ws, name).get(commit)
+    if key is None:
+        key = key_at(ws, name, commit)
+        if key is None or not (run_dir(ws, name, key) / "metrics.json").exists():
+            return None
+        _index(ws, name, {commit: key})
+    return key
 
 
 def index_path(ws: Workspace, name: str) -> Path:
@@ -230,15 +264,15 @@ def run_metrics(ws: Workspace, name: str, key: str | None) -> dict | None:
 
 
 def commit_metrics(ws: Workspace, name: str, commit: str) -> dict | None:
-    """The metrics of NAME's model trained on COMMIT, or None if it is not trained."""
-    return run_metrics(ws, name, trained(ws, name).get(commit))
+    """The metrics of NAME's model trained on COMMIT (or on the same content), or None if
+    it is not trained."""
+    return run_metrics(ws, name, run_of(ws, name, commit))
 
 
 def finished_run(ws: Workspace, version: Version) -> Path:
     """The folder of VERSION's finished results; NotTrained if it has none."""
-    key = trained(ws, version.name).get(version.commit)
-    run = run_dir(ws, version.name, key) if key else None
-    if run is None or not (run / "metrics.json").exists():
+    run = run_dir(ws, version.name, run_key(version))
+    if not (run / "metrics.json").exists():
         raise NotTrained(f"{version.name} at {version.commit[:10]} is not trained yet: run "
                          f"`ide retrain {version.name}` (or keep `ide watch` running)")
     return run
@@ -246,6 +280,5 @@ def finished_run(ws: Workspace, version: Version) -> Path:
 
 def model_file(ws: Workspace, version: Version) -> Path | None:
     """VERSION's model.pt (its K fold models), or None if it was not trained here."""
-    key = trained(ws, version.name).get(version.commit)
-    path = run_dir(ws, version.name, key) / "model.pt" if key else None
-    return path if path is not None and path.exists() else None
+    path = run_dir(ws, version.name, run_key(version)) / "model.pt"
+    return path if path.exists() else None

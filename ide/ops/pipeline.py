@@ -15,6 +15,7 @@ a training, so that `dvc status` is clean (docs/TEAM.md).
 """
 
 import csv
+import io
 import json
 from dataclasses import fields
 from pathlib import Path
@@ -82,11 +83,23 @@ def run(folder: Path, *, progress=None) -> dict:
     return metrics
 
 
+def results(ids: list[str], labels: list[str], classes: list[str], probs,
+            metrics: dict) -> dict[str, str]:
+    """The stage's outputs kept in git, as text: metrics.json and confusion.csv (one row
+    per example: its label and the predicted class)."""
+    pred = rank.predicted(probs)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["id", "label", "predicted"])
+    w.writerows([i, labels[n], classes[pred[n]]] for n, i in enumerate(ids))
+    return {"metrics.json": json.dumps(metrics, indent=1) + "\n",
+            "confusion.csv": out.getvalue()}
+
+
 def write_outputs(folder: Path, ids: list[str], labels: list[str], classes: list[str],
                   probs, metrics: dict) -> None:
-    """The stage's outputs in FOLDER: metrics.json, confusion.csv (one row per example: its
-    label and the predicted class) and predictions.csv (the same with loss, score and the
-    (N, K) out-of-fold PROBS)."""
+    """The stage's outputs in FOLDER: `results` and predictions.csv (each example with its
+    loss, score and the (N, K) out-of-fold PROBS)."""
     y = [classes.index(lab) for lab in labels]
     score, loss = rank.label_quality(y, probs), rank.per_example_loss(y, probs)
     pred = rank.predicted(probs)
@@ -96,11 +109,8 @@ def write_outputs(folder: Path, ids: list[str], labels: list[str], classes: list
         for n, i in enumerate(ids):
             w.writerow([i, labels[n], classes[pred[n]], f"{loss[n]:.6f}",
                         f"{score[n]:.6f}", *(f"{p:.6f}" for p in probs[n])])
-    with open(folder / "confusion.csv", "w", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["id", "label", "predicted"])
-        w.writerows([i, labels[n], classes[pred[n]]] for n, i in enumerate(ids))
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    for name, text in results(ids, labels, classes, probs, metrics).items():
+        (folder / name).write_text(text)
 
 
 def write_history(folder: Path, rows: list[dict]) -> None:

@@ -1,19 +1,22 @@
-"""How training results reach git and other machines: `publish`, `ide push`, `ide pull`,
-and `ide watch --remote`.
+"""How training results reach git and other machines: `attach`, `publish`, `ide push`,
+`ide pull`, and the trainer.
 
-`publish` makes a trained HEAD current for DVC: one results commit on the branch that
-changes only the dataset's `dvc.lock`, `metrics.json`, `confusion.csv` and `history.csv`,
-so `dvc status` is clean, `dvc repro` has nothing to do and `dvc metrics diff`/`dvc plots
-diff` compare commits (docs/TEAM.md, "Why"). It commits, never leaves
-files changed, and does nothing while the dataset folder has changes of its own.
+Results never become commits on a branch by themselves: the branch holds people's commits.
+`attach` hangs a trained commit's results on it as a DVC experiment, the hidden ref
+`refs/exps/<commit>/ide-<name>`: a commit whose parent is the trained one and which changes
+only the dataset's metrics.json and confusion.csv, so `dvc exp show` lists each trained
+commit's numbers under it (docs/TEAM.md, "Why"). `publish` is the one explicit way to put
+results on the branch (before a tag or a release): one commit with `dvc.lock` (written by
+DVC itself), metrics.json, confusion.csv and history.csv, from a training `dvc repro`
+reproduces.
 
-Labels travel by git (the current branch), images by DVC (when a DVC remote
-is set), and each run's probabilities, run record, metrics and model (`_payload`)
-as the tree of one git ref, `refs/ide/results`, that lives beside the branches and never
-touches the working tree. Results are keyed by what they depend on, so results from two
-machines never disagree: a push first takes in the remote's, then pushes the union.
-`trainer` is a machine (with a GPU, say) that pulls, trains every new commit, publishes
-and pushes, in a loop.
+Labels travel by git (the current branch, merged: `git pull --no-rebase`), images by DVC
+(when a DVC remote is set), and each run's probabilities, run record, metrics and model
+(`_payload`) as the tree of one git ref, `refs/ide/results`, that lives beside the branches
+and never touches the working tree; a pull attaches the runs it brings. Results are keyed by
+what they depend on, so results from two machines never disagree: a push first takes in the
+remote's, then pushes the union of the runs the branches reach. `trainer` is a machine (with
+a GPU, say) that pulls, trains every new commit and pushes, in a loop.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import time
 from pathlib import Path
 
 from ide.data import formats as ds
-from ide.errors import IDEError, NotTrained, UnknownDataset
+from ide.errors import IDEError, NothingToDo, NotTrained, UnknownDataset
 from ide.learn import ranking, runs
 from ide.ops import pipeline
 from ide.repo import commits, history, state, versions
+from ide.repo.versions import Version
 from ide.repo.workspace import RESULT_FILES, Workspace
 
 RESULTS_REF = "refs/ide/results"
@@ -38,66 +42,122 @@ SHARED_FILES = ("run.json", "probs.npy", "metrics.json")
 OPTIONAL_FILES = ("model.pt", "unlabelled.npy")
 
 
-class _Current(Exception):
-    """HEAD's committed results are already these: nothing to publish."""
+def experiment(commit: str, name: str) -> str:
+    """The DVC experiment ref that holds NAME's results of COMMIT (DVC's own layout:
+    refs/exps/<first 2 hex>/<rest>/<experiment name>)."""
+    return f"refs/exps/{commit[:2]}/{commit[2:]}/ide-{name}"
+
+
+def _outputs(ws: Workspace, version: Version) -> tuple[dict[str, str], dict]:
+    """({file: text} of the stage's git-kept outputs, metrics) of VERSION's stored run."""
+    r = ranking.load(ws, version)
+    m = runs.commit_metrics(ws, version.name, version.commit)
+    return pipeline.results(r.ids, [r.classes[y] for y in r.labels], r.classes, r.probs,
+                            m), m
+
+
+def attach(ws: Workspace, version: Version) -> str | None:
+    """Hang VERSION's stored results on its commit as a DVC experiment (the same commit on
+    every machine); returns the experiment's commit, or None if VERSION is not trained."""
+    try:
+        files, m = _outputs(ws, version)
+    except NotTrained:
+        return None
+    message = (f"ide: results of {version.name} at {version.commit[:10]}: accuracy "
+               f"{m['accuracy']:.4f}, {m['suspects']} suspects")
+    return ws.commit_onto(experiment(version.commit, version.name), version.commit,
+                          {f"{version.folder}/{f}": t for f, t in files.items()}, message)
+
+
+def attach_all(ws: Workspace) -> int:
+    """Attach every trained commit of this clone that has no experiment yet (say, those a
+    pull brought results for): how many were attached."""
+    have = set(ws.git("for-each-ref", "--format=%(refname)", "refs/exps/").split())
+    done = 0
+    for name in versions.datasets(ws):
+        for commit in runs.trained(ws, name):
+            if experiment(commit, name) in have or not ws.git(
+                    "rev-parse", "-q", "--verify", f"{commit}^{{commit}}",
+                    check=False).strip():  # a commit this clone does not have
+                continue
+            try:
+                done += attach(ws, versions.resolve(ws, name, commit)) is not None
+            except IDEError:  # a commit whose dataset no longer reads: nothing to show
+                continue
+    return done
 
 
 def _history(ws: Workspace, name: str) -> list[dict]:
     """Metrics of every trained commit of NAME in HEAD's history, oldest first."""
-    rows, index = [], runs.trained(ws, name)  # the index read once, not per commit
+    rows = []
     for entry in reversed(history.log(ws, name)):
-        m = runs.run_metrics(ws, name, index.get(entry["commit"]))
+        m = runs.commit_metrics(ws, name, entry["commit"])
         if m is not None:
             rows.append({"commit": entry["commit"], **m})
     return rows
 
 
-def publish(ws: Workspace, name: str) -> str | None:
-    """Commit HEAD's training results of NAME (dvc.lock by `dvc commit`, metrics.json,
-    confusion.csv, history.csv) as one results commit on the current branch; returns it,
-    or None where HEAD is not trained, already published, detached, mid-merge, or the
-    dataset folder has uncommitted changes (those are never touched)."""
+def publish(ws: Workspace, name: str, *, progress=None, device: str = "cpu") -> dict:
+    """Commit HEAD's training results of NAME on the current branch, as the DVC stage would
+    make them: dvc.lock (by `dvc commit`), metrics.json, confusion.csv and history.csv.
+    A warm-started run is first trained again from scratch, since that is what `dvc repro`
+    does. -> {"commit", "metrics", "retrained"}. Refused (one line) on a detached HEAD,
+    during a merge or while the dataset folder has uncommitted changes."""
     folder = ds.dataset_dir(name)
     root = ws.root / folder
+    if ws.branch() is None:
+        raise IDEError("HEAD is detached: check out a branch to publish on")
+    if ws.merging():
+        raise IDEError("a merge is unfinished: finish it (`ide resolve`, git) first")
+    if ws.git("status", "--porcelain", "--", folder).strip():
+        raise IDEError(f"{folder} has uncommitted changes: commit or stash them first")
+    stage_file = root / "dvc.yaml"
+    if not stage_file.exists() or "- confusion.csv:\n" not in stage_file.read_text():
+        raise IDEError(f"{folder}/dvc.yaml is not ide's stage: nothing to publish")
+    version = versions.resolve(ws, name)
+    res = runs.retrain(ws, version, full=True, progress=progress, device=device)
+    if not res["cached"]:  # it replaced a warm start: each commit of it shows the new run
+        key = runs.run_key(version)
+        for commit in [c for c, k in runs.trained(ws, name).items() if k == key]:
+            attach(ws, versions.resolve(ws, name, commit))
     paths = [f"{folder}/{f}" for f in RESULT_FILES]
+    m = res["metrics"]
+    message = (f"Results of {name} at {version.commit[:10]}: accuracy "
+               f"{m['accuracy']:.4f}, {m['suspects']} suspects")
     with state.lock(ws):
-        stage_file = root / "dvc.yaml"
-        if ws.branch() is None or ws.merging() or not stage_file.exists() or \
-                "- confusion.csv:\n" not in stage_file.read_text():  # an older import's
-            return None
-        version = versions.resolve(ws, name)
-        try:
-            r = ranking.load(ws, version)
-        except NotTrained:
-            return None
-        if ws.git("status", "--porcelain", "--", folder).strip():
-            return None
-        m = runs.commit_metrics(ws, name, version.commit)
-        message = (f"Results of {name} at {version.commit[:10]}: accuracy "
-                   f"{m['accuracy']:.4f}, {m['suspects']} suspects")
-        try:
-            with commits.committing(ws, paths, message, verify=False) as made:
-                pipeline.write_outputs(root, r.ids, [r.classes[y] for y in r.labels],
-                                       r.classes, r.probs, m)
-                pipeline.write_history(root, _history(ws, name))
-                ws.dvc("commit", "-f", "-q", f"{folder}/dvc.yaml:train")
-                if not ws.git("status", "--porcelain", "--", *paths).strip():
-                    raise _Current
-        except _Current:
-            return None
-    runs.index_commit(ws, versions.resolve(ws, name))  # the results commit: HEAD's labels, its run
-    return made.commit
+        with commits.committing(ws, paths, message, verify=False) as made:
+            files, _ = _outputs(ws, version)
+            for f, text in files.items():
+                (root / f).write_text(text)
+            pipeline.write_history(root, _history(ws, name))
+            ws.dvc("commit", "-f", "-q", f"{folder}/dvc.yaml:train")
+            if not ws.git("status", "--porcelain", "--", *paths).strip():
+                raise NothingToDo(f"{name}'s results at {version.commit[:10]} are already "
+                                  "published")
+    # The results commit has HEAD's labels: the same run, so it is trained too.
+    runs.run_of(ws, name, made.commit)
+    return {"commit": made.commit, "metrics": m, "retrained": not res["cached"]}
 
 
-def _payload(ws: Workspace, name: str) -> dict[str, Path]:
-    """{path under NAME in the results tree: file} of NAME's finished runs and its index."""
-    index = runs.trained(ws, name)
-    files = {"index.json": runs.index_path(ws, name)} if index else {}
+def _reachable(ws: Workspace) -> set[str]:
+    """Every commit that a branch, a remote branch or a tag reaches."""
+    return set(ws.git("rev-list", "--branches", "--remotes", "--tags").split())
+
+
+def _payload(ws: Workspace, name: str, reachable: set[str]) -> dict[str, Path]:
+    """{path under NAME in the results tree: file} of NAME's finished runs of REACHABLE
+    commits, and their index: a run no branch can reach any more stays here, unshared."""
+    index = {c: k for c, k in runs.trained(ws, name).items() if c in reachable}
+    files = {}
     for key in set(index.values()):
         run = runs.run_dir(ws, name, key)
         if (run / "metrics.json").exists():
             files.update({f"{key}/{f}": run / f for f in (*OPTIONAL_FILES, *SHARED_FILES)
                           if (run / f).exists()})
+    if files:
+        path = state.path(ws, state.RUNS, name, "shared-index.json")
+        state.write_json(path, {c: k for c, k in index.items() if f"{k}/metrics.json" in files})
+        files["index.json"] = path
     return files
 
 
@@ -134,33 +194,54 @@ def _remote_has(ws: Workspace, remote: str, branch: str) -> bool:
     return bool(ws.git("ls-remote", remote, f"refs/heads/{branch}").strip())
 
 
+def _merge_remote(ws: Workspace, remote: str, branch: str | None, *,
+                  ff_only: bool = False) -> None:
+    """git pull, always as a merge (`--no-rebase`): git's defaults since 2.27 refuse to
+    choose for a diverged branch, and a rebase would replay label commits one by one."""
+    ws.git("pull", "-q", "--no-edit", "--no-rebase", *(["--ff-only"] if ff_only else []),
+           remote, *([branch] if branch else []), env=ws.identity())
+
+
 def pull(ws: Workspace, remote: str = "origin", *, ff_only: bool = False) -> dict:
     """git pull (the current branch from REMOTE; with FF_ONLY only a fast-forward, never a
     merge), dvc pull, and the training results: {"results": runs added}."""
     branch = ws.branch()
     if branch is None or _remote_has(ws, remote, branch):
-        ws.git("pull", "-q", "--no-edit", *(["--ff-only"] if ff_only else []), remote,
-               *([branch] if branch else []), env=ws.identity())
+        _merge_remote(ws, remote, branch, ff_only=ff_only)
     added = _take_results(ws, remote)
     if _dvc_remote(ws):
         ws.dvc("pull", "-q")
+    attach_all(ws)
     return {"results": added}
+
+
+def _unchanged(ws: Workspace, files: dict[str, Path]) -> dict[str, str]:
+    """{path: blob id} of FILES that the results ref already holds as they are here. A
+    run's files change only with its run.json (a warm-started run trained again by
+    `publish`), so only the run.json of each run is hashed, not its model."""
+    old = ws.tree_blobs(RESULTS_REF)
+    records = sorted(p for p in files if p.endswith("/run.json") and p in old)
+    now = ws.git("hash-object", "--stdin-paths", input="".join(
+        f"{files[p]}\n" for p in records)).split() if records else []
+    same = {p.rsplit("/", 1)[0] for p, blob in zip(records, now) if old[p] == blob}
+    return {p: blob for p, blob in old.items() if p in files and p.rsplit("/", 1)[0] in same}
 
 
 def push(ws: Workspace, remote: str = "origin") -> dict:
     """dvc push, git push (the current branch to REMOTE, after merging what the remote has
-    that we lack, such as a trainer's results commits), and the training results of every
-    dataset (the remote's merged in first): {"results": runs shared}."""
+    that we lack), and the training results of every dataset that the branches reach (the
+    remote's merged in first): {"results": runs shared}."""
     if _dvc_remote(ws):
         ws.dvc("push", "-q")
     branch = ws.branch()
     if branch and _remote_has(ws, remote, branch):
-        ws.git("pull", "-q", "--no-edit", remote, branch, env=ws.identity())
+        _merge_remote(ws, remote, branch)
     ws.git("push", "-q", remote, "HEAD")
     _take_results(ws, remote)
+    reachable = _reachable(ws)
     files = {f"{name}/{rel}": path for name in versions.datasets(ws)
-             for rel, path in _payload(ws, name).items()}
-    ws.save_tree(RESULTS_REF, files, "ide: training results")
+             for rel, path in _payload(ws, name, reachable).items()}
+    ws.save_tree(RESULTS_REF, files, "ide: training results", blobs=_unchanged(ws, files))
     if files:
         ws.git("push", "-q", remote, f"{RESULTS_REF}:{RESULTS_REF}")
     return {"results": sum(rel.endswith("/metrics.json") for rel in files)}
@@ -194,37 +275,43 @@ def trainer(ws: Workspace, remote: str = "origin", *, branch: str | None = None,
             device: str = "cpu", interval: float = 60.0, once: bool = False,
             log=None) -> None:
     """Pull REMOTE's BRANCH (default: the current one), train each new commit of it (and
-    HEAD at the start), publish HEAD's results and push them; every INTERVAL seconds until
-    interrupted (with ONCE, one round)."""
+    HEAD at the start), attach the results and push them; every INTERVAL seconds until
+    interrupted (with ONCE, one round). A round that fails (the remote moved during a
+    push, the network is down) is logged and tried again at the next."""
     if branch:
         follow(ws, remote, branch)
+    while True:
+        try:
+            _train_round(ws, remote, device, log)
+        except IDEError as exc:
+            if once:
+                raise
+            if log:
+                log({"commit": ws.head(), "error": f"{exc} (trying again in {interval:g} s)"})
+        if once:
+            return
+        time.sleep(interval)
+
+
+def _train_round(ws: Workspace, remote: str, device: str, log) -> None:
+    """One round of `trainer`: pull, train what is new, attach, push."""
     # The last commit trained, kept across restarts: a trainer started again goes on from
     # there (a fresh one starts at HEAD).
     where = state.path(ws, state.TRAINER, "last.json")
     key = f"{remote} {ws.branch()}"
-    while True:
-        pull(ws, remote)
-        head = ws.head()
-        seen = state.read_json(where, {}).get(key)
-        known = isinstance(seen, str) and ws.git("rev-parse", "-q", "--verify",
-                                                 f"{seen}^{{commit}}", check=False).strip()
-        new = ws.git("rev-list", "--reverse", f"{seen}..{head}").split() if known else [head]
-        trained = 0
-        for name, version in _untrained(ws, new):
-            res = runs.retrain(ws, version, device=device)
-            trained += 1
-            if log:
-                log({"dataset": name, **res})
-        published = 0
-        for name in versions.datasets(ws):
-            try:
-                published += bool(publish(ws, name))
-            except IDEError as exc:  # the results still travel by the results ref
-                if log:
-                    log({"dataset": name, "commit": ws.head(), "error": f"publish: {exc}"})
-        if trained or published:
-            push(ws, remote)
-        state.write_json(where, {**state.read_json(where, {}), key: ws.head()})
-        if once:
-            return
-        time.sleep(interval)
+    pull(ws, remote)
+    head = ws.head()
+    seen = state.read_json(where, {}).get(key)
+    known = isinstance(seen, str) and ws.git("rev-parse", "-q", "--verify",
+                                             f"{seen}^{{commit}}", check=False).strip()
+    new = ws.git("rev-list", "--reverse", f"{seen}..{head}").split() if known else [head]
+    trained = 0
+    for name, version in _untrained(ws, new):
+        res = runs.retrain(ws, version, device=device)
+        attach(ws, version)
+        trained += 1
+        if log:
+            log({"dataset": name, **res})
+    if trained:
+        push(ws, remote)
+    state.write_json(where, {**state.read_json(where, {}), key: head})

@@ -65,7 +65,7 @@ def scan(ws: Workspace) -> list[dict]:
         queue = _read(ws, "queue")
         errors = _read(ws, "errors")
         for name in versions.datasets(ws) if head else []:
-            if head in runs.trained(ws, name) or f"{name}@{head}" in errors:
+            if runs.run_of(ws, name, head) or f"{name}@{head}" in errors:
                 continue
             if any(q["dataset"] == name and q["commit"] == head for q in queue):
                 continue
@@ -98,11 +98,11 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
         result = {"commit": job["commit"], "error": str(exc)}
     except Exception as exc:  # a bug or a broken image must not kill the worker
         result = {"commit": job["commit"], "error": f"{type(exc).__name__}: {exc}"}
-    if "error" not in result and job["commit"] == ws.head():
-        try:
-            result["published"] = sync.publish(ws, job["dataset"])
+    if "error" not in result:
+        try:  # DVC's view of the results: an experiment on the commit, not a commit
+            result["experiment"] = sync.attach(ws, version)
         except Exception as exc:  # the results stay in the run store; DVC just lags
-            result["publish_error"] = str(exc) if isinstance(exc, IDEError) else \
+            result["attach_error"] = str(exc) if isinstance(exc, IDEError) else \
                 f"{type(exc).__name__}: {exc}"
     with state.lock(ws, "worker-queue"):
         if "error" in result:
@@ -159,7 +159,7 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
     text, fraction and rate of its phase), `queued` (with its position in the queue),
     `failed` (with the error) or `not trained`."""
     commit = commit or ws.head()
-    if commit in runs.trained(ws, name):
+    if runs.run_of(ws, name, commit):
         return {"state": "trained", "commit": commit}
     status = _read(ws, "status")
     worker = running(ws)

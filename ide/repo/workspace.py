@@ -146,15 +146,21 @@ class Workspace:
         """Whether a git merge is unfinished (MERGE_HEAD exists)."""
         return self.git_path("MERGE_HEAD").exists()
 
-    def save_tree(self, ref: str, files: dict[str, Path], message: str) -> str | None:
+    def save_tree(self, ref: str, files: dict[str, Path], message: str, *,
+                  blobs: dict[str, str] | None = None) -> str | None:
         """Commit FILES {path in the tree: file on disk} as the whole tree of REF (its parent:
-        REF's commit before), outside the working tree and the index; returns the new
-        commit, or None if REF already has that tree."""
+        REF's commit before), outside the working tree and the index; BLOBS {path: blob id}:
+        files already in git, not hashed again. Returns the new commit, or None if REF
+        already has that tree."""
         if not files:
             return None
+        known = blobs or {}
+        todo = sorted(n for n in files if n not in known)
+        hashed = self.git("hash-object", "-w", "--stdin-paths",
+                          input="".join(f"{files[n]}\n" for n in todo)).split() if todo else []
+        ids = {**known, **dict(zip(todo, hashed))}
         names = sorted(files)
-        blobs = self.git("hash-object", "-w", "--stdin-paths",
-                         input="".join(f"{files[n]}\n" for n in names)).split()
+        blobs = [ids[n] for n in names]
         index = {"GIT_INDEX_FILE": str(self.git_path(f"ide-{os.getpid()}.index"))}
         try:
             self.git("update-index", "--add", "--index-info", env=index,
@@ -169,6 +175,39 @@ class Workspace:
                           "-m", message, env=self.identity()).strip()
         self.git("update-ref", ref, commit)
         return commit
+
+    def commit_onto(self, ref: str, base: str, files: dict[str, str], message: str) -> str:
+        """Point REF at a commit whose parent is BASE and whose tree is BASE's with FILES
+        {path under the workspace root: content} replaced, outside the working tree, the
+        index and the branches. The same inputs make the same commit on any machine (the
+        date is BASE's, the author ide's), so two machines never make two of one thing."""
+        prefix = self.git("rev-parse", "--show-prefix").strip()
+        names = sorted(files)
+        blobs = [self.git("hash-object", "-w", "--stdin", input=files[n]).strip()
+                 for n in names]
+        index = {"GIT_INDEX_FILE": str(self.git_path(f"ide-{os.getpid()}.index"))}
+        try:
+            self.git("read-tree", base, env=index)
+            self.git("update-index", "--add", "--index-info", env=index, input="".join(
+                f"100644 {b}\t{prefix}{n}\n" for b, n in zip(blobs, names)))
+            tree = self.git("write-tree", env=index).strip()
+        finally:
+            Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+        date = self.git("log", "-1", "--format=%cI", base).strip()
+        name, email = DEFAULT_IDENTITY
+        commit = self.git("commit-tree", tree, "-p", base, "-m", message, env={
+            f"GIT_{role}_{key}": value for role in ("AUTHOR", "COMMITTER")
+            for key, value in (("NAME", name), ("EMAIL", email), ("DATE", date))}).strip()
+        self.git("update-ref", ref, commit)
+        return commit
+
+    def tree_blobs(self, ref: str) -> dict[str, str]:
+        """{path: blob id} of every file in REF's tree (empty if there is no REF)."""
+        if not self.git("rev-parse", "-q", "--verify", ref, check=False).strip():
+            return {}
+        return {path: meta.split()[2] for meta, path in (
+            line.split("\t", 1) for line in
+            self.git("ls-tree", "-r", "--full-tree", ref).splitlines())}
 
     def read_tree(self, ref: str) -> dict[str, bytes]:
         """{path: content} of every file in REF's tree (empty if there is no REF)."""

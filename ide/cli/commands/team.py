@@ -1,11 +1,12 @@
 """The commands of a team's work: `ide push` and `pull` (commits, images and training
-results), and `resolve` (the label conflicts of a git merge).
+results), `resolve` (the label conflicts of a merge, rebase or cherry-pick) and `publish`
+(a training's results as a commit of the branch).
 """
 
 from __future__ import annotations
 
-from ide.cli.command import Argument, Command, pairs, workspace
-from ide.cli.options import DATASET, REMOTE
+from ide.cli.command import Argument, Command, pairs, progress, workspace
+from ide.cli.options import DATASET, DEVICE, REMOTE
 from ide.repo import conflicts, versions
 
 
@@ -20,8 +21,8 @@ def _show_push(res):
           "version(s)")
 
 
-PUSH = Command("push", "dvc push, git push of this branch, and the training results "
-               "(refs/ide/results)", _push, _show_push, (REMOTE,))
+PUSH = Command("push", "dvc push, git push of this branch (after merging the remote's: git "
+               "pull --no-rebase), and the training results (refs/ide/results)", _push, _show_push, (REMOTE,))
 
 
 def _pull(args):
@@ -34,9 +35,9 @@ def _show_pull(res):
     print(f"pulled from {res['remote']}; {res['results']} new training result(s)")
 
 
-PULL = Command("pull", "git pull of this branch, dvc pull, and the training results others "
-               "pushed: `ide log` and `ide suspects` without retraining", _pull, _show_pull,
-               (REMOTE,))
+PULL = Command("pull", "git pull --no-rebase of this branch (a merge), dvc pull, and the "
+               "training results others pushed: `ide log` and `ide suspects` without "
+               "retraining", _pull, _show_pull, (REMOTE,))
 
 
 def _resolve(args):
@@ -59,3 +60,25 @@ RESOLVE = Command(
     "resolve", "settle label conflicts of a git merge: ID LABEL [ID LABEL ...]; commits the "
     "merge when none are left", _resolve, _show_resolve,
     (DATASET, Argument("picks", nargs="+", metavar="ID LABEL")))
+
+
+def _publish(args):
+    from ide.ops import sync
+
+    with progress(args) as bar:
+        return {"dataset": args.name, **sync.publish(workspace(args), args.name,
+                                                     progress=bar, device=args.device)}
+
+
+def _show_publish(res):
+    m = res["metrics"]
+    print(f"published {res['dataset']} as {res['commit'][:10]}: dvc.lock, metrics.json, "
+          f"confusion.csv, history.csv (accuracy {m['accuracy']:.4f}, {m['suspects']} "
+          "suspects" + (", trained again from scratch as `dvc repro` would" if
+                        res["retrained"] else "") + ")")
+
+
+PUBLISH = Command(
+    "publish", "commit HEAD's training results on the branch (dvc.lock and metrics, as `dvc "
+    "repro` makes them), say before a tag or a release", _publish, _show_publish,
+    (DATASET, DEVICE))

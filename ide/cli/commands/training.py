@@ -24,13 +24,15 @@ def _one_dataset(ws, name):
 
 def _retrain(args):
     from ide.learn import runs
+    from ide.ops import sync
 
     ws = workspace(args)
     name = _one_dataset(ws, args.name)
     version = versions.resolve(ws, name, args.rev)
     with progress(args) as bar:
-        return {"dataset": name, **runs.retrain(ws, version, full=args.full,
-                                                device=args.device, progress=bar)}
+        res = runs.retrain(ws, version, full=args.full, device=args.device, progress=bar)
+    sync.attach(ws, version)  # `dvc exp show` lists it, as it lists the worker's
+    return {"dataset": name, **res}
 
 
 def _show_retrain(res):
@@ -60,8 +62,8 @@ def _watch(args):
             return
         what = done.get("error") or "accuracy {accuracy:.4f}, {suspects} suspects".format(
             **done["metrics"])
-        if done.get("publish_error"):
-            what += f" (results not committed: {done['publish_error']})"
+        if done.get("attach_error"):
+            what += f" (no DVC experiment: {done['attach_error']})"
         print(f"{done['dataset']} at {done['commit'][:10]}: {what}", flush=True)
 
     if args.branch and not args.remote:
