@@ -1,6 +1,7 @@
 """Working as a team: clones of one remote, pulls under staged edits, merges of labels,
 branches, hooks, and a shared DVC cache; all on real repositories on local disk."""
 
+import os
 import shutil
 import subprocess
 
@@ -98,7 +99,7 @@ def test_adjacent_edits_on_two_branches_merge_cleanly(team, run):
     commit_and_push(bob, {ids[1]: "v"}, "Bob")
     staged.relabel(ann, "toy", {ids[0]: "h"})
     commits.commit(ann, "toy", "Ann")
-    ann.git("pull", "-q", "--no-edit")  # a plain git merge
+    ann.git("pull", "-q", "--no-rebase", "--no-edit")  # a plain git merge
     now = labels_at(ann)
     assert now[ids[0]] == "h" and now[ids[1]] == "v"
     assert len(ann.git("rev-list", "--parents", "-n1", "HEAD").split()) == 3  # a merge commit
@@ -111,7 +112,7 @@ def test_same_example_two_labels_is_a_conflict_that_resolve_settles(team, run):
     commit_and_push(bob, {"h/002.png": "v", "d/003.png": "v"}, "Bob")
     staged.relabel(ann, "toy", {"h/002.png": "d", "v/003.png": "h"})
     commits.commit(ann, "toy", "Ann")
-    pulled = ann.git("pull", "--no-edit", check=False)
+    pulled = ann.git("pull", "--no-rebase", "--no-edit", check=False)
     assert "CONFLICT" in pulled
     text = (ann.root / "datasets/toy/labels.csv").read_text()
     assert "<<<<" not in text and ds.parse_labels(text)["d/003.png"] == "v"  # merged rest
@@ -121,7 +122,7 @@ def test_same_example_two_labels_is_a_conflict_that_resolve_settles(team, run):
     code, _, err = run(ann, "commit", "toy", "-m", "x")
     assert code == 1 and "ide resolve toy" in err
     code, _, err = run(ann, "resolve", "toy", "d/004.png", "v")
-    assert code == 1 and "not a merge conflict" in err and err.count("\n") == 1
+    assert code == 1 and "not a label conflict" in err and err.count("\n") == 1
     code, _, err = run(ann, "resolve", "toy", "h/002.png", "cat")
     assert code == 1 and "unknown class" in err
 
@@ -131,6 +132,60 @@ def test_same_example_two_labels_is_a_conflict_that_resolve_settles(team, run):
     assert (now["h/002.png"], now["d/003.png"], now["v/003.png"]) == ("v", "v", "h")
     assert ann.git("status", "--porcelain") == "" and not ann.merging()
     assert conflicts.unsettled(ann, "toy") == []
+
+
+def test_a_rebase_loses_no_label_edit(team, run):
+    ann, bob = team
+    commit_and_push(bob, {"h/002.png": "v"}, "Bob: h/002 is v")
+    staged.relabel(ann, "toy", {"h/002.png": "d", "v/003.png": "h"})
+    mine = commits.commit(ann, "toy", "Ann: h/002 is d, v/003 is h")
+    assert "CONFLICT" in ann.git("pull", "--rebase", check=False)  # as a user may
+    code, out, _ = run(ann, "status", "toy")
+    assert "rebase conflict h/002.png: ours v, theirs d (was h)" in out
+    code, _, err = run(ann, "commit", "toy", "-m", "x")
+    assert code == 1 and "git rebase is in progress" in err and "h/002.png" in err
+
+    # `git add` + `rebase --continue` would drop the edit: the hook refuses it.
+    ann.git("add", "datasets/toy/labels.csv")
+    cont = subprocess.run(["git", "rebase", "--continue"], cwd=ann.root, text=True,
+                          capture_output=True, env={**os.environ, "GIT_EDITOR": "true"})
+    assert cont.returncode != 0 and "ide resolve toy" in cont.stderr
+    assert "rebase conflict h/002.png" in run(ann, "status", "toy")[1]
+
+    code, out, err = run(ann, "resolve", "toy", "h/002.png", "d")
+    assert code == 0 and "rebase continued" in out, err
+    assert ann.operation() is None and ann.git("status", "--porcelain") == ""
+    now = labels_at(ann)
+    assert (now["h/002.png"], now["v/003.png"]) == ("d", "h")  # both edits, on top of Bob's
+    assert ann.git("log", "-1", "--format=%s") == "Ann: h/002 is d, v/003 is h\n"
+    assert ann.git("rev-parse", "HEAD~1").strip() == bob.head() and ann.head() != mine
+
+
+def test_a_cherry_pick_conflict_is_settled_by_resolve(toy, run):
+    toy.git("checkout", "-q", "-b", "side")
+    staged.relabel(toy, "toy", {"h/002.png": "d"})
+    picked = commits.commit(toy, "toy", "Side: h/002 is d")
+    toy.git("checkout", "-q", "master")
+    staged.relabel(toy, "toy", {"h/002.png": "v"})
+    commits.commit(toy, "toy", "Master: h/002 is v")
+    assert toy.git("cherry-pick", picked, check=False) == "" or toy.operation()
+    assert toy.operation() == "cherry-pick"
+    assert [c["theirs"] for c in conflicts.unsettled(toy, "toy")] == ["d"]
+    code, out, err = run(toy, "resolve", "toy", "h/002.png", "d")
+    assert code == 0 and "cherry-pick continued" in out, err
+    assert labels_at(toy)["h/002.png"] == "d" and toy.operation() is None
+
+
+def test_an_aborted_rebase_leaves_nothing_behind(team, run):
+    ann, bob = team
+    commit_and_push(bob, {"h/002.png": "v"}, "Bob")
+    staged.relabel(ann, "toy", {"h/002.png": "d"})
+    commits.commit(ann, "toy", "Ann")
+    ann.git("pull", "--rebase", check=False)
+    ann.git("rebase", "--abort")
+    assert conflicts.unsettled(ann, "toy") == []
+    staged.relabel(ann, "toy", {"v/003.png": "h"})
+    assert commits.commit(ann, "toy", "Ann again")  # the hook does not hold a stale record
 
 
 def test_checked_marks_merge_without_conflict():
@@ -297,7 +352,7 @@ def test_edits_staged_before_branches_are_kept(toy):
     assert not old.exists()
 
 
-# -- 6. results reach git: DVC is current after a training ---------------------------------
+# -- 6. results hang on their commit: DVC sees them, the branch holds people's commits -----
 def quick(ws):
     """Commit params that train the toy set in a moment."""
     params = ws.root / "datasets/toy/params.yaml"
@@ -438,9 +493,31 @@ def test_a_trainer_follows_a_branch(team, run, toy, tmp_path):
     assert code == 0, err
     assert bob.branch() == "exp" and f"toy at {on_exp[:10]}" in out
     assert run(ann, "pull")[0] == 0
-    assert ann.git("log", "-1", "--format=%s").startswith(f"Results of toy at {on_exp[:10]}")
-    assert "up to date" in ann.dvc("status")
-    assert "Results of" not in ann.git("log", "--format=%s", "master")
+    assert ann.head() == on_exp  # the trainer added no commit to the branch
+    assert "Results of" not in ann.git("log", "--format=%s", "--all")
+    assert on_exp in experiments(ann)  # `dvc exp show` has its numbers
+
+
+def test_a_trainer_tries_again_when_a_round_fails(team, run, monkeypatch):
+    from ide.errors import IDEError
+    from ide.ops import sync
+
+    ann, bob = team
+    real, calls, logged = sync.pull, [], []
+
+    def moving(ws, remote="origin", **kw):  # the remote moves under the first round
+        calls.append(remote)
+        if len(calls) == 1:
+            raise IDEError("git pull failed: the remote moved")
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(ws, remote, **kw)
+
+    monkeypatch.setattr(sync, "pull", moving)
+    monkeypatch.setattr(sync.time, "sleep", lambda s: None)
+    with pytest.raises(KeyboardInterrupt):
+        sync.trainer(bob, "origin", log=logged.append)
+    assert "the remote moved" in logged[0]["error"] and len(calls) == 3
 
 
 def test_the_worker_pulls_by_itself_fast_forward_only(team, run, tmp_path):

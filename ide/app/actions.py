@@ -122,7 +122,8 @@ def on_keep_mine(ws, name, example_id: str, label: str) -> None:
 
 
 def on_settle(ws, name, example_id: str, label: str) -> None:
-    """Settle a merge conflict with LABEL (the merge is committed once none is left)."""
+    """Settle a label conflict with LABEL (the merge is committed, or the rebase goes on,
+    once none is left)."""
     act(conflicts.settle, ws, name, {example_id: label}, done=f"{example_id}: {label}")
 
 

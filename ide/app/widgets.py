@@ -84,7 +84,7 @@ def conflicts_ui(ws, name, head: Head) -> None:
         c2.button(f"Take theirs ({c['theirs']})", key=f"theirs_{c['id']}",
                   on_click=actions.on_unstage, args=(ws, name, c["id"]))
     for c in conflicts.unsettled(ws, name):
-        st.sidebar.error(f"Merge conflict `{c['id']}`: ours {c['ours']}, theirs "
+        st.sidebar.error(f"Label conflict `{c['id']}`: ours {c['ours']}, theirs "
                          f"{c['theirs']} (was {c['base']})")
         for side in ("ours", "theirs"):
             if c[side] is not None:

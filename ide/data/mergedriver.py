@@ -1,17 +1,22 @@
 """The git merge driver of labels.csv and checked.txt: a three-way merge keyed by example id.
 
 `ide init` (and any ide command in a fresh clone) registers it with git as
-`python -m ide.data.mergedriver %O %A %B %P`, so `git merge` and `git pull` use it too. Edits to
-different examples always merge, whatever lines they sit on. An example changed to two
-different labels is a conflict: the merged file keeps our label (so it stays a valid
-labels.csv), the driver exits 1 and git leaves the file unmerged; `conflicts` lists them
-from git's three index stages and `ide resolve NAME ID LABEL` settles each. Checked marks
-never conflict: a mark stays unless one side removed it. The merge functions are pure
-(text in, text out); `main` is git's call, which reads and writes its temporary files.
+`python -m ide.data.mergedriver %O %A %B %P`, so `git merge`, `git pull`, `git rebase` and
+`git cherry-pick` use it too. Edits to different examples always merge, whatever lines
+they sit on. An example changed to two different labels is a conflict: the merged file
+keeps our label (so it stays a valid labels.csv), the driver records the conflicts in the
+git folder (`ide-conflicts/<dataset>.json`, which `ide.repo.conflicts` reads and settles)
+and exits 1, so git leaves the file unmerged. `--check` is the `prepare-commit-msg` hook's
+call: it refuses a commit (a `rebase --continue` too) while a record has conflicts left,
+even after a `git add`. Checked marks never conflict: a mark stays unless one side removed
+it. The merge functions are pure (text in, text out); `main` is git's call.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,8 +58,61 @@ def merge_file(path: str, base: str, ours: str, theirs: str) -> tuple[str, list[
     return ds.format_labels(merged), conflicts
 
 
+def record_path(git_dir: Path, name: str) -> Path:
+    """Where the conflicts of dataset NAME's labels, recorded by the driver, are kept."""
+    return git_dir / "ide-conflicts" / f"{name}.json"
+
+
+def _git_dir() -> Path:
+    out = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    return Path(out)
+
+
+def _record(path: str, conflicts: list[dict]) -> None:
+    """Keep CONFLICTS of the labels.csv at PATH where a later `git add` cannot erase them."""
+    record = record_path(_git_dir(), Path(path).parent.name)
+    record.parent.mkdir(exist_ok=True)
+    tmp = record.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"path": path, "conflicts": conflicts, "resolved": {}}))
+    os.replace(tmp, record)
+
+
+def open_conflicts(git_dir: Path) -> dict[str, list[str]]:
+    """{dataset: ids not settled yet} of the driver's records; a record left from a merge,
+    rebase or cherry-pick that is over (aborted, say) is deleted."""
+    folder = git_dir / "ide-conflicts"
+    records = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    going = any((git_dir / f).exists() for f in ("MERGE_HEAD", "rebase-merge", "rebase-apply",
+                                                  "CHERRY_PICK_HEAD", "REVERT_HEAD"))
+    found = {}
+    for record in records:
+        try:
+            data = json.loads(record.read_text())
+            left = [c["id"] for c in data["conflicts"] if c["id"] not in data["resolved"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            left = None  # unreadable: not ours to keep
+        if not going or not left:
+            record.unlink(missing_ok=True)
+        else:
+            found[record.stem] = left
+    return found
+
+
+def check() -> int:
+    """The hook's call: 1 (with a message) while a recorded label conflict is unsettled."""
+    for name, left in open_conflicts(_git_dir()).items():
+        print(f"ide: {len(left)} label conflict(s) of {name} not settled ({', '.join(left[:5])}"
+              f"{', ...' if len(left) > 5 else ''}): settle them with `ide resolve {name} "
+              "ID LABEL` (see `ide status`), which also goes on with the commit", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """git's call: BASE OURS THEIRS PATH; the result goes into OURS; exit 1 on conflicts."""
+    if argv == ["--check"]:
+        return check()
     base, ours, theirs, path = argv
     texts = [Path(p).read_text(encoding="utf-8") for p in (base, ours, theirs)]
     try:
@@ -66,6 +124,8 @@ def main(argv: list[str]) -> int:
     for c in conflicts:
         print(f"ide merge: {path}: {c['id']}: ours {c['ours']}, theirs {c['theirs']}",
               file=sys.stderr)
+    if conflicts:
+        _record(path, conflicts)
     return 1 if conflicts else 0
 
 

@@ -26,7 +26,7 @@ def status(ws: Workspace, name: str) -> dict:
     version = versions.resolve(ws, name)
     return {"dataset": name, "branch": ws.branch(), "head": version.commit,
             **staged.read(ws, name, version),
-            "merge_conflicts": conflicts.unsettled(ws, name),
+            "merge_conflicts": conflicts.unsettled(ws, name), "operation": ws.operation(),
             "model": worker.model_status(ws, name, version.commit)}
 
 

@@ -194,12 +194,15 @@ def _check_worktree(ws: Workspace, version: Version, ours: str) -> None:
 
 
 def _check_no_merge(ws: Workspace, name: str) -> None:
-    """Refuse label commits while a git merge is unfinished."""
-    if ws.merging():
+    """Refuse label commits while a git merge, rebase, cherry-pick or revert is unfinished."""
+    operation = ws.operation()
+    if operation:
         left = conflicts.unsettled(ws, name)
-        raise Conflict("a git merge is in progress: " + (
-            f"settle {len(left)} label conflict(s) with `ide resolve {name} ID LABEL` "
-            "(see `ide status`)" if left else "finish it with `git commit` first"))
+        finish = "git commit" if operation == "merge" else f"git {operation} --continue"
+        raise Conflict(f"a git {operation} is in progress: " + (
+            f"settle {len(left)} label conflict(s) ({', '.join(c['id'] for c in left[:3])}"
+            f"{', ...' if len(left) > 3 else ''}) with `ide resolve {name} ID LABEL` (see "
+            "`ide status`)" if left else f"finish it with `{finish}` first"))
 
 
 def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,

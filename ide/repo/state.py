@@ -17,7 +17,6 @@ from filelock import FileLock, Timeout
 DIRNAME = ".ide"
 # The named subfolders, one per owner: each is written by one module only.
 STAGED = "staged"      # ide.repo.staged: staged label edits and checked marks, per branch
-MERGE = "merge"        # ide.repo.conflicts: label conflicts of a git merge settled so far
 CHANGES = "changes"    # ide.repo.history: what each commit changed, per dataset
 RUNS = "runs"          # ide.learn.runs: training results per dataset version
 ARRAYS = "arrays"      # ide.repo.images: decoded images, by the images' hash

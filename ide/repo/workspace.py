@@ -25,8 +25,19 @@ MERGE_DRIVER = "ide"
 # both stale after a merge (the merge is a new version, trained again), so ours is kept.
 RESULTS_DRIVER = "ide-results"
 RESULT_FILES = ("dvc.lock", "metrics.json", "confusion.csv", "history.csv")
+# DVC's own driver merges the `.dir` listings of two `ide add`s to one images folder.
+DVC_DRIVER = "dvc"
 MERGE_ATTRIBUTES = [f"datasets/*/{f} merge={MERGE_DRIVER}" for f in ("labels.csv", "checked.txt")
-                    ] + [f"datasets/*/{f} merge={RESULTS_DRIVER}" for f in RESULT_FILES]
+                    ] + [f"datasets/*/{f} merge={RESULTS_DRIVER}" for f in RESULT_FILES
+                         ] + [f"datasets/*/images.dvc merge={DVC_DRIVER}"]
+# The hook that refuses a commit (a `git commit`, `rebase --continue`, `cherry-pick
+# --continue`) while a label conflict the driver recorded is unsettled. Only when a record
+# exists does it start Python, so an ordinary commit costs nothing.
+HOOK = "prepare-commit-msg"
+HOOK_MARK = "# ide: label conflicts must be settled first"
+# What git is in the middle of, by the file it keeps meanwhile in its folder.
+OPERATIONS = (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"), ("rebase-apply", "rebase"),
+              ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert"))
 # Who commits where git has no identity configured (ide never fails a commit for want of one).
 DEFAULT_IDENTITY = ("ide", "ide@localhost")
 
@@ -82,23 +93,46 @@ class Workspace:
         return proc.stdout
 
     def install_merge_driver(self) -> None:
-        """Register ide's merge driver (`ide.data.mergedriver`) in this clone's git config,
-        where the committed `.gitattributes` asks for it: git config is per clone, so a
-        fresh clone gets it from its first ide command."""
+        """Register the merge drivers the committed `.gitattributes` asks for (ide's for
+        labels, DVC's for images.dvc) in this clone's git config, and the hook that keeps a
+        commit from leaving a label conflict unsettled: git config and hooks are per clone,
+        so a fresh clone gets them from its first ide command."""
         attributes = self.root / ".gitattributes"
-        if f"merge={MERGE_DRIVER}" not in (attributes.read_text() if attributes.exists()
-                                            else ""):
+        asked = attributes.read_text() if attributes.exists() else ""
+        if f"merge={MERGE_DRIVER}" not in asked:
             return
-        driver = f"{shlex.quote(sys.executable)} -m ide.data.mergedriver %O %A %B %P"
+        python = shlex.quote(sys.executable)
+        drivers = [(MERGE_DRIVER, f"{python} -m ide.data.mergedriver %O %A %B %P",
+                    "labels merged by example id"),
+                   (RESULTS_DRIVER, "true", "training results: ours")]
+        if f"merge={DVC_DRIVER}" in asked:
+            drivers.append((DVC_DRIVER, f"{python} -m dvc git-hook merge-driver --ancestor %O "
+                            "--our %A --their %B", "DVC merge driver"))
         config = self.git_path("config")
         text = config.read_text() if config.exists() else ""
-        if f"driver = {driver}\n" in text and "driver = true\n" in text:
+        if all(f"driver = {value}\n" in text for _, value, _ in drivers):
+            self._install_hook(python)
             return  # read without a git process: this runs before every command
-        for name, value, about in ((MERGE_DRIVER, driver, "labels merged by example id"),
-                                   (RESULTS_DRIVER, "true", "training results: ours")):
+        for name, value, about in drivers:
             if self.git("config", "--get", f"merge.{name}.driver", check=False).strip() != value:
                 self.git("config", f"merge.{name}.name", f"ide: {about}")
                 self.git("config", f"merge.{name}.driver", value)
+        self._install_hook(python)
+
+    def _install_hook(self, python: str) -> None:
+        """Write the `prepare-commit-msg` hook, unless the clone has one of its own (which
+        is left alone: docs/TEAM.md says how to call ide's from it)."""
+        path = self.git_path(f"hooks/{HOOK}")
+        text = path.read_text() if path.exists() else ""
+        script = (f"#!/bin/sh\n{HOOK_MARK} (`ide resolve`)\n"
+                  'd="$(git rev-parse --git-dir)/ide-conflicts"\n'
+                  '[ -n "$(ls -A "$d" 2>/dev/null)" ] || exit 0\n'
+                  f"exec {python} -m ide.data.mergedriver --check\n")
+        if text == script or (text and HOOK_MARK not in text):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script)
+        path.chmod(0o755)
 
     def identity(self) -> dict:
         """Environment for a git process that commits: empty where git has an identity,
@@ -145,6 +179,11 @@ class Workspace:
     def merging(self) -> bool:
         """Whether a git merge is unfinished (MERGE_HEAD exists)."""
         return self.git_path("MERGE_HEAD").exists()
+
+    def operation(self) -> str | None:
+        """What git is in the middle of: "merge", "rebase", "cherry-pick", "revert", or
+        None."""
+        return next((op for name, op in OPERATIONS if self.git_path(name).exists()), None)
 
     def save_tree(self, ref: str, files: dict[str, Path], message: str, *,
                   blobs: dict[str, str] | None = None) -> str | None:

@@ -101,8 +101,9 @@ def _show_status(report):
         if model.get("error"):
             print(f"  last training failed: {model['error']}")
         for c in r["merge_conflicts"]:
-            print(f"  merge conflict {c['id']}: ours {c['ours']}, theirs {c['theirs']} "
-                  f"(was {c['base']}); settle with `ide resolve {r['dataset']} ID LABEL`")
+            print(f"  {r['operation'] or 'merge'} conflict {c['id']}: ours {c['ours']}, "
+                  f"theirs {c['theirs']} (was {c['base']}); settle with `ide resolve "
+                  f"{r['dataset']} ID LABEL`")
         for c in r["conflicts"]:
             print(f"  conflict {c['id']}: yours {c['yours']}, theirs {c['theirs']} "
                   f"(you changed {c['base']}); `ide relabel` it again or `ide unstage` it")

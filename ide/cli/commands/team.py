@@ -47,18 +47,24 @@ def _resolve(args):
 
 
 def _show_resolve(res):
+    what = res["operation"] or "merge"
     if res["left"]:
         print(f"{len(res['left'])} conflict(s) left: {', '.join(res['left'])}")
-    elif res["commit"]:
+    elif res["commit"] and what == "merge":
         print(f"all conflicts resolved; merge committed as {res['commit'][:10]}")
+    elif res["commit"]:
+        print(f"all conflicts resolved; {what} continued, HEAD is {res['commit'][:10]}")
+    elif res["operation"] and not res.get("unmerged"):
+        print(f"all conflicts resolved; the {what} stopped again at a later commit: see "
+              "`ide status`")
     else:
         print("all label conflicts resolved; other files are still unmerged: finish the "
-              "merge with git")
+              f"{what} with git")
 
 
 RESOLVE = Command(
-    "resolve", "settle label conflicts of a git merge: ID LABEL [ID LABEL ...]; commits the "
-    "merge when none are left", _resolve, _show_resolve,
+    "resolve", "settle label conflicts of a git merge, rebase or cherry-pick: ID LABEL [ID "
+    "LABEL ...]; commits the merge (or continues) when none are left", _resolve, _show_resolve,
     (DATASET, Argument("picks", nargs="+", metavar="ID LABEL")))
 
 
