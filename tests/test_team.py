@@ -188,6 +188,43 @@ def test_an_aborted_rebase_leaves_nothing_behind(team, run):
     assert commits.commit(ann, "toy", "Ann again")  # the hook does not hold a stale record
 
 
+def new_images(folder, prefix, n, seed):
+    """FOLDER/h/<prefix><k>.png: N new images of class h."""
+    import numpy as np
+    from PIL import Image
+
+    from conftest import pattern
+
+    rng = np.random.default_rng(seed)
+    (folder / "h").mkdir(parents=True)
+    for k in range(n):
+        Image.fromarray(pattern("h", rng)).save(folder / "h" / f"{prefix}{k}.png")
+    return str(folder)
+
+
+def test_images_added_on_two_branches_merge(toy, tmp_path, run):
+    toy.git("checkout", "-q", "-b", "a")
+    assert run(toy, "add", "toy", new_images(tmp_path / "a", "a", 2, seed=5))[0] == 0
+    toy.git("checkout", "-q", "master")
+    assert run(toy, "add", "toy", new_images(tmp_path / "b", "b", 3, seed=6))[0] == 0
+    toy.git("merge", "-q", "--no-edit", "a")  # raises on a conflict
+    assert toy.operation() is None and toy.git("status", "--porcelain") == ""
+    version = versions.resolve(toy, "toy")
+    assert len(version.labels) == 90 + 2 + 3
+    assert sorted(images.image_files(toy, version)) == sorted(version.labels)
+
+
+def test_an_unmerged_images_dvc_is_named_by_status(toy, tmp_path, run):
+    toy.git("checkout", "-q", "-b", "a")
+    assert run(toy, "add", "toy", new_images(tmp_path / "a", "x", 2, seed=5))[0] == 0
+    toy.git("checkout", "-q", "master")  # the same new ids, other images: DVC cannot merge
+    assert run(toy, "add", "toy", new_images(tmp_path / "b", "x", 2, seed=6))[0] == 0
+    toy.git("merge", "--no-edit", "a", check=False)
+    assert toy.operation() == "merge"
+    code, out, _ = run(toy, "status", "toy")
+    assert "unmerged datasets/toy/images.dvc" in out
+
+
 def test_checked_marks_merge_without_conflict():
     base, ours, theirs = frozenset("ab"), frozenset("abc"), frozenset("bd")
     assert mergedriver.merge_checked(base, ours, theirs) == frozenset("bcd")  # a removed by them

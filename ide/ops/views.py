@@ -21,13 +21,19 @@ from ide.repo.workspace import Workspace
 
 def status(ws: Workspace, name: str) -> dict:
     """{"dataset", "branch", "head", "labels", "checked", "conflicts", "merge_conflicts",
-    "model"}: staged edits (and those that conflict with HEAD: id, base, yours, theirs),
-    the label conflicts of an unfinished git merge (id, base, ours, theirs), HEAD's model."""
+    "operation", "unmerged", "model"}: staged edits (and those that conflict with HEAD: id,
+    base, yours, theirs), the label conflicts of an unfinished git merge, rebase or
+    cherry-pick (id, base, ours, theirs), the dataset's other files git left unmerged
+    (images.dvc, say), HEAD's model."""
     version = versions.resolve(ws, name)
+    operation = ws.operation()
+    unmerged = sorted({line.split("\t", 1)[1] for line in ws.git(
+        "ls-files", "-u", "--", version.folder).splitlines()} - {
+        f"{version.folder}/labels.csv"}) if operation else []
     return {"dataset": name, "branch": ws.branch(), "head": version.commit,
             **staged.read(ws, name, version),
-            "merge_conflicts": conflicts.unsettled(ws, name), "operation": ws.operation(),
-            "model": worker.model_status(ws, name, version.commit)}
+            "merge_conflicts": conflicts.unsettled(ws, name), "operation": operation,
+            "unmerged": unmerged, "model": worker.model_status(ws, name, version.commit)}
 
 
 def log(ws: Workspace, name: str, rev: str = "HEAD", *,

@@ -104,6 +104,9 @@ def _show_status(report):
             print(f"  {r['operation'] or 'merge'} conflict {c['id']}: ours {c['ours']}, "
                   f"theirs {c['theirs']} (was {c['base']}); settle with `ide resolve "
                   f"{r['dataset']} ID LABEL`")
+        for path in r["unmerged"]:
+            print(f"  unmerged {path}: git could not merge it; settle it with git and "
+                  f"finish the {r['operation']}")
         for c in r["conflicts"]:
             print(f"  conflict {c['id']}: yours {c['yours']}, theirs {c['theirs']} "
                   f"(you changed {c['base']}); `ide relabel` it again or `ide unstage` it")
