@@ -4,6 +4,7 @@ branches, hooks, and a shared DVC cache; all on real repositories on local disk.
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -345,6 +346,48 @@ def test_results_travel_with_push_and_pull(team, run, tmp_path):
     # Pushing again from bob adds nothing new, and ann's pull is a no-op for results.
     assert run(bob, "push")[0] == 0
     assert "0 new training result" in run(ann, "pull")[1]
+
+
+def test_the_results_ref_holds_what_branches_reach_and_a_push_hashes_only_new_runs(
+        team, run, tmp_path, monkeypatch):
+    import numpy as np
+
+    from ide.learn import runs
+    from ide.ops import sync
+
+    ann, _ = team
+
+    def predict(ws, edit, seed):
+        staged.relabel(ws, "toy", edit)
+        commits.commit(ws, "toy", f"Edit {edit}")
+        version = versions.resolve(ws, "toy")
+        np.save(tmp_path / "p.npy", np.random.default_rng(seed).dirichlet([1] * 3, 90))
+        runs.load_predictions(ws, version, tmp_path / "p.npy")
+        return runs.run_key(version)
+
+    kept = predict(ann, {"h/003.png": "v"}, 0)
+    ann.git("checkout", "-q", "-b", "dead-end")
+    dropped = predict(ann, {"v/004.png": "d"}, 1)
+    ann.git("checkout", "-q", "master")
+    ann.git("branch", "-q", "-D", "dead-end")  # nothing reaches that run any more
+    assert run(ann, "push")[0] == 0
+    shared = {p.split("/")[1] for p in ann.tree_blobs(sync.RESULTS_REF)}
+    assert kept in shared and dropped not in shared
+
+    hashed = []
+    git = type(ann).git
+
+    def spy(self, *args, **kw):
+        if args[:1] == ("hash-object",):
+            hashed.extend((kw.get("input") or "").split())
+        return git(self, *args, **kw)
+
+    monkeypatch.setattr(type(ann), "git", spy)
+    newer = predict(ann, {"d/005.png": "h"}, 2)
+    assert run(ann, "push")[0] == 0
+    runs_hashed = {Path(f).parent.name for f in hashed if not f.endswith("index.json")}
+    assert runs_hashed == {newer, kept} and not any(
+        f.endswith("model.pt") or f.endswith("probs.npy") for f in hashed if kept in f)
 
 
 def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(team, run,

@@ -226,16 +226,6 @@ def _index(ws: Workspace, name: str, commits: dict[str, str]) -> None:
         state.write_json(index_path(ws, name), {**trained(ws, name), **commits})
 
 
-def index_commit(ws: Workspace, version: Version) -> bool:
-    """Index VERSION's commit under its run key if that run is finished (a results commit
-    has the labels of the commit before it, so the same run): whether it is."""
-    key = run_key(version)
-    if not (run_dir(ws, version.name, key) / "metrics.json").exists():
-        return False
-    _index(ws, version.name, {version.commit: key})
-    return True
-
-
 def add_runs(ws: Workspace, name: str, found: dict[str, dict[str, bytes]],
              index: dict[str, str]) -> int:
     """Store runs brought from another machine, FOUND {run key: {file: content}} (each

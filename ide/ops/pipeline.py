@@ -10,8 +10,9 @@ class's probability) and model.pt (a version's model lives in ide's run store an
 with `ide push`). `stage_yaml` is the dvc.yaml that `ide import` writes beside the labels,
 with two plots: the confusion matrix (confusion.csv) and accuracy and suspects over commits
 (history.csv).
-`write_outputs` writes the same files from a stored run: `sync.publish` commits them after
-a training, so that `dvc status` is clean (docs/TEAM.md).
+`results` makes the git-kept outputs from a stored run: `sync.attach` hangs them on the
+trained commit as a DVC experiment, and `sync.publish` commits them (with dvc.lock) when
+asked, so that `dvc status` is clean (docs/TEAM.md).
 """
 
 import csv

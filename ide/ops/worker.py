@@ -5,8 +5,9 @@ by `git pull` or a merge. Each dataset whose HEAD version is not trained is queu
 of arrival); a burst of commits coalesces into one run on the newest, because only HEAD is
 queued and a newer HEAD replaces an older queued one. The queue lives in the workspace's state
 and an item leaves it only when its run has finished, so a killed worker's next start
-finishes the job (resuming from the folds already saved). When HEAD's training is done it
-is published as a results commit (`sync.publish`), so DVC sees the commit as current.
+finishes the job (resuming from the folds already saved). A finished training is attached
+to its commit as a DVC experiment (`sync.attach`): `dvc exp show` lists its metrics, and
+no commit is added to the branch.
 With PULL_EVERY (`ide serve --pull-every`, `ide watch --pull-every`) it also pulls from a
 remote that often, fast-forward only: a teammate's commits and a trainer's results arrive
 by themselves, and a merge is never made without the user.

@@ -21,7 +21,7 @@ from ide.errors import IDEError, NotAWorkspace
 DVC_ENV = {"DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATER": "1"}
 # The name of ide's git merge driver (ide.data.mergedriver), as `.gitattributes` refers to it.
 MERGE_DRIVER = "ide"
-# Training results that `sync.publish` commits: two sides' results of different labels are
+# Training results that `ide publish` commits: two sides' results of different labels are
 # both stale after a merge (the merge is a new version, trained again), so ours is kept.
 RESULTS_DRIVER = "ide-results"
 RESULT_FILES = ("dvc.lock", "metrics.json", "confusion.csv", "history.csv")
