@@ -215,6 +215,22 @@ def test_images_added_on_two_branches_merge(toy, tmp_path, run):
     assert sorted(images.image_files(toy, version)) == sorted(version.labels)
 
 
+def test_two_clones_that_add_images_merge_with_ide_pull(team, run, toy, tmp_path):
+    ann, bob = team
+    dvc_remote_for(team, toy, tmp_path)
+    assert run(ann, "push")[0] == 0
+    assert run(bob, "pull")[0] == 0
+    assert run(ann, "add", "toy", new_images(tmp_path / "a", "a", 2, seed=5))[0] == 0
+    assert run(ann, "push")[0] == 0
+    assert run(bob, "add", "toy", new_images(tmp_path / "b", "b", 3, seed=6))[0] == 0
+    code, out, err = run(bob, "pull")  # DVC's driver needs ann's listing: fetched first
+    assert code == 0, err
+    assert bob.operation() is None and bob.git("status", "--porcelain") == ""
+    version = versions.resolve(bob, "toy")
+    assert len(version.labels) == 95
+    assert sorted(images.image_files(bob, version)) == sorted(version.labels)
+
+
 def test_an_unmerged_images_dvc_is_named_by_status(toy, tmp_path, run):
     toy.git("checkout", "-q", "-b", "a")
     assert run(toy, "add", "toy", new_images(tmp_path / "a", "x", 2, seed=5))[0] == 0

@@ -197,9 +197,26 @@ def _remote_has(ws: Workspace, remote: str, branch: str) -> bool:
 def _merge_remote(ws: Workspace, remote: str, branch: str | None, *,
                   ff_only: bool = False) -> None:
     """git pull, always as a merge (`--no-rebase`): git's defaults since 2.27 refuse to
-    choose for a diverged branch, and a rebase would replay label commits one by one."""
+    choose for a diverged branch, and a rebase would replay label commits one by one.
+    With a DVC remote, the images of the remote's commit are fetched first: DVC's merge
+    driver reads both sides' listings of images.dvc from the cache."""
+    if branch and _dvc_remote(ws):
+        ws.git("fetch", "-q", remote, branch)
+        _fetch_images(ws, ws.git("rev-parse", "FETCH_HEAD").strip())
     ws.git("pull", "-q", "--no-edit", "--no-rebase", *(["--ff-only"] if ff_only else []),
            remote, *([branch] if branch else []), env=ws.identity())
+
+
+def _fetch_images(ws: Workspace, commit: str) -> None:
+    """`dvc fetch` of COMMIT's DVC-tracked files (the command line has no --rev)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(ws.root)) as repo:
+            repo.fetch(revs=[commit], workspace=False)
+    except DvcException as exc:
+        raise IDEError(f"dvc fetch of {commit[:10]} failed: {exc}") from None
 
 
 def pull(ws: Workspace, remote: str = "origin", *, ff_only: bool = False) -> dict:
