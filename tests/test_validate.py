@@ -175,8 +175,17 @@ def test_an_imagefolder_export_of_classes_differing_in_case_is_refused(toy, run,
     assert run(toy, "export", "toy", str(tmp_path / "out"))[0] == 0
 
 
+def test_ide_add_of_a_class_differing_in_case_is_refused(toy, run, tmp_path):
+    src = write_imagefolder(tmp_path / "more", per_class=2, classes=("H",), seed=5)
+    before = snapshot(toy)
+    assert_one_line_error(*run(toy, "add", "toy", str(src)),
+                          "classes 'h' and 'H' differ only in case")
+    assert snapshot(toy) == before
+
+
 def test_check_classes():
     assert formats.check_classes(["a", "B", "c"]) == ["a", "B", "c"]
+    assert formats.parse_meta("classes: [0, '1']\n")["classes"] == ["0", "1"]  # digits
     for bad in (["a", "A"], ["x", "", "y"], ["a/b"]):
         with pytest.raises(InvalidInput):
             formats.check_classes(bad)
