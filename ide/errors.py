@@ -25,5 +25,13 @@ class NothingToDo(IDEError):
     pass
 
 
+class AlreadyCommitted(NothingToDo):
+    """A commit found its edits committed already, by COMMIT (another process's commit)."""
+
+    def __init__(self, message: str, commit: str):
+        super().__init__(message)
+        self.commit = commit
+
+
 class NotTrained(IDEError):
     pass

@@ -13,7 +13,8 @@ from ide.learn import runs
 from ide.ops import worker
 from ide.repo import commits, history, images, staged, state, versions
 from ide.repo.workspace import Workspace
-from ide.serve.server import check_host, streamlit_command
+from ide.serve import backend
+from ide.serve.server import app_command, check_host
 
 from conftest import FLIPPED
 
@@ -337,10 +338,10 @@ def test_training_shows_eta_rate_and_place_in_the_queue(toy, app):
 
 
 def test_the_deploy_button_is_hidden(toy, app):
-    """By `ide serve`'s command line (toolbar mode "viewer") and by the page's own CSS."""
-    cmd = streamlit_command(8765)
-    at = cmd.index("--client.toolbarMode")
-    assert cmd[at + 1] == "viewer" and cmd[cmd.index("--server.port") + 1] == "8765"
+    """By the config that `ide serve` runs the app with (toolbar mode "viewer") and by the
+    page's own CSS."""
+    assert app_command(8765)[-3:] == ["-m", "ide.serve.backend", "8765"]
+    assert backend.CONFIG["client.toolbarMode"] == "viewer"
     css = " ".join(e.proto.body for e in app(toy).get("html"))
     assert "[data-testid='stAppDeployButton'] {display: none}" in css
 

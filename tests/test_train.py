@@ -140,7 +140,7 @@ def test_a_failed_training_is_reported_not_retried(toy):
     toy.git("commit", "-qam", "bad params")
     worker.watch(toy, once=True)
     status = worker.model_status(toy, "toy")
-    assert status["state"] == "failed" and "folds >= 2" in status["error"]
+    assert status["state"] == "failed" and "folds must be from 2 to 20" in status["error"]
     assert worker.scan(toy) == []
 
 

@@ -1,10 +1,10 @@
 """The IDE in the browser: review suspects, relabel, commit, watch the model improve.
 
-The script that `streamlit run` runs (`ide serve` runs it with the workspace in
-IDE_WORKSPACE): the sidebar (page, dataset, the reviewer's name and email) and the page
-picked there, one module each (`PAGES`): Review (`ide.app.review_page`), Label
-(`ide.app.label_page`) and History (`ide.app.history_page`). Each run resolves HEAD and
-reads the staged edits once (`ide.app.head`) and hands them to the page.
+The script that Streamlit runs (`ide serve` runs it in `ide.serve.backend`, with the
+workspace in IDE_WORKSPACE): the sidebar (page, dataset, the reviewer's name and email)
+and the page picked there, one module each (`PAGES`): Review (`ide.app.review_page`),
+Label (`ide.app.label_page`) and History (`ide.app.history_page`). Each run resolves HEAD
+and reads the staged edits once (`ide.app.head`) and hands them to the page.
 
 Each reviewer gives a name (kept in the URL, so a reload or a bookmark keeps it); their
 staged edits are theirs (`ide.repo.staged` owners): a commit takes only their own, and the

@@ -5,7 +5,9 @@ sorted by id, git-tracked), `images/` (DVC-tracked, recorded in `images.dvc`), `
 (classes in order) and `checked.txt` (examples a reviewer confirmed). An example's id is its
 image path relative to `images/`, in POSIX form. An unlabelled example has an empty label
 (`id,`): it is predicted by each trained version but never fitted. Also here: the one
-check of names that become paths (`check_class`, `check_id`), wherever they come from.
+check of names that become paths (`check_class`, `check_id`), wherever they come from. Every
+reader names its file in its errors, and the YAML files are read through `load_yaml`, so a
+malformed file from any commit is a one-line InvalidInput, never a traceback.
 """
 
 from __future__ import annotations
@@ -105,7 +107,10 @@ def parse_labels(text: str, *, source: str = "labels.csv") -> dict[str, str]:
         if row[0] in labels:
             raise InvalidInput(f"{source}:{n}: duplicate id {row[0]!r}")
         labels[row[0]] = row[1]
-    check_ids(labels)
+    try:
+        check_ids(labels)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{source}: {exc}") from None
     return labels
 
 
@@ -152,25 +157,71 @@ def format_checked(ids) -> str:
     return "\n".join(sorted(ids)) + "\n"
 
 
-# -- dataset.yaml --------------------------------------------------------------------------
-def parse_meta(text: str) -> dict:
-    meta = yaml.safe_load(text) or {}
-    if not isinstance(meta.get("classes"), list):
-        raise InvalidInput("dataset.yaml has no list of classes")
-    meta["classes"] = [check_class(str(c)) for c in meta["classes"]]
+# -- the YAML files: dataset.yaml, params.yaml, images.dvc ----------------------------------
+def load_yaml(text: str | None, source: str) -> dict:
+    """The mapping YAML TEXT holds ({} for an empty file or None); malformed YAML or any
+    other top level (a list, a string, a number) is InvalidInput naming SOURCE."""
+    try:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InvalidInput(f"{source}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{source}: must be a mapping of name: value, "
+                           f"found {type(data).__name__}")
+    return data
+
+
+def parse_meta(text: str, source: str = "dataset.yaml") -> dict:
+    """dataset.yaml TEXT -> its mapping, with "classes" a checked list of distinct names.
+    A bare whole number is taken as a name (`classes: [0, 1]` means '0' and '1')."""
+    meta = load_yaml(text, source)
+    listed = meta.get("classes")
+    if not isinstance(listed, list) or not all(
+            isinstance(c, str) or type(c) is int for c in listed):
+        raise InvalidInput(f"{source}: 'classes' must be a list of class names")
+    try:
+        meta["classes"] = [check_class(str(c)) for c in listed]
+    except InvalidInput as exc:
+        raise InvalidInput(f"{source}: {exc}") from None
     if len(set(meta["classes"])) != len(meta["classes"]):
-        raise InvalidInput("dataset.yaml lists a class twice")
+        raise InvalidInput(f"{source}: a class is listed twice")
     return meta
+
+
+def check_classes(classes) -> list[str]:
+    """CLASSES if each is a safe name and no two are the same ignoring case: `Cat` and
+    `cat` would be one folder of an export on macOS and Windows. Checked where a class list
+    is made (import, adding or renaming a class) and before an ImageFolder export."""
+    seen = {}
+    for c in classes:
+        other = seen.setdefault(check_class(c).casefold(), c)
+        if other != c:
+            raise InvalidInput(f"classes {other!r} and {c!r} differ only in case (they would "
+                               "share a folder on macOS and Windows)")
+    return list(classes)
 
 
 def format_meta(meta: dict) -> str:
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
 
 
-def images_hash(dvc_text: str) -> str:
+def parse_dvc(text: str, source: str = "images.dvc") -> dict:
+    """A `.dvc` file's TEXT -> its mapping, checked to track one folder: "outs" a list
+    whose first entry is a mapping with the folder's hash, `<md5>.dir`."""
+    meta = load_yaml(text, source)
+    outs = meta.get("outs")
+    out = outs[0] if isinstance(outs, list) and outs else None
+    md5 = out.get("md5") if isinstance(out, dict) else None
+    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}\.dir", md5) \
+            or not isinstance(out.get("path"), str):
+        raise InvalidInput(f"{source}: does not describe a DVC-tracked folder")
+    return meta
+
+
+def images_hash(dvc_text: str, source: str = "images.dvc") -> str:
     """The DVC hash of the images directory (`<md5>.dir`) recorded in an `images.dvc`."""
-    outs = (yaml.safe_load(dvc_text) or {}).get("outs") or [{}]
-    md5 = outs[0].get("md5", "")
-    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}\.dir", md5):
-        raise InvalidInput("images.dvc does not describe a DVC-tracked folder")
-    return md5
+    return parse_dvc(dvc_text, source)["outs"][0]["md5"]

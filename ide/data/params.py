@@ -1,16 +1,16 @@
 """A dataset's training parameters (`params.yaml`) and the defaults for new images.
 
-`Params` is what a version is trained with; `parse_params` validates the file, whichever
-commit it comes from. The model names are checked here (`check_model`) so that reading a
-version never needs the code that trains it.
+`Params` is what a version is trained with; every one made is within `BOUNDS`, and
+`parse_params` validates the file (YAML, types, bounds), whichever commit it comes from.
+The model names are checked here (`check_model`) so that reading a version never needs the
+code that trains it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-import yaml
-
+from ide.data.formats import load_yaml
 from ide.errors import InvalidInput
 
 CNN = "cnn"
@@ -47,32 +47,59 @@ class Params:
     decay: float = 0.03      # L2 penalty of a backbone's logistic-regression head
     finetune: int = 0        # 1: train a backbone whole per fold (for a GPU) instead of a head
 
+    def __post_init__(self):
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:  # False for NaN too
+                raise InvalidInput(f"{name} must be from {low} to {high}, found {value}")
+        check_model(self.model)
+
     @classmethod
-    def parse(cls, data: dict | None) -> "Params":
+    def parse(cls, data: dict | None, source: str = "params.yaml") -> "Params":
+        """Params from the mapping DATA, each value of its field's type and within BOUNDS;
+        errors name SOURCE."""
         data = dict(data or {})
         types = {f.name: f.type for f in fields(cls)}
         unknown = set(data) - set(types)
         if unknown:
-            raise InvalidInput(f"params.yaml: unknown parameter(s) {', '.join(sorted(unknown))}")
-        cast = {"str": str, "float": float, "int": int}
+            raise InvalidInput(f"{source}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        for k, v in data.items():
+            if types[k] == "str" and v is None:
+                data[k] = ""  # `weights:` left blank: the default
+            elif not isinstance(v, _TYPES[types[k]]) or isinstance(v, bool):
+                raise InvalidInput(f"{source}: {k} must be {_NAMES[types[k]]}, found {v!r}")
+            elif types[k] == "float":
+                data[k] = float(v)
         try:
-            p = cls(**{k: cast[types[k]](v if v is not None else "") for k, v in data.items()})
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"params.yaml: {exc}") from None
-        if p.folds < 2 or p.epochs < 1 or p.batch_size < 2 or p.image_size < 4 or p.lr <= 0 \
-                or p.decay < 0:
-            raise InvalidInput("params.yaml: need folds >= 2, epochs >= 1, batch_size >= 2, "
-                               "image_size >= 4, lr > 0, decay >= 0")
-        check_model(p.model)
-        return p
+            return cls(**data)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{source}: {exc}") from None
 
 
-def parse_params(text: str | None) -> Params:
-    """params.yaml text (None: no such file) -> the training parameters, validated."""
-    data = yaml.safe_load(text or "") or {}
-    if not isinstance(data, dict):
-        raise InvalidInput("params.yaml must be a mapping of name: value")
-    return Params.parse(data)
+_TYPES = {"str": str, "int": int, "float": (int, float)}
+_NAMES = {"str": "text", "int": "a whole number", "float": "a number"}
+# Each number's range: wide enough for any sensible run, narrow enough that a typo cannot
+# ask for hours of training (at most 100 epochs of 10,000 steps, of at most 20 folds) or
+# for more memory than a machine has (512 x 512 images in batches of 1,024).
+BOUNDS = {
+    "folds": (2, 20),
+    "epochs": (1, 100),
+    "warm_epochs": (1, 100),     # 0 would make the warm start's schedule empty
+    "min_steps": (0, 10_000),
+    "batch_size": (2, 1024),     # batch norm needs two examples a batch
+    "image_size": (8, 512),      # the CNN max-pools twice, to a 3 x 3 grid
+    "width": (1, 128),
+    "lr": (1e-6, 1.0),           # a learning rate: finite and positive
+    "decay": (0.0, 10.0),
+    "seed": (0, 2**32 - 1),
+    "finetune": (0, 1),
+}
+
+
+def parse_params(text: str | None, source: str = "params.yaml") -> Params:
+    """params.yaml text (None: no such file) -> the training parameters, validated; errors
+    name SOURCE."""
+    return Params.parse(load_yaml(text, source), source)
 
 
 def default_params(side: int, *, grey: bool, model: str | None = None) -> Params:

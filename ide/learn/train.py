@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -79,6 +80,13 @@ def batch_size(params: Params, n: int) -> int:
     return int(min(params.batch_size, max(16, n // max(per_epoch_wanted, 1))))
 
 
+def warm_up(steps: int) -> float:
+    """The one-cycle schedule's warm-up, as a fraction of its STEPS: a quarter, except for 4
+    steps, where torch's OneCycleLR would divide by the length of a quarter less one step
+    (zero); a warm start of a small dataset (4 batches a fold, one epoch) had that."""
+    return 0.25 if steps != 4 else 0.5
+
+
 def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int,
         epochs: int, lr: float, min_steps: int = 0, state=None, device: str = "cpu",
         on_step=None):
@@ -104,7 +112,7 @@ def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int
     lr = lr / 10 if params.model != CNN else lr  # pretrained weights need gentler steps
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=per_epoch * epochs,
-                                                pct_start=0.25)
+                                                pct_start=warm_up(per_epoch * epochs))
     start = time.time()
     for epoch in range(epochs):
         net.train()
@@ -282,6 +290,20 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
     return probs, states
 
 
+def check_trainable(labels: dict[str, str]) -> None:
+    """Refuse LABELS ({id: class or ""}) that K-fold training cannot learn from: fewer than
+    2 classes with labelled examples (an empty labels.csv trained to accuracy nan, a single
+    class to accuracy 1.0), or a class with one example (held out, no model saw its class)."""
+    counts = Counter(lab for lab in labels.values() if lab)
+    if len(counts) < 2:
+        raise InvalidInput(f"cannot train: {len(counts)} class(es) with labelled examples; "
+                           "label examples of at least 2 classes")
+    lone = sorted(c for c, n in counts.items() if n < 2)
+    if lone:
+        raise InvalidInput(f"cannot train: class {lone[0]!r} has a single labelled example; "
+                           "label at least 2 of each class that has any")
+
+
 def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes: list[str],
                   params: Params, *, checked=frozenset(), **kw):
     """The whole training of one version, shared by `ide retrain` and the DVC stage.
@@ -290,6 +312,7 @@ def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes
     Returns (ids, probs, fold models, metrics) over the labelled images: unlabelled ones are
     never fitted (`predict_ensemble` gives their probabilities).
     """
+    check_trainable(labels)
     have = set(ids)
     missing = [i for i in labels if i not in have]
     if missing:

@@ -57,7 +57,7 @@ def add(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: bool = Fals
                               (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
         labels = {i: source.labels[i] for i in new}
         added_classes = sorted(set(labels.values()) - set(version.classes) - {ds.UNLABELLED})
-        classes = [*version.classes, *added_classes]
+        classes = ds.check_classes([*version.classes, *added_classes])
         unlabelled = sum(lab == ds.UNLABELLED for lab in labels.values())
         message = _message(name, labels, unlabelled, added_classes, skipped, source.bad)
         folder = version.folder

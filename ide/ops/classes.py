@@ -44,10 +44,12 @@ def _known(version: Version, cls: str) -> None:
         raise InvalidInput(f"unknown class {cls!r} (classes: {', '.join(version.classes)})")
 
 
-def _new(version: Version, cls: str) -> None:
-    ds.check_class(cls)
+def _new(version: Version, cls: str, replaces: str | None = None) -> None:
+    """CLS may join VERSION's classes (in place of REPLACES): a safe name that no other class
+    has, ignoring case."""
     if cls in version.classes:
         raise InvalidInput(f"class {cls!r} already exists in {version.name!r}")
+    ds.check_classes([*(c for c in version.classes if c != replaces), cls])
 
 
 def _not_staged(ws: Workspace, version: Version, cls: str) -> None:
@@ -88,7 +90,7 @@ def rename(ws: Workspace, name: str, old: str, new: str, *, author: str | None =
     with state.lock(ws):
         version = versions.resolve(ws, name)
         _known(version, old)
-        _new(version, new)
+        _new(version, new, replaces=old)
         _not_staged(ws, version, old)
         edits = [{"id": i, "old": old, "new": new}
                  for i, lab in sorted(version.labels.items()) if lab == old]
@@ -105,6 +107,9 @@ def merge(ws: Workspace, name: str, src: str, dest: str, *, author: str | None =
         _known(version, dest)
         if src == dest:
             raise InvalidInput(f"cannot merge class {src!r} into itself")
+        if len({lab for lab in version.labels.values() if lab} - {src}) < 2:
+            raise InvalidInput(f"merging {src!r} into {dest!r} would leave fewer than 2 "
+                               "classes with examples: nothing could be trained")
         _not_staged(ws, version, src)
         edits = [{"id": i, "old": src, "new": dest}
                  for i, lab in sorted(version.labels.items()) if lab == src]

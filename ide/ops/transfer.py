@@ -49,7 +49,10 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
     source = sources.read_source(src, labels_csv, verb="import", skip_bad=skip_bad,
                                  progress=progress)
     used = set(source.labels.values())
-    classes = [c for c in source.classes if c in used]
+    classes = ds.check_classes([c for c in source.classes if c in used])
+    if len(classes) < 2:  # one class: nothing to tell apart, and training would refuse it
+        raise InvalidInput(f"{src}: {len(classes)} class(es) with examples; a dataset needs "
+                           "at least 2")
     msg = f"Import dataset {name}: {len(source.files)} examples, {len(classes)} classes"
     if source.bad:
         msg += f"\n\nSkipped {len(source.bad)} bad file(s):\n" + \
@@ -131,6 +134,8 @@ def export(ws: Workspace, name: str, out, *, fmt: str = "imagefolder",
     if out.exists() and any(out.iterdir()):
         raise InvalidInput(f"{out} exists and is not empty")
     version = versions.resolve(ws, name, rev)
+    if fmt == "imagefolder":  # a commit from elsewhere may hold `Cat` and `cat`
+        ds.check_classes(version.classes)
     lab = version.labels
     files = image_files(ws, version)
     missing = [i for i in lab if i not in files]

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from ide.data import formats as ds
-from ide.errors import Conflict, IDEError, InvalidInput, NothingToDo
+from ide.errors import AlreadyCommitted, Conflict, IDEError, InvalidInput, NothingToDo
 from ide.repo import conflicts, history, staged, state, versions
 from ide.repo.versions import Version
 from ide.repo.workspace import MERGE_ATTRIBUTES, Workspace
@@ -205,6 +205,24 @@ def _check_no_merge(ws: Workspace, name: str) -> None:
             "`ide status`)" if left else f"finish it with `{finish}` first"))
 
 
+def _nothing_to_commit(ws: Workspace, name: str, owner: str | None, had: bool,
+                       version: Version) -> NothingToDo:
+    """Why a commit of OWNER's edits found none: another commit took them (two processes
+    of the command line share one owner, so one may commit the other's edit while that one
+    waits for the lock), or nothing was staged."""
+    by = staged.committed_by(ws, name, owner)
+    # Only while that commit is in HEAD's history (the merge base of the two is itself).
+    if by and ws.git("merge-base", by, "HEAD", check=False).strip() == by:
+        subject = ws.git("log", "-1", "--format=%s", by).strip()
+        return AlreadyCommitted(f"nothing to commit: your edit(s) were already committed by "
+                                f'{by[:10]} "{subject}"', by)
+    if had:  # taken by a commit that left no record (a crash right after it)
+        return NothingToDo(f"nothing left to commit for {name!r}: commit "
+                           f"{version.commit[:10]} already holds the staged edits "
+                           "(made just before a crash)")
+    return NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
+
+
 def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
            verify: bool = True, owner: str | None = None) -> str:
     """Turn OWNER's staged edits (default: the command line's, see `ide.repo.staged`) into one
@@ -228,17 +246,13 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
                                    for r in stage["removed"]]
         if not edits and not stage["checked"]:
             staged.clear(ws, name, owner)
-            if had:  # a commit made while this one waited (or before a crash) took them
-                raise NothingToDo(f"nothing left to commit for {name!r}: commit "
-                                  f"{version.commit[:10]} already holds the staged edits "
-                                  "(made while this one waited, or just before a crash)")
-            raise NothingToDo(f"nothing staged for {name!r} (use `ide relabel`)")
+            raise _nothing_to_commit(ws, name, owner, had, version)
         edits.sort(key=lambda e: e["id"])
         text = ds.format_labels(apply_edits(version.labels, edits))
         _check_worktree(ws, version, text)
         rev = _commit_labels(ws, version, edits, message, author,
                              marks=stage["checked"], text=text, verify=verify)
-        staged.clear(ws, name, owner)
+        staged.clear(ws, name, owner, committed=rev)
     return rev
 
 

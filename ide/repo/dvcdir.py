@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from ide.data import formats as ds
 from ide.errors import IDEError
 from ide.repo import state
 
@@ -64,7 +65,7 @@ def extend(root: Path, cache: Path, dvcfile: str, new: dict[str, tuple[str, Path
     The working copies are written first and removed again if anything fails after them;
     cache files are content-addressed, so one left behind is harmless.
     """
-    meta = yaml.safe_load((root / dvcfile).read_text())
+    meta = ds.parse_dvc((root / dvcfile).read_text(), dvcfile)
     out = meta["outs"][0]
     entries = read_manifest(cache, out["md5"], dvcfile)
     folder = (root / dvcfile).parent / out["path"]

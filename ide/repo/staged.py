@@ -8,7 +8,10 @@ HEAD moves under it (a pull, a merge, a checkout, another session's commit) and 
 example to a third label, the edit becomes a conflict (yours, theirs) that blocks the
 commit until it is relabelled again or unstaged. A staged removal takes the example out of
 labels.csv at the commit (its image stays, so a checkout or revert brings it back).
-`ide.repo.commits.commit` turns the edits into a commit and then clears them.
+`ide.repo.commits.commit` turns the edits into a commit and then clears them, recording
+which commit took each owner's edits until that owner stages something again: a commit that
+raced it (two command-line processes share one owner) can then name the commit that holds
+its edits.
 
 Each edit, removal and mark has an owner: the reviewer who staged it (the name given in the app).
 Edits staged with no owner (the command line, and files from before owners) belong to the
@@ -45,14 +48,34 @@ def load(ws: Workspace, name: str) -> dict:
     return {"labels": stage.get("labels", {}), "base": stage.get("base", {}),
             "checked": stage.get("checked", []), "removed": stage.get("removed", []),
             # One owner per id: an id has a label edit or a removal staged, never both.
-            "owner": stage.get("owner", {}), "checked_owner": stage.get("checked_owner", {})}
+            "owner": stage.get("owner", {}), "checked_owner": stage.get("checked_owner", {}),
+            # {owner ("" for None): the commit that took their staged edits last}
+            "committed": stage.get("committed", {})}
+
+
+def _save(ws: Workspace, name: str, stage: dict, owner: str | None, *,
+          committed: str | None = None) -> None:
+    """Write STAGE after a change of OWNER's. COMMITTED: the commit that has just taken their
+    edits, kept so that a commit racing it can say where its edits went; any other change
+    forgets the last one (OWNER has staged or dropped something since)."""
+    if committed:
+        stage["committed"][owner or ""] = committed
+    else:
+        stage["committed"].pop(owner or "", None)
+    state.write_json(_path(ws, name), stage)
+
+
+def committed_by(ws: Workspace, name: str, owner: str | None = None) -> str | None:
+    """The commit that took OWNER's staged edits of NAME last, if they have staged nothing
+    since."""
+    return load(ws, name)["committed"].get(owner or "")
 
 
 def _valid(d: dict) -> bool:
     """A staged file of the right shape: every id, label and base a string."""
     labels, base, marks = d.get("labels", {}), d.get("base", {}), d.get("checked", [])
     removed = d.get("removed", [])
-    owners = [d.get("owner", {}), d.get("checked_owner", {})]
+    owners = [d.get("owner", {}), d.get("checked_owner", {}), d.get("committed", {})]
     return isinstance(labels, dict) and isinstance(base, dict) and isinstance(marks, list) \
         and isinstance(removed, list) and all(isinstance(o, dict) for o in owners) \
         and all(isinstance(v, str) for v in [*labels, *labels.values(), *base, *marks, *removed,
@@ -181,7 +204,7 @@ def relabel(ws: Workspace, name: str, edits: dict[str, str], *,
                 stage["labels"][i], stage["base"][i] = new, base[i]
                 if owner is not None:
                     stage["owner"][i] = owner
-        state.write_json(_path(ws, name), stage)
+        _save(ws, name, stage, owner)
     return read(ws, name, version, owner)["labels"]
 
 
@@ -209,7 +232,7 @@ def mark_checked(ws: Workspace, name: str, ids: list[str], *,
         stage["checked"] = sorted(set(stage["checked"]) | new)
         if owner is not None:
             stage["checked_owner"].update({i: owner for i in new})
-        state.write_json(_path(ws, name), stage)
+        _save(ws, name, stage, owner)
 
 
 def unstage(ws: Workspace, name: str, ids: list[str] | None = None, *,
@@ -230,15 +253,18 @@ def unstage(ws: Workspace, name: str, ids: list[str] | None = None, *,
                 raise InvalidInput(f"nothing staged for {i!r} in dataset {name!r}"
                                    + (f" by you (it is {who}'s)" if who else ""))
         _drop(stage, ids, owner)
-        state.write_json(_path(ws, name), stage)
+        _save(ws, name, stage, owner)
 
 
-def clear(ws: Workspace, name: str, owner: str | None = None) -> None:
-    """Drop OWNER's staged edits and marks of NAME (after they were committed)."""
+def clear(ws: Workspace, name: str, owner: str | None = None, *,
+          committed: str | None = None) -> None:
+    """Drop OWNER's staged edits and marks of NAME after commit COMMITTED took them (None:
+    after a commit that found them in HEAD already, which keeps the one recorded)."""
     with state.lock(ws):
         stage = load(ws, name)
         _drop(stage, [*stage["labels"], *stage["removed"], *stage["checked"]], owner)
-        state.write_json(_path(ws, name), stage)
+        _save(ws, name, stage, owner,
+              committed=committed or stage["committed"].get(owner or ""))
 
 
 def remove(ws: Workspace, name: str, ids: list[str], *, owner: str | None = None) -> None:
@@ -276,4 +302,4 @@ def remove(ws: Workspace, name: str, ids: list[str], *, owner: str | None = None
             else:
                 stage["owner"][i] = owner
         stage["removed"] = sorted(gone)
-        state.write_json(_path(ws, name), stage)
+        _save(ws, name, stage, owner)

@@ -43,7 +43,16 @@ class Version:
     def params(self) -> Params:
         """The training parameters (parsed on first use: a bad params.yaml is an error of
         training, not of reading the labels)."""
-        return parse_params(self.params_text)
+        try:
+            return parse_params(self.params_text)
+        except InvalidInput as exc:
+            raise InvalidInput(_at(self.folder, self.commit, exc)) from None
+
+
+def _at(folder: str, commit: str, exc: InvalidInput) -> str:
+    """The error EXC of a file of FOLDER at COMMIT (EXC's text starts with the file's name):
+    `datasets/toy/params.yaml: not valid YAML (line 3) (at commit 1a2b3c4d5e)`."""
+    return f"{folder}/{exc} (at commit {commit[:10]})"
 
 
 def resolve(ws: Workspace, name: str, rev: str = "HEAD") -> Version:
@@ -79,16 +88,13 @@ def _read_version(name: str, folder: str, commit: str, found: list) -> Version |
         text = [None if f is None else f[1].decode("utf-8") for f in found]
     except UnicodeDecodeError:
         raise InvalidInput(f"{folder} at {commit[:10]}: a file is not UTF-8 text") from None
+    # A commit may come from anyone (a pull, a hand edit): its files are checked here.
     try:
         images = ds.images_hash(text[2]) if dvc else ""
-    except InvalidInput:
-        images = ""
-    # A commit may come from anyone (a pull, a hand edit): its names are checked here.
-    try:
         classes = tuple(ds.parse_meta(text[1] or "")["classes"])
         parsed = _parsed_labels(labels[0], text[0], classes)
     except InvalidInput as exc:
-        raise InvalidInput(f"{folder} at {commit[:10]}: {exc}") from None
+        raise InvalidInput(_at(folder, commit, exc)) from None
     return Version(name=name, folder=folder, commit=commit, labels_blob=labels[0],
                    images_hash=images, classes=classes,
                    checked=ds.parse_checked(text[4]), params_text=text[3], labels=parsed)

@@ -1,12 +1,21 @@
 """The gate in front of the app: every request, HTTP or websocket, `/media/` included, shows
-the server's secret first (as Jupyter does), then is passed on to Streamlit.
+the server's secret first (as Jupyter does), then is passed on to the app.
 
-`ide serve` runs Streamlit on a private loopback port and this reverse proxy (aiohttp) on
-the public one. A request passes if it carries the server's cookie, or the token of the URL
-that `ide serve` printed (`?token=...`, which sets the cookie), or, with IDE_PASSWORD set,
-after the password was given on the login page. Requests whose Host header is not the bound
-address are refused (DNS rebinding), as are websockets from another origin; a wrong token,
-password or cookie is answered after a second, one at a time, so guessing is slow.
+`ide serve` runs the app (`ide.serve.backend`) on a private loopback port and this reverse
+proxy (aiohttp) on the public one. A request passes if it carries the server's cookie, or
+the token of the URL that `ide serve` printed (`?token=...`: a page load with it gets the
+cookie and a redirect to the same address without it, so the token stays out of the
+address bar, the history and Referer headers), or, with IDE_PASSWORD set, after the
+password was given on the login page. What passes carries the backend's secret
+(`X-IDE-Gate`), which only the gate knows: the app answers nobody else.
+
+Requests whose Host header is not the bound address are refused (DNS rebinding), as are
+websockets from another origin. A token or password is compared only while the server's
+budget allows (`Budget`: one a second, a few at once); beyond it the answer is 429 at once,
+uncompared, so no queue forms. The cookie is compared always (256 random bits: guessing it
+is hopeless at any rate), so a logged-in browser is never held up; a wrong one counts as
+none. A login body is at most LOGIN_BODY bytes, any other body BODY bytes; a request that
+is not let in never has its body read.
 """
 
 from __future__ import annotations
@@ -15,10 +24,15 @@ import asyncio
 import hmac
 import html
 import secrets
+import time
+from urllib.parse import quote, unquote, urlencode
+
+from ide.serve.backend import HEADER
 
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-       "trailer", "transfer-encoding", "upgrade", "content-length", "host"}
-PENALTY_S = 1.0  # the answer to a wrong secret waits this long, one wrong answer at a time
+       "trailer", "transfer-encoding", "upgrade", "content-length", "host", HEADER.lower()}
+LOGIN_BODY = 4096  # a password form, with room to spare
+BODY = 16 * 1024 * 1024  # the app uploads no files: its requests are small
 _LOGIN = """<!doctype html><title>Dataset IDE</title>
 <form method=post action=/_ide/login style="font-family:sans-serif;margin:4em auto;width:20em">
 <h2>Dataset IDE</h2>{error}<input type=password name=password autofocus placeholder=Password>
@@ -36,85 +50,130 @@ def allowed_hosts(host: str, port: int) -> set[str] | None:
     return {f"{n}:{port}" for n in names} | ({*names} if port == 80 else set())
 
 
+def local_path(target: str) -> str:
+    """TARGET, escaped, if a browser reads it as a path on this server; else "/". Browsers
+    drop tabs and newlines from a URL and read `\\` as `/`, so `/%09/evil.example` would
+    lead to `//evil.example`, another host: what is left after decoding and dropping
+    whitespace and control characters must start with one `/` not followed by `/` or `\\`
+    (which also leaves no room for a scheme)."""
+    seen = "".join(c for c in unquote(target) if c.isprintable() and not c.isspace())
+    if not seen.startswith("/") or seen[1:2] in ("/", "\\"):
+        return "/"
+    return quote(target, safe="/?&=%#+,;:@!$'()*~")
+
+
+class Budget:
+    """A token bucket: at most RATE comparisons of a secret a second for the whole server,
+    BURST at once (a person's typos). `take` answers at once, so guesses beyond it are
+    refused instead of waiting in a queue that would hold up the next honest login."""
+
+    def __init__(self, rate: float = 1.0, burst: int = 3):
+        self.rate, self.burst = rate, burst
+        self.left, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.left = min(self.burst, self.left + (now - self.at) * self.rate)
+        self.at = now
+        if self.left < 1:
+            return False
+        self.left -= 1
+        return True
+
+
+def _text(status: int, text: str, **headers):
+    from aiohttp import web
+
+    return web.Response(status=status, text=f"ide: {text}\n", headers=headers)
+
+
+def _see_other(location: str):
+    from aiohttp import web
+
+    return web.Response(status=303, headers={"Location": location})
+
+
+TOO_MANY = (429, "too many attempts for this server; wait a second and try again")
+
+
 class Gate:
-    def __init__(self, backend_port: int, *, token: str | None, password: str | None,
-                 hosts: set[str] | None, cookie: str = "ide_auth"):
+    def __init__(self, backend_port: int, *, secret: str, token: str | None,
+                 password: str | None, hosts: set[str] | None, cookie: str = "ide_auth"):
         self.backend = f"127.0.0.1:{backend_port}"
-        self.token, self.password, self.hosts = token, password, hosts
+        self.secret, self.token, self.password, self.hosts = secret, token, password, hosts
         self.cookie = cookie
         self.session = secrets.token_urlsafe(32)  # the cookie's value: this server's only
-        self._penalty = asyncio.Lock()
+        self.budget = Budget()
 
     # -- checks ----------------------------------------------------------------------------
     def _host_ok(self, request) -> bool:
         return self.hosts is None or request.host in self.hosts
 
-    async def _wrong(self) -> None:
-        async with self._penalty:  # one wrong guess a second, whoever guesses
-            await asyncio.sleep(PENALTY_S)
+    def _cookie_ok(self, request) -> bool:
+        given = request.cookies.get(self.cookie)
+        return given is not None and hmac.compare_digest(given.encode(), self.session.encode())
 
-    async def _authenticated(self, request) -> bool | None:
-        """True: let in; None: no credentials; False: wrong ones (already slowed)."""
-        given = request.query.get("token")
-        cookie = request.cookies.get(self.cookie)
-        if self.token and given is not None:
-            if hmac.compare_digest(given.encode(), self.token.encode()):
-                return True
-            await self._wrong()
-            return False
-        if cookie is not None:
-            if hmac.compare_digest(cookie.encode(), self.session.encode()):
-                return True
-            await self._wrong()
-            return False
-        return None
+    def _let_in(self, response) -> None:
+        response.set_cookie(self.cookie, self.session, httponly=True, samesite="Strict",
+                            path="/")
 
     # -- handlers --------------------------------------------------------------------------
     async def handle(self, request):
-        from aiohttp import web
-
         if not self._host_ok(request):
-            return web.Response(status=403, text="ide: refused: unknown Host header\n")
+            return _text(403, "refused: unknown Host header")
         if request.path == "/_ide/login" and self.password:
             return await self._login(request)
-        ok = await self._authenticated(request)
-        if not ok:
-            if self.password and request.method == "GET" and \
-                    request.headers.get("Upgrade", "").lower() != "websocket":
-                raise web.HTTPSeeOther(f"/_ide/login?next={request.path}")
-            return web.Response(status=403, text="ide: refused: open the URL that `ide serve`"
-                                " printed (it holds the token)\n")
-        if request.headers.get("Upgrade", "").lower() == "websocket":
+        websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+        page = request.method in ("GET", "HEAD") and not websocket
+        given = request.query.get("token") if self.token else None
+        known = self._cookie_ok(request)
+        if not known:
+            if given is None:
+                if self.password and page:
+                    return _see_other("/_ide/login?" + urlencode({"next": request.path_qs}))
+                return _text(403, "refused: open the URL that `ide serve` printed (it holds "
+                             "the token)")
+            if not self.budget.take():
+                return _text(*TOO_MANY, **{"Retry-After": "1"})
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return _text(403, "refused: wrong token")
+        if given is not None and page:  # the token moves into the cookie, off the URL
+            query = urlencode([(k, v) for k, v in request.query.items() if k != "token"])
+            response = _see_other(quote(request.path) + (f"?{query}" if query else ""))
+        elif websocket:
             response = await self._websocket(request)
         else:
             response = await self._http(request)
-        if request.cookies.get(self.cookie) != self.session:
-            response.set_cookie(self.cookie, self.session, httponly=True, samesite="Strict",
-                                path="/")
+        if not known:
+            self._let_in(response)
         return response
 
     async def _login(self, request):
         from aiohttp import web
 
-        error, nxt = "", request.query.get("next", "/")
+        error, status, nxt = "", 200, request.query.get("next", "/")
         if request.method == "POST":
+            if request.content_length is None or request.content_length > LOGIN_BODY:
+                return _text(413, f"refused: a login is at most {LOGIN_BODY} bytes")
             form = await request.post()
             nxt = str(form.get("next", "/"))
-            if hmac.compare_digest(str(form.get("password", "")).encode(),
-                                   self.password.encode()):
-                response = web.HTTPSeeOther(nxt if nxt.startswith("/") and
-                                            not nxt.startswith("//") else "/")
-                response.set_cookie(self.cookie, self.session, httponly=True,
-                                    samesite="Strict", path="/")
-                raise response
-            await self._wrong()
-            error = "<p style=color:#b00>wrong password</p>"
+            if not self.budget.take():
+                status, error = TOO_MANY
+            elif hmac.compare_digest(str(form.get("password", "")).encode(),
+                                     self.password.encode()):
+                response = _see_other(local_path(nxt))
+                self._let_in(response)
+                return response
+            else:
+                status, error = 403, "wrong password"
+        error = f"<p style=color:#b00>{error}</p>" if error else ""
         return web.Response(text=_LOGIN.format(error=error, next=html.escape(nxt)),
-                            content_type="text/html", status=403 if error else 200)
+                            content_type="text/html", status=status,
+                            headers={"Retry-After": "1"} if status == 429 else None)
 
     def _forwarded(self, request) -> dict:
         return {k: v for k, v in request.headers.items() if k.lower() not in HOP} | {
-            "Host": request.host}
+            "Host": request.host, HEADER: self.secret}
 
     async def _http(self, request):
         import aiohttp
@@ -134,7 +193,7 @@ class Gate:
                         response.headers.add("Set-Cookie", c)
                     return response
         except aiohttp.ClientConnectionError:
-            return web.Response(status=503, text="ide: the app is starting; reload\n")
+            return _text(503, "the app is starting; reload")
 
     async def _websocket(self, request):
         import aiohttp
@@ -142,8 +201,7 @@ class Gate:
 
         origin = request.headers.get("Origin")
         if origin and origin.split("://", 1)[-1] != request.host:
-            return web.Response(status=403, text="ide: refused: websocket from another "
-                                "origin\n")
+            return _text(403, "refused: websocket from another origin")
         protocols = [p.strip() for p in
                      request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         headers = {k: v for k, v in self._forwarded(request).items() if not
@@ -154,7 +212,7 @@ class Gate:
                                          headers=headers, protocols=protocols, max_msg_size=0)
         except aiohttp.ClientError:
             await client.close()
-            return web.Response(status=503, text="ide: the app is starting; reload\n")
+            return _text(503, "the app is starting; reload")
         down = web.WebSocketResponse(protocols=[up.protocol] if up.protocol else (),
                                      max_msg_size=0)
         await down.prepare(request)
@@ -177,14 +235,18 @@ class Gate:
         return down
 
 
-def run(host: str, port: int, backend_port: int, *, token: str | None,
+async def _no_referrer(request, response) -> None:
+    response.headers["Referrer-Policy"] = "no-referrer"  # no address leaves with a link
+
+
+def run(socks, host: str, port: int, backend_port: int, *, secret: str, token: str | None,
         password: str | None) -> None:
-    """Serve the gate on HOST:PORT until interrupted."""
+    """Serve the gate on SOCKS (bound to HOST:PORT) until interrupted."""
     from aiohttp import web
 
-    gate = Gate(backend_port, token=token, password=password,
+    gate = Gate(backend_port, secret=secret, token=token, password=password,
                 hosts=allowed_hosts(host, port), cookie=f"ide_auth_{port}")
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=BODY)
     app.router.add_route("*", "/{tail:.*}", gate.handle)
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
-                handle_signals=True)
+    app.on_response_prepare.append(_no_referrer)
+    web.run_app(app, sock=socks, print=None, access_log=None, handle_signals=True)

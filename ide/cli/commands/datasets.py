@@ -92,9 +92,10 @@ def _classes(args):
     from ide.ops import classes
 
     ws = workspace(args)
-    if sum(bool(x) for x in (args.add, args.rename, args.merge)) > 1:
+    # `is not None`: `--add ''` is an (invalid) class name, not a missing option
+    if sum(x is not None for x in (args.add, args.rename, args.merge)) > 1:
         raise IDEError("give one of --add, --rename, --merge")
-    if args.add:
+    if args.add is not None:
         return {"commit": classes.add_class(ws, args.name, args.add, author=args.author)}
     if args.rename:
         return {"commit": classes.rename(ws, args.name, *args.rename, author=args.author)}

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from ide.cli.command import Argument, Command, label_text, pairs, workspace
 from ide.cli.options import DATASET, OPTIONAL_DATASET
+from ide.errors import AlreadyCommitted
 from ide.ops import views
 from ide.repo import commits, staged, versions
 
@@ -126,11 +129,17 @@ STATUS = Command("status", "staged edits, HEAD, and the state of its model", _st
 
 
 def _commit(args):
-    return {"dataset": args.name, "commit": commits.commit(
-        workspace(args), args.name, args.message, author=args.author, verify=not args.no_verify)}
+    try:
+        return {"dataset": args.name, "commit": commits.commit(
+            workspace(args), args.name, args.message, author=args.author,
+            verify=not args.no_verify)}
+    except AlreadyCommitted as done:  # by another process, while this one waited: success
+        return {"dataset": args.name, "commit": done.commit, "already": str(done)}
 
 
 def show_commit(res):
+    if res.get("already"):
+        print(f"ide: {res['already']}", file=sys.stderr)
     print(res["commit"])
 
 
