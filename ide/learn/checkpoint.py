@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -70,7 +71,11 @@ def _load(source):
     """torch.load as data only: a pickle that names any function or class is refused."""
     import torch
 
-    return torch.load(source, map_location="cpu", weights_only=True)
+    # A bare pickle (not torch's zip) makes torch warn over many lines; the refusal, or the
+    # file, says enough.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(source, map_location="cpu", weights_only=True)
 
 
 def _is_state(state) -> bool:
@@ -86,8 +91,9 @@ def _why(exc: Exception) -> str:
     found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if found:
         return f"it would call {found[1]}"
-    line = next((s.strip() for s in text.splitlines() if s.strip()), type(exc).__name__)
-    return line[:120]
+    if "Weights only load failed" in text:
+        return "it holds more than plain data"
+    return text.strip().split("\n")[0].split(". ")[0][:120] or type(exc).__name__
 
 
 def save_fold(folder: Path, k: int, state: dict, probs) -> None:
