@@ -105,9 +105,9 @@ def _payload(ws: Workspace, name: str) -> dict[str, Path]:
 
 def _fetch_results(ws: Workspace, remote: str) -> tuple[dict, str | None]:
     """REMOTE's results ref, fetched aside and checked whole before anything here changes:
-    ({dataset: (runs {key: {file: content}}, index {commit: key})}, its commit, None where
-    REMOTE has none). Anyone who can push wrote it, so a path or file that is not what
-    `push` writes is InvalidInput naming it (`_check_dataset`)."""
+    ({dataset: (runs {key: {file: content}}, index {commit: key})}, its commit or None
+    where REMOTE has none). Anyone who can push wrote it, so a path or file that is not
+    what `push` writes is InvalidInput naming it (`_check_dataset`)."""
     ws.git("update-ref", "-d", _FETCHED, check=False)
     ws.git("fetch", "-q", remote, f"+{RESULTS_REF}:{_FETCHED}", check=False)
     commit = ws.git("rev-parse", "-q", "--verify", _FETCHED, check=False).strip() or None
