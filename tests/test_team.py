@@ -22,13 +22,17 @@ def sh(cwd, *args, check=True):
 @pytest.fixture
 def team(toy, tmp_path):
     """A bare remote made from the toy workspace, and two clones of it: (ann, bob)."""
+    return clones(toy, tmp_path)
+
+
+def clones(toy, tmp_path):
     remote = tmp_path / "remote.git"
     sh(tmp_path, "git", "clone", "-q", "--bare", str(toy.root), str(remote))
-    clones = []
+    made = []
     for who in ("ann", "bob"):
         sh(tmp_path, "git", "clone", "-q", str(remote), who)
-        clones.append(Workspace.find(tmp_path / who))  # any ide command sets the clone up
-    return clones
+        made.append(Workspace.find(tmp_path / who))  # any ide command sets the clone up
+    return made
 
 
 def labels_at(ws, rev="HEAD"):

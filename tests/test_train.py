@@ -197,7 +197,7 @@ def test_the_model_file_explains_itself(trained):
     ws, result = trained
     version = versions.resolve(ws, "toy")
     path = state.path(ws, state.RUNS, "toy", runs.run_key(version), "model.pt")
-    ck = torch.load(path, weights_only=False)
+    ck = torch.load(path, weights_only=True)  # plain data: it loads without running code
     config = ModelConfig(**ck["config"])
     assert config == train.model_config(version.params, 3, 1) and ck["classes"] == ["d", "h", "v"]
     Net(config).load_state_dict(ck["states"][0])  # the config builds the saved network

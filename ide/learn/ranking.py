@@ -54,7 +54,7 @@ def load(ws: Workspace, version: Version, *, method: str = rank.DEFAULT_METHOD) 
     classes = list(version.classes)
     index = {c: j for j, c in enumerate(classes)}
     y = np.array([index[lab] for lab in info["labels"]], dtype=np.int64)
-    probs = np.load(run / "probs.npy")
+    probs = np.load(run / "probs.npy", allow_pickle=False)  # it may come from a pull
     checked = version.checked
     is_checked = np.array([i in checked for i in info["ids"]], dtype=bool) if checked \
         else np.zeros(len(y), dtype=bool)
@@ -77,5 +77,6 @@ def unlabelled(ws: Workspace, version: Version) -> tuple[list[str], np.ndarray]:
     run = runs.finished_run(ws, version)
     ids = state.read_json(run / "run.json", {}).get("unlabelled", [])
     path = run / "unlabelled.npy"
-    probs = np.load(path) if path.exists() else np.zeros((0, len(version.classes)))
+    probs = np.load(path, allow_pickle=False) if path.exists() \
+        else np.zeros((0, len(version.classes)))
     return (ids, probs) if len(ids) == len(probs) else ([], probs[:0])

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import shutil
 import time
 from dataclasses import asdict
@@ -34,6 +33,7 @@ from ide.data.params import Params, parse_params
 from ide.errors import IDEError, NotTrained
 from ide.learn import checkpoint, rank
 from ide.learn.embeddings import embed_version
+from ide.learn.incoming import KEY
 from ide.learn.train import (TRAIN_VERSION, image_side, predict_ensemble, standardise,
                              train_version, trains_images)
 from ide.repo import images, state
@@ -43,7 +43,6 @@ from ide.repo.workspace import Workspace
 # Warm-start only when at most this share of labels changed: up to 5% a warm start finds
 # the flips left as well as a full retrain does (bench/models.py).
 WARM_MAX_CHANGED = 0.05
-_KEY = re.compile(r"^[0-9a-f]{20}$")  # a run key, as `run_key` makes it
 
 
 def run_key(version: Version) -> str:
@@ -229,21 +228,21 @@ def _index(ws: Workspace, name: str, commits: dict[str, str]) -> None:
 def add_runs(ws: Workspace, name: str, found: dict[str, dict[str, bytes]],
              index: dict[str, str]) -> int:
     """Store runs brought from another machine, FOUND {run key: {file: content}} (each
-    complete): those missing here are written, metrics.json last (its presence means
-    complete); INDEX {commit: run key} is taken for commits this index lacks, where the run
-    is here. Returns how many runs were added."""
+    complete, and checked by `ide.learn.incoming`): those missing here are written,
+    metrics.json last (its presence means complete); INDEX {commit: run key} is taken for
+    commits this index lacks, where the run is here. Returns how many runs were added."""
     added = 0
     with state.lock(ws, "runs"):
         for key, files in sorted(found.items()):
             run = run_dir(ws, name, key)
-            if not _KEY.match(key) or (run / "metrics.json").exists():
+            if not KEY.fullmatch(key) or (run / "metrics.json").exists():
                 continue
             for f in sorted(files, key=lambda f: f == "metrics.json"):
                 state.write_atomic(run / f, files[f])
             added += 1
         ours = trained(ws, name)
         _index(ws, name, {c: k for c, k in index.items() if c not in ours and
-                          isinstance(k, str) and _KEY.match(k) and
+                          isinstance(k, str) and KEY.fullmatch(k) and
                           (run_dir(ws, name, k) / "metrics.json").exists()})
     return added
 

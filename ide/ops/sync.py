@@ -15,25 +15,27 @@ Labels travel by git (the current branch, merged: `git pull --no-rebase`), image
 (`_payload`) as the tree of one git ref, `refs/ide/results`, that lives beside the branches
 and never touches the working tree; a pull attaches the runs it brings. Results are keyed by
 what they depend on, so results from two machines never disagree: a push first takes in the
-remote's, then pushes the union of the runs the branches reach. `trainer` is a machine (with
-a GPU, say) that pulls, trains every new commit and pushes, in a loop.
+remote's, then pushes the union of the runs the branches reach. Anyone who can push writes
+that ref, so a pull checks all of it before taking any of it (`_fetch_results`,
+`ide.learn.incoming`). `trainer` is a machine (with a GPU, say) that pulls, trains every new
+commit and pushes, in a loop.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from ide.data import formats as ds
-from ide.errors import IDEError, NothingToDo, NotTrained, UnknownDataset
-from ide.learn import ranking, runs
+from ide.errors import IDEError, InvalidInput, NothingToDo, NotTrained, UnknownDataset
+from ide.learn import incoming, ranking, runs
 from ide.ops import pipeline
 from ide.repo import commits, history, state, versions
 from ide.repo.versions import Version
 from ide.repo.workspace import RESULT_FILES, Workspace
 
 RESULTS_REF = "refs/ide/results"
+_FETCHED = "refs/ide/results-fetched"  # the remote's results ref, until it is checked
 # What a run shares with other machines: enough for `ide log`, `ide suspects` and the app;
 # the model (the fold models, small heads or CNNs) too where the run has one, so the next
 # commit warm-starts from it. A run of predictions brought from a file has no model; runs
@@ -161,29 +163,65 @@ def _payload(ws: Workspace, name: str, reachable: set[str]) -> dict[str, Path]:
     return files
 
 
-def _take(ws: Workspace, name: str, files: dict[str, bytes]) -> int:
-    """Store the runs of NAME in FILES (a results tree's, as `_payload` lays it out) that
-    are complete, and take their index: how many runs were new here."""
-    keys = {path.split("/")[0] for path in files if "/" in path}
-    found = {key: {f: files[f"{key}/{f}"] for f in (*OPTIONAL_FILES, *SHARED_FILES)
-                   if f"{key}/{f}" in files}
-             for key in keys if all(f"{key}/{f}" in files for f in SHARED_FILES)}
-    try:
-        index = json.loads(files.get("index.json", b"{}"))
-    except ValueError:
-        index = {}
-    return runs.add_runs(ws, name, found, index if isinstance(index, dict) else {})
-
-
-def _take_results(ws: Workspace, remote: str) -> int:
-    """Fetch REMOTE's results ref (if it has one) and add what is new here."""
-    ws.git("fetch", "-q", remote, f"+{RESULTS_REF}:{RESULTS_REF}", check=False)
+def _fetch_results(ws: Workspace, remote: str) -> tuple[dict, str | None]:
+    """REMOTE's results ref, fetched aside and checked whole before anything here changes:
+    ({dataset: (runs {key: {file: content}}, index {commit: key})}, its commit or None
+    where REMOTE has none). Anyone who can push wrote it, so a path or file that is not
+    what `push` writes is InvalidInput naming it (`_check_dataset`)."""
+    ws.git("update-ref", "-d", _FETCHED, check=False)
+    ws.git("fetch", "-q", remote, f"+{RESULTS_REF}:{_FETCHED}", check=False)
+    commit = ws.git("rev-parse", "-q", "--verify", _FETCHED, check=False).strip() or None
+    tree = ws.read_tree(_FETCHED) if commit else {}
+    ws.git("update-ref", "-d", _FETCHED, check=False)
     by_name: dict[str, dict[str, bytes]] = {}
-    for path, data in ws.read_tree(RESULTS_REF).items():
+    for path, data in tree.items():
         name, _, rest = path.partition("/")
         by_name.setdefault(name, {})[rest] = data
-    return sum(_take(ws, name, files) for name, files in by_name.items()
-               if name in versions.datasets(ws))
+    try:
+        return {name: _check_dataset(ws, name, files) for name, files in by_name.items()}, \
+            commit
+    except InvalidInput as exc:
+        raise InvalidInput(f"results ref {RESULTS_REF} of {remote}: {exc}; nothing was "
+                           "taken") from None
+
+
+def _check_dataset(ws: Workspace, name: str, files: dict[str, bytes]) -> tuple[dict, dict]:
+    """(runs, index) of dataset NAME's FILES {path under NAME: content}, laid out as
+    `_payload` lays them out; every run not already here checked by `ide.learn.incoming`
+    (those here are never read from the ref)."""
+    ds.dataset_dir(name)  # a dataset name, so never a path of its own
+    found: dict[str, dict[str, bytes]] = {}
+    for rest in files:
+        key, _, file = rest.partition("/")
+        if rest != "index.json" and not (incoming.KEY.fullmatch(key) and file in (
+                *SHARED_FILES, *OPTIONAL_FILES)):
+            raise InvalidInput(f"{name}/{rest}: not a file ide pushes")
+        if file:
+            found.setdefault(key, {})[file] = files[rest]
+    for key, run in sorted(found.items()):
+        where = f"{name}/{key}"
+        if not set(SHARED_FILES) <= set(run):
+            raise InvalidInput(f"{where}: an incomplete run")
+        if not (runs.run_dir(ws, name, key) / "metrics.json").exists():
+            try:
+                incoming.check_run(run)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}/{exc}") from None
+    try:
+        index = incoming.check_index(files.get("index.json", b"{}"))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{name}/index.json: {exc}") from None
+    return found, index
+
+
+def _store(ws: Workspace, checked: dict, commit: str | None) -> int:
+    """Add the runs and index of CHECKED (`_fetch_results`) of the datasets here, and take
+    the remote's results ref (COMMIT) as ours: how many runs were new here."""
+    added = sum(runs.add_runs(ws, name, found, index)
+                for name, (found, index) in checked.items() if name in versions.datasets(ws))
+    if commit:
+        ws.git("update-ref", RESULTS_REF, commit)
+    return added
 
 
 def _dvc_remote(ws: Workspace) -> bool:
@@ -222,10 +260,11 @@ def _fetch_images(ws: Workspace, commit: str) -> None:
 def pull(ws: Workspace, remote: str = "origin", *, ff_only: bool = False) -> dict:
     """git pull (the current branch from REMOTE; with FF_ONLY only a fast-forward, never a
     merge), dvc pull, and the training results: {"results": runs added}."""
+    fetched = _fetch_results(ws, remote)  # a bad results ref stops the pull before it starts
     branch = ws.branch()
     if branch is None or _remote_has(ws, remote, branch):
         _merge_remote(ws, remote, branch, ff_only=ff_only)
-    added = _take_results(ws, remote)
+    added = _store(ws, *fetched)
     if _dvc_remote(ws):
         ws.dvc("pull", "-q")
     attach_all(ws)
@@ -248,13 +287,14 @@ def push(ws: Workspace, remote: str = "origin") -> dict:
     """dvc push, git push (the current branch to REMOTE, after merging what the remote has
     that we lack), and the training results of every dataset that the branches reach (the
     remote's merged in first): {"results": runs shared}."""
+    fetched = _fetch_results(ws, remote)  # a bad results ref stops the push before it starts
     if _dvc_remote(ws):
         ws.dvc("push", "-q")
     branch = ws.branch()
     if branch and _remote_has(ws, remote, branch):
         _merge_remote(ws, remote, branch)
     ws.git("push", "-q", remote, "HEAD")
-    _take_results(ws, remote)
+    _store(ws, *fetched)
     reachable = _reachable(ws)
     files = {f"{name}/{rel}": path for name in versions.datasets(ws)
              for rel, path in _payload(ws, name, reachable).items()}

@@ -249,17 +249,19 @@ class Workspace:
             self.git("ls-tree", "-r", "--full-tree", ref).splitlines())}
 
     def read_tree(self, ref: str) -> dict[str, bytes]:
-        """{path: content} of every file in REF's tree (empty if there is no REF)."""
+        """{path: content} of every file in REF's tree (empty if there is no REF; an entry
+        whose object is not here, such as a submodule's commit, reads as empty)."""
         if not self.git("rev-parse", "-q", "--verify", ref, check=False).strip():
             return {}
-        listing = [line.split("\t", 1) for line in
-                   self.git("ls-tree", "-r", "--full-tree", ref).splitlines()]
+        # -z: each path as it is (not C-quoted), whatever characters it holds.
+        listing = [entry.split("\t", 1) for entry in
+                   self.git("ls-tree", "-r", "-z", "--full-tree", ref).split("\0") if entry]
         proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
                               input="".join(f"{meta.split()[2]}\n" for meta, _ in listing)
                               .encode(), capture_output=True, check=True)
         stream, found = io.BytesIO(proc.stdout), {}
         for _, path in listing:
-            found[path] = _read_object(stream)[1]
+            found[path] = (_read_object(stream) or ("", b""))[1]
         return found
 
     def in_other_repository(self) -> bool:
