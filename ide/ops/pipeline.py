@@ -10,8 +10,8 @@ class's probability) and model.pt (a version's model lives in ide's run store an
 with `ide push`). `stage_yaml` is the dvc.yaml that `ide import` writes beside the labels,
 with two plots: the confusion matrix (confusion.csv) and accuracy and suspects over commits
 (history.csv).
-`results` makes the git-kept outputs from a stored run: `sync.attach` hangs them on the
-trained commit as a DVC experiment, and `sync.publish` commits them (with dvc.lock) when
+`results` makes the git-kept outputs from a stored run: `experiments.attach` hangs them on
+the trained commit as a DVC experiment, and `experiments.publish` commits them (with dvc.lock) when
 asked, so that `dvc status` is clean (docs/TEAM.md).
 """
 

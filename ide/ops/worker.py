@@ -6,7 +6,7 @@ of arrival); a burst of commits coalesces into one run on the newest, because on
 queued and a newer HEAD replaces an older queued one. The queue lives in the workspace's state
 and an item leaves it only when its run has finished, so a killed worker's next start
 finishes the job (resuming from the folds already saved). A finished training is attached
-to its commit as a DVC experiment (`sync.attach`): `dvc exp show` lists its metrics, and
+to its commit as a DVC experiment (`experiments.attach`): `dvc exp show` lists its metrics, and
 no commit is added to the branch.
 With PULL_EVERY (`ide serve --pull-every`, `ide watch --pull-every`) it also pulls from a
 remote that often, fast-forward only: a teammate's commits and a trainer's results arrive
@@ -22,7 +22,7 @@ from filelock import Timeout
 
 from ide.errors import IDEError
 from ide.learn import runs
-from ide.ops import sync
+from ide.ops import experiments, sync
 from ide.repo import state, versions
 from ide.repo.state import read_json, write_json
 from ide.repo.workspace import Workspace
@@ -101,7 +101,7 @@ def run_next(ws: Workspace, *, device: str = "cpu") -> dict | None:
         result = {"commit": job["commit"], "error": f"{type(exc).__name__}: {exc}"}
     if "error" not in result:
         try:  # DVC's view of the results: an experiment on the commit, not a commit
-            result["experiment"] = sync.attach(ws, version)
+            result["experiment"] = experiments.attach(ws, version)
         except Exception as exc:  # the results stay in the run store; DVC just lags
             result["attach_error"] = str(exc) if isinstance(exc, IDEError) else \
                 f"{type(exc).__name__}: {exc}"

@@ -69,10 +69,10 @@ RESOLVE = Command(
 
 
 def _publish(args):
-    from ide.ops import sync
+    from ide.ops import experiments
 
     with progress(args) as bar:
-        return {"dataset": args.name, **sync.publish(workspace(args), args.name,
+        return {"dataset": args.name, **experiments.publish(workspace(args), args.name,
                                                      progress=bar, device=args.device)}
 
 

@@ -24,14 +24,14 @@ def _one_dataset(ws, name):
 
 def _retrain(args):
     from ide.learn import runs
-    from ide.ops import sync
+    from ide.ops import experiments
 
     ws = workspace(args)
     name = _one_dataset(ws, args.name)
     version = versions.resolve(ws, name, args.rev)
     with progress(args) as bar:
         res = runs.retrain(ws, version, full=args.full, device=args.device, progress=bar)
-    sync.attach(ws, version)  # `dvc exp show` lists it, as it lists the worker's
+    experiments.attach(ws, version)  # `dvc exp show` lists it, as it lists the worker's
     return {"dataset": name, **res}
 
 
