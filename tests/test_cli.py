@@ -200,7 +200,7 @@ def test_a_shared_option_means_the_same_everywhere_and_choices_are_their_owners(
     threshold = option("duplicates", "--threshold")
     assert threshold.default == duplicates.NEAR
     assert f"(default {duplicates.NEAR})" in threshold.help
-    assert takers("--device") == {"retrain", "watch"}
+    assert takers("--device") == {"retrain", "watch", "publish"}
     assert all(device in option("retrain", "--device").help for device in train.DEVICES)
 
 

@@ -83,8 +83,9 @@ def conflicts_ui(ws, name, head: Head) -> None:
                   on_click=actions.on_keep_mine, args=(ws, name, c["id"], c["yours"]))
         c2.button(f"Take theirs ({c['theirs']})", key=f"theirs_{c['id']}",
                   on_click=actions.on_unstage, args=(ws, name, c["id"]))
+    what = (ws.operation() or "merge").capitalize()  # "Rebase conflict": ours is upstream
     for c in conflicts.unsettled(ws, name):
-        st.sidebar.error(f"Label conflict `{c['id']}`: ours {c['ours']}, theirs "
+        st.sidebar.error(f"{what} conflict `{c['id']}`: ours {c['ours']}, theirs "
                          f"{c['theirs']} (was {c['base']})")
         for side in ("ours", "theirs"):
             if c[side] is not None:
