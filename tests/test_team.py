@@ -441,6 +441,12 @@ def test_a_remote_trainer_trains_each_new_commit_and_laptops_see_the_results(tea
     assert runs.commit_metrics(ann, "toy", third) is not None
     assert runs.commit_metrics(ann, "toy", first) is None  # not HEAD when the trainer started
     assert run(ann, "suspects", "toy", "--top", "3")[0] == 0
+    # Only people's commits on the shared branch, every trained one in `dvc exp show`.
+    subjects = ann.git("log", "--format=%s", "origin/master").splitlines()
+    assert not [s for s in subjects if s.startswith(("Results of", "ide:", "Merge"))]
+    shown = experiments(ann)
+    assert {c for c in (second, third) if c in shown} == {second, third}
+    assert shown[third]["ide-toy"] == runs.commit_metrics(ann, "toy", third)
 
 
 def test_edits_staged_before_branches_are_kept(toy):
@@ -534,6 +540,9 @@ def test_results_hang_on_their_commit_and_publish_is_explicit(toy, tmp_path, run
     assert {c: e for c, e in experiments(clone).items() if c in made} == \
         {c: shown[c] for c in made}
     assert "up to date" in clone.dvc("status")
+    # In the clone too, HEAD (the published commit) is trained by content.
+    assert "model trained" in run(clone, "status", "toy")[1]
+    assert run(clone, "suspects", "toy")[0] == 0
 
 
 def test_a_clone_serves_and_warm_starts_from_pulled_results(team, run, toy, tmp_path):
