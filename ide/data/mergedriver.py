@@ -83,8 +83,8 @@ def open_conflicts(git_dir: Path) -> dict[str, list[str]]:
     rebase or cherry-pick that is over (aborted, say) is deleted."""
     folder = git_dir / "ide-conflicts"
     records = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    going = any((git_dir / f).exists() for f in ("MERGE_HEAD", "rebase-merge", "rebase-apply",
-                                                  "CHERRY_PICK_HEAD", "REVERT_HEAD"))
+    going = any((git_dir / f).exists() for f in (
+        "MERGE_HEAD", "rebase-merge", "rebase-apply", "CHERRY_PICK_HEAD", "REVERT_HEAD"))
     found = {}
     for record in records:
         try:

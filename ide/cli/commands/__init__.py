@@ -9,5 +9,5 @@ COMMANDS = (
     staging.REMOVE, datasets.CLASSES, review.DUPLICATES, review.OUTLIERS, staging.RELABEL,
     staging.CHECK, staging.UNSTAGE, staging.STATUS, staging.COMMIT, team.RESOLVE, team.PUSH,
     team.PULL, team.PUBLISH, history.LOG, history.DIFF, history.HISTORY, history.CHECKOUT,
-    history.REVERT,    datasets.EXPORT, datasets.PREDICTIONS, training.RETRAIN, review.SUSPECTS, training.WATCH,
-    training.STAGE, app.SERVE, app.DEMO, help.COMPLETION, help.HELP)
+    history.REVERT, datasets.EXPORT, datasets.PREDICTIONS, training.RETRAIN, review.SUSPECTS,
+    training.WATCH, training.STAGE, app.SERVE, app.DEMO, help.COMPLETION, help.HELP)

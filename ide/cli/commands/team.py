@@ -22,7 +22,8 @@ def _show_push(res):
 
 
 PUSH = Command("push", "dvc push, git push of this branch (after merging the remote's: git "
-               "pull --no-rebase), and the training results (refs/ide/results)", _push, _show_push, (REMOTE,))
+               "pull --no-rebase), and the training results (refs/ide/results)", _push,
+               _show_push, (REMOTE,))
 
 
 def _pull(args):
@@ -72,8 +73,8 @@ def _publish(args):
     from ide.ops import experiments
 
     with progress(args) as bar:
-        return {"dataset": args.name, **experiments.publish(workspace(args), args.name,
-                                                     progress=bar, device=args.device)}
+        res = experiments.publish(workspace(args), args.name, progress=bar, device=args.device)
+    return {"dataset": args.name, **res}
 
 
 def _show_publish(res):
