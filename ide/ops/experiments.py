@@ -109,7 +109,7 @@ def publish(ws: Workspace, name: str, *, progress=None, device: str = "cpu") -> 
             for f, text in files.items():
                 (root / f).write_text(text)
             pipeline.write_history(root, _history(ws, name))
-            ws.dvc("commit", "-f", "-q", f"{folder}/dvc.yaml:train")
+            ws.dvc("commit", "-f", f"{folder}/dvc.yaml:train")
             if not ws.git("status", "--porcelain", "--", *paths).strip():
                 raise NothingToDo(f"{name}'s results at {version.commit[:10]} are already "
                                   "published")

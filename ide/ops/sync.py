@@ -159,7 +159,7 @@ def pull(ws: Workspace, remote: str = "origin", *, ff_only: bool = False) -> dic
         _merge_remote(ws, remote, branch, ff_only=ff_only)
     added = _store(ws, *fetched)
     if _dvc_remote(ws):
-        ws.dvc("pull", "-q")
+        ws.dvc("pull")
     experiments.attach_all(ws)
     return {"results": added}
 
@@ -182,7 +182,7 @@ def push(ws: Workspace, remote: str = "origin") -> dict:
     remote's merged in first): {"results": runs shared}."""
     fetched = _fetch_results(ws, remote)  # a bad results ref stops the push before it starts
     if _dvc_remote(ws):
-        ws.dvc("push", "-q")
+        ws.dvc("push")
     branch = ws.branch()
     if branch and _remote_has(ws, remote, branch):
         _merge_remote(ws, remote, branch)

@@ -97,7 +97,7 @@ def _build(ws, name, folder, source, classes, msg, author, model, say, progress=
         state.write_atomic(root / "checked.txt", ds.format_checked(()))  # a stage dep
         state.write_atomic(root / "dvc.yaml", stage_yaml())
         say("tracking the images with DVC")
-        ws.dvc("add", "-q", f"{folder}/images")
+        ws.dvc("add", f"{folder}/images")
         ignore = root / ".gitignore"  # DVC wrote /images there; the stage's local outputs
         state.write_atomic(ignore, ignore.read_text() + "/model.pt\n/predictions.csv\n")
     return made

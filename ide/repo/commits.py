@@ -92,7 +92,7 @@ def init(path: Path | str) -> Workspace:
     if not (ws.root / ".git").exists() and not subdir:
         ws.git("init", "-q")
     if not (ws.root / ".dvc").is_dir():
-        ws.dvc("init", "-q", *(["--subdir"] if subdir else []))
+        ws.dvc("init", *(["--subdir"] if subdir else []))
     ws.dvc("config", "core.analytics", "false")
     ws.dvc("config", "core.check_update", "false")
     ignore = ws.root / ".gitignore"

@@ -76,20 +76,19 @@ class Workspace:
                                "that was killed (or one still running); no edit was lost: "
                                "if no git command is running, delete that file and repeat "
                                "the command")
-            msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-            raise IDEError(f"git {args[0]} failed: {msg[-1] if msg else proc.returncode}")
+            raise IDEError(f"git {args[0]} failed: {_reason(proc)}")
         return proc.stdout
 
     def dvc(self, *args: str) -> str:
-        """Run DVC, the one installed beside ide (not whatever `dvc` is first on PATH)."""
+        """Run DVC, the one installed beside ide (not whatever `dvc` is first on PATH). Never
+        with `-q`: it silences DVC's errors too, and a failure must say DVC's reason."""
         proc = subprocess.run(
             [sys.executable, "-m", "dvc", *args], cwd=self.root, capture_output=True,
             text=True,
             env={**os.environ, **DVC_ENV},
         )
         if proc.returncode != 0:
-            msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-            raise IDEError(f"dvc {args[0]} failed: {msg[-1] if msg else proc.returncode}")
+            raise IDEError(f"dvc {args[0]} failed: {_reason(proc)}")
         return proc.stdout
 
     def install_merge_driver(self) -> None:
@@ -307,6 +306,18 @@ class Workspace:
 
 # Asked of DVC once per process, workspace and DVC config (opening a repo takes a moment).
 _CACHE_DIRS: dict[tuple, Path] = {}
+
+
+def _reason(proc: subprocess.CompletedProcess) -> str:
+    """Why a git or DVC process failed, as one line: DVC's last `ERROR:` line with the hint
+    that follows it (the reason is in the first, what to do in the second), else the last
+    line said, else the exit code."""
+    lines = [line.strip() for line in (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+             if line.strip()]
+    errors = [n for n, line in enumerate(lines) if line.startswith("ERROR:")]
+    if errors:
+        return " ".join(lines[errors[-1]:])[len("ERROR:"):].strip()
+    return lines[-1] if lines else f"exit code {proc.returncode}"
 
 
 def _read_object(stream) -> tuple[str, bytes] | None:

@@ -7,8 +7,9 @@ password, and adds the secret. The worker runs as a separate process (`ide watch
 training never blocks the app. Listening on anything but the loopback interface needs a
 password (IDE_PASSWORD). One `ide serve` per workspace (a lock held for the server's life),
 and the public port is bound before anything starts, so a busy port or a second server is a
-one-line error. A SIGTERM or SIGHUP (`kill`, a closed terminal) stops it like Ctrl-C: the
-app and the worker are stopped with it (on Linux even after a `kill -9`).
+one-line error (`ide demo`, asked for no port, takes a free one if 8501 is busy). A SIGTERM
+or SIGHUP (`kill`, a closed terminal) stops it like Ctrl-C: the app and the worker are
+stopped with it (on Linux even after a `kill -9`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ide.repo import state
 from ide.repo.workspace import Workspace
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+DEFAULT_PORT = 8501
 
 
 def check_host(host: str, password: str | None) -> None:
@@ -113,10 +115,23 @@ def app_command(port: int) -> list[str]:
     return [sys.executable, "-m", "ide.serve.backend", str(port)]
 
 
-def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
+def _listen_somewhere(host: str, port: int | None) -> tuple[list[socket.socket], int]:
+    """Sockets bound to HOST:PORT, and the port; PORT None: DEFAULT_PORT, or a free port
+    where that one is busy (`ide demo` must start whatever else runs on 8501)."""
+    if port is not None:
+        return listen(host, port), port
+    try:
+        return listen(host, DEFAULT_PORT), DEFAULT_PORT
+    except IDEError:
+        port = _free_port()
+        return listen(host, port), port
+
+
+def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = DEFAULT_PORT,
           worker: bool = True, pull_every: float | None = None, remote: str = "origin") -> int:
     """Run the app behind its gate until interrupted; returns 0, or the app's exit code if
-    it ended by itself. PULL_EVERY: the worker pulls from REMOTE that often."""
+    it ended by itself. PULL_EVERY: the worker pulls from REMOTE that often. PORT None:
+    DEFAULT_PORT, or a free one if it is busy."""
     from ide.serve import gate
 
     password = os.environ.get("IDE_PASSWORD") or None
@@ -127,7 +142,7 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501,
     secret = secrets.token_urlsafe(32)
     private = _free_port()
     with _one_per_workspace(ws):
-        socks = listen(host, port)
+        socks, port = _listen_somewhere(host, port)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         address = f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
         state.write_json(state.path(ws, "serve.json"), {"url": address, "pid": os.getpid()})

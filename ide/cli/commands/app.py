@@ -5,6 +5,7 @@ workspace of handwritten digits, trained, then served).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import shtab
 
@@ -30,10 +31,10 @@ def _demo(args):
     from ide.ops import demo
     from ide.serve import server
 
-    ws, flips = demo.build(args.dir)
-    if flips:
-        print(f"demo workspace {ws.root}: {len(flips)} labels of `digits` flipped at random in "
-              "the last commit; training it now", file=sys.stderr)
+    ws, flips = demo.build(Path(args.dir).expanduser() if args.dir else demo.default_dir())
+    print(f"ide: demo workspace {ws.root}: " + (
+        f"{len(flips)} labels of `digits` flipped at random in the last commit; training it "
+        "now" if flips else "built before, trained if need be"), file=sys.stderr)
     with Progress(sys.stderr) as bar:
         res = runs.retrain(ws, versions.resolve(ws, "digits"), progress=bar)
     m = res["metrics"]
@@ -41,12 +42,14 @@ def _demo(args):
           "errors", file=sys.stderr)
     if args.no_serve:
         return 0
-    return server.serve(ws, host=args.host, port=args.port)
+    return server.serve(ws, host=args.host, port=args.port)  # port None: 8501 or a free one
 
 
 DEMO = Command(
     "demo", "a demo workspace of real handwritten digits with 5% label noise, trained, then "
     "served", _demo, arguments=(
-        Argument("dir", nargs="?", default="ide-demo", complete=shtab.DIRECTORY),
+        Argument("dir", nargs="?", help="where to build it (default: ~/ide-demo)",
+                 complete=shtab.DIRECTORY),
         Argument("--no-serve", action="store_true", help="build and train only"),
-        *LISTEN))
+        LISTEN[0], Argument("--port", type=int,
+                            help="port to serve on (default: 8501, or a free one if it is busy)")))
