@@ -162,6 +162,35 @@ def test_classes_add_rename_merge_as_commits(toy, run):
     assert len(history.diff(toy, "toy", "HEAD~1")) == 30
 
 
+@pytest.mark.parametrize("undo", ["revert", "checkout"])
+@pytest.mark.parametrize("change", [["--rename", "h", "horizontal"], ["--merge", "h", "d"],
+                                    ["--add", "z"]])
+def test_revert_or_checkout_undoes_a_class_change(toy, run, change, undo):
+    """The classes come back with the labels: dataset.yaml and labels.csv stay consistent,
+    and every command still works."""
+    before = versions.resolve(toy, "toy")
+    assert run(toy, "classes", "toy", *change)[0] == 0
+    code, _, err = run(toy, *(["revert", "toy", "HEAD"] if undo == "revert" else
+                              ["checkout", "toy", "HEAD~1"]))
+    assert code == 0, err
+    after = versions.resolve(toy, "toy")
+    assert after.classes == ("d", "h", "v") and dict(after.labels) == dict(before.labels)
+    for argv in (["status", "toy"], ["classes", "toy"], ["log", "toy"]):
+        assert run(toy, *argv)[0] == 0, argv
+    code, out, _ = run(toy, "classes", "toy", "--json")
+    assert [c["labelled"] for c in json.loads(out)["classes"]] == [30, 30, 30]
+    assert clean(toy)
+
+
+def test_revert_of_a_class_addition_refused_once_it_has_examples(toy, run):
+    classes.add_class(toy, "toy", "z")
+    staged.relabel(toy, "toy", {"h/001.png": "z"})
+    commits.commit(toy, "toy", "A z")
+    code, _, err = run(toy, "revert", "toy", "HEAD~1")
+    assert code == 1 and "examples labelled z since" in err and err.count("\n") == 1
+    assert versions.resolve(toy, "toy").classes == ("d", "h", "v", "z") and clean(toy)
+
+
 def test_classes_bad_input_changes_nothing(toy, run):
     before = head(toy)
     for argv, words in [(["--rename", "h", "v"], "already exists"),

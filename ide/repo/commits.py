@@ -3,7 +3,8 @@
 In the manner of DVC's `scm_context`: the block writes files; on success exactly those
 files are added and committed as one commit; on failure (an error, a kill signal turned
 into KeyboardInterrupt) their working copies are put back as they were. Label commits change
-`labels.csv` (and `checked.txt`) only: images are DVC-tracked at import and never rewritten.
+`labels.csv` and `checked.txt` (a revert or checkout that undoes a class change,
+`dataset.yaml` too): images are DVC-tracked at import and never rewritten.
 A label commit rebuilds the labels from HEAD plus the staged edits, and the edits are
 cleared only after it, so a crash at any point loses nothing and repeating the command
 finishes it.
@@ -156,19 +157,24 @@ def _edit_message(message: str, edits: list[dict], marks=()) -> str:
 
 def _commit_labels(ws: Workspace, version: Version, edits: list[dict], message: str,
                    author: str | None, *, marks=(), text: str | None = None,
-                   verify: bool = True) -> str:
+                   verify: bool = True, classes: list[str] | None = None) -> str:
     """Apply EDITS ({"id","old","new"} against VERSION, which is HEAD) and the checked MARKS,
-    and commit them: the one label-commit path. TEXT: the new labels.csv, if made already."""
+    and commit them: the one label-commit path. TEXT: the new labels.csv, if made already.
+    CLASSES: dataset.yaml's new class list, where it changes with the labels."""
     if text is None:
         text = ds.format_labels(apply_edits(version.labels, edits))
     path = f"{version.folder}/labels.csv"
-    paths = [path] + ([f"{version.folder}/checked.txt"] if marks else [])
+    classes = None if classes is None or tuple(classes) == version.classes else classes
+    paths = [path] + ([f"{version.folder}/checked.txt"] if marks else []) + (
+        [f"{version.folder}/dataset.yaml"] if classes is not None else [])
     with committing(ws, paths, _edit_message(message, edits, marks), author,
                     verify=verify) as made:
         state.write_atomic(ws.root / path, text)
         if marks:
             state.write_atomic(ws.root / paths[1],
                                ds.format_checked(version.checked | set(marks)))
+        if classes is not None:
+            write_classes(ws, version.folder, classes)
     history.record(ws, version.name, made.commit, edits, examples=text.count("\n") - 1)
     return made.commit
 
@@ -257,29 +263,52 @@ def commit(ws: Workspace, name: str, message: str, *, author: str | None = None,
 
 
 def checkout(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
-    """Restore the labels of REV as a new commit (examples REV has and HEAD lacks come
-    back: their images are still in the DVC history)."""
+    """Restore the labels of REV, and its classes with them (a class renamed, merged or
+    added since is undone too), as a new commit (examples REV has and HEAD lacks come back:
+    their images are still in the DVC history)."""
     with state.lock(ws):
         head, old = versions.resolve(ws, name), versions.resolve(ws, name, rev)
         edits = ds.diff_labels(head.labels, old.labels)
-        if not edits:
+        if not edits and old.classes == head.classes:
             raise NothingToDo(f"labels of {name!r} at {rev} are the same as HEAD's")
-        ds.check_labels(old.labels, head.classes, source=f"labels.csv at {rev}")
         return _commit_labels(ws, head, edits,
-                              f"Restore labels of {name} from {old.commit[:10]}", author)
+                              f"Restore labels of {name} from {old.commit[:10]}", author,
+                              classes=list(old.classes))
+
+
+def _classes_before(ws: Workspace, head: Version, target: Version) -> list[str]:
+    """HEAD's classes with the class changes of TARGET's commit undone: a class it added
+    (or renamed to) goes, one it removed (merged, or renamed from) comes back in its old
+    place."""
+    try:
+        parent = versions.resolve(ws, head.name, f"{target.commit}^").classes
+    except IDEError:  # the commit that created the dataset: no classes before it
+        return list(head.classes)
+    added = set(target.classes) - set(parent)
+    classes = [c for c in head.classes if c not in added]
+    for c in parent:
+        if c not in classes and c not in head.classes:
+            classes.insert(min(parent.index(c), len(classes)), c)
+    return classes
 
 
 def revert(ws: Workspace, name: str, rev: str, *, author: str | None = None) -> str:
-    """Undo the label changes of commit REV as a new commit (conflicts if changed since):
-    examples it removed come back, examples it added are removed again."""
+    """Undo the label and class changes of commit REV as a new commit (conflicts if changed
+    since): examples it removed come back, examples it added are removed again, a class it
+    renamed, merged or added is as before."""
     with state.lock(ws):
         head, target = versions.resolve(ws, name), versions.resolve(ws, name, rev)
         changes = history.commit_diff(ws, target)
-        if not changes:
+        classes = _classes_before(ws, head, target)
+        if not changes and tuple(classes) == head.classes:
             raise NothingToDo(f"commit {rev} changed no labels of {name!r}")
         moved = [c["id"] for c in changes if head.labels.get(c["id"]) != c["new"]]
         if moved:
             raise Conflict(f"cannot revert {rev}: changed again since: " + ", ".join(moved[:10]))
         edits = [{"id": c["id"], "old": c["new"], "new": c["old"]} for c in changes]
+        gone = {lab for lab in apply_edits(head.labels, edits).values() if lab} - set(classes)
+        if gone:
+            raise Conflict(f"cannot revert {rev}: examples labelled {', '.join(sorted(gone))} "
+                           "since; relabel them first")
         return _commit_labels(ws, head, edits, f"Revert label edits of {target.commit[:10]}",
-                              author)
+                              author, classes=classes)
