@@ -346,3 +346,15 @@ def test_review_page_filters_duplicates_and_outliers(grown, monkeypatch):
     assert not at.exception, at.exception
     shown = re.search(r"\*\*1 / (\d+)\*\*", at.markdown[0].value)
     assert shown and 0 < int(shown[1]) <= 50  # the 50 worst outliers, labelled ones only
+
+
+def test_accept_counts_only_what_it_staged(grown, run):
+    """`ide accept NAME ID` after earlier accepts: "1 suggestion(s) staged", not all."""
+    first, second, third = [r["id"] for r in suggest.suggestions(grown, "toy")[:3]]
+    assert run(grown, "accept", "toy", first, second)[1].startswith("2 suggestion(s) staged")
+    code, out, err = run(grown, "accept", "toy", third)
+    assert code == 0 and out.startswith("1 suggestion(s) staged"), (out, err)
+    code, out, _ = run(grown, "accept", "toy", "--json", "--min-probability", "0")
+    assert {e["id"] for e in json.loads(out)["staged"]}.isdisjoint({first, second, third})
+    assert len(staged.read(grown, "toy", versions.resolve(grown, "toy"))["labels"]) == \
+        3 + len(json.loads(out)["staged"])

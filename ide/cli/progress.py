@@ -7,7 +7,9 @@ A `Progress` is the `progress` callback the API takes. It is given plain dicts:
   `{"fold", "folds", "epoch", "epochs", "fraction", "rate"}` (fraction of the whole run,
   rate in examples/s); one line per epoch of a fold;
 - a count, from `embeddings` (images embedded) or `transfer` (files checked, copied):
-  `{"done", "total", "fraction"}`, `"rate"` optional; one line per tenth of the total.
+  `{"done", "total", "fraction"}`, `"rate"` optional; one line per tenth of the total. No
+  rate is shown ("?") until one is measured: the given one, or from the reports after the
+  first.
 `say(message)` announces the next step (`ide import`'s "checking every image in SRC");
 a count is named by the last message, or is the backbone "embedding images" if none.
 A count or a training run closes its bar when its fraction reaches 1.
@@ -39,6 +41,7 @@ class Progress:
         self.kind = None       # "train" or "count": a change of kind starts a new bar
         self.name = None       # the count's name, from say()
         self.start = 0.0
+        self.initial = 0       # a count's done at its first report: not measured work
         self.shown = None      # non-live: the tenth of a count last printed
         self.last = None       # non-live: the last report not printed yet
 
@@ -53,6 +56,9 @@ class Progress:
         if kind != self.kind:
             self.close(keep_name=True)
             self.kind, self.start, self.shown = kind, time.time(), 0
+            # What was done before the first report (a first batch, cached images) took an
+            # unknown time: a rate over it would be a number in the millions, not a rate.
+            self.initial = p.get("done", 0)
         if self.live:
             self._draw(p)
         else:
@@ -90,7 +96,8 @@ class Progress:
             train = self.kind == "train"
             self.bar = tqdm(total=100 if train else p["total"], file=self.stream,
                             desc=self._desc(p), bar_format=_TRAIN if train else _COUNT,
-                            unit=self._unit(), dynamic_ncols=True)
+                            unit=self._unit(), dynamic_ncols=True,
+                            initial=0 if train else self.initial)
         self.bar.set_description_str(self._desc(p), refresh=False)
         if self.kind == "train":
             self.bar.set_postfix_str(f"{p['rate']:.0f} ex/s", refresh=False)
@@ -125,7 +132,8 @@ class Progress:
                                      bar_format=_plain(_TRAIN),
                                      postfix=f"{p['rate']:.0f} ex/s")
         return tqdm.format_meter(p["done"], p["total"], elapsed, prefix=self._desc(p),
-                                 bar_format=_plain(_COUNT), unit=self._unit())
+                                 bar_format=_plain(_COUNT), unit=self._unit(),
+                                 initial=self.initial, rate=p.get("rate"))
 
     def _write(self, line: str) -> None:
         if self.bar is not None:

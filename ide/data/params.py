@@ -96,6 +96,22 @@ BOUNDS = {
 }
 
 
+# The fields each kind of model reads, beside `model`, `folds` and `seed`: params.yaml lists
+# only those of its model, since the others would change nothing (a reader would think
+# they do). A backbone fine-tuned whole (`finetune: 1`) trains with the CNN's loop.
+CNN_FIELDS = ("epochs", "batch_size", "lr", "image_size", "width", "warm_epochs", "min_steps")
+HEAD_FIELDS = ("weights", "decay", "finetune")
+
+
+def used_fields(params: Params) -> dict:
+    """PARAMS as params.yaml holds them: the fields its model reads, in Params' order."""
+    own = CNN_FIELDS if params.model == CNN else HEAD_FIELDS + (
+        tuple(f for f in CNN_FIELDS if f not in ("image_size", "width"))
+        if params.finetune else ())
+    return {f.name: getattr(params, f.name) for f in fields(params)
+            if f.name in ("model", "folds", "seed", *own)}
+
+
 def parse_params(text: str | None, source: str = "params.yaml") -> Params:
     """params.yaml text (None: no such file) -> the training parameters, validated; errors
     name SOURCE."""

@@ -18,11 +18,10 @@ asked, so that `dvc status` is clean (docs/TEAM.md).
 import csv
 import io
 import json
-from dataclasses import fields
 from pathlib import Path
 
 from ide.data import formats as ds
-from ide.data.params import Params, parse_params
+from ide.data.params import parse_params
 from ide.learn import backbone, rank, train
 from ide.learn.checkpoint import save_model
 from ide.repo.images import decode
@@ -30,8 +29,7 @@ from ide.repo.images import decode
 
 def stage_yaml() -> str:
     """dvc.yaml of a dataset: `dvc repro` there gives the same numbers as `ide retrain`."""
-    params = "".join(f"      - {f.name}\n" for f in fields(Params))
-    return f"""\
+    return """\
 stages:
   train:
     cmd: ide stage
@@ -41,7 +39,8 @@ stages:
       - dataset.yaml
       - checked.txt
     params:
-{params}    outs:
+      - params.yaml:
+    outs:
       - confusion.csv:
           cache: false
     metrics:

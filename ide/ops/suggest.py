@@ -52,8 +52,8 @@ def suggestions(ws: Workspace, name: str, *, order: str = "confident",
 def accept(ws: Workspace, name: str, *, ids: list[str] | None = None,
            min_probability: float | None = None, owner: str | None = None) -> list[dict]:
     """Stage the suggestions of IDS, or of every example whose suggestion has at least
-    MIN_PROBABILITY, as OWNER's label edits (see `ide.repo.staged`). Returns OWNER's staged
-    edits [{"id","old","new"}]."""
+    MIN_PROBABILITY, as OWNER's label edits (see `ide.repo.staged`). Returns the edits this
+    call staged [{"id","old","new"}] (OWNER may have others staged already)."""
     if min_probability is not None and not 0 <= min_probability <= 1:
         raise InvalidInput(f"--min-probability must be in [0, 1], got {min_probability}")
     if not ids and min_probability is None:
@@ -72,7 +72,9 @@ def accept(ws: Workspace, name: str, *, ids: list[str] | None = None,
     if not picked:
         raise NothingToDo(f"no suggestion to accept for {name!r}" + (
             f" with probability >= {min_probability}" if min_probability is not None else ""))
-    return staged.relabel(ws, name, {r["id"]: r["suggested"] for r in picked}, owner=owner)
+    ids = {r["id"] for r in picked}
+    return [e for e in staged.relabel(ws, name, {i: rows[i]["suggested"] for i in ids},
+                                      owner=owner) if e["id"] in ids]
 
 
 def count_above(rows: list[dict], min_probability: float) -> int:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from ide.data import formats as ds
 from ide.data import predictions
-from ide.data.params import check_model
+from ide.data.params import check_model, used_fields
 from ide.errors import IDEError, InvalidInput
 from ide.learn import ranking
 from ide.ops import sources
@@ -36,7 +35,8 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
                    say=lambda message: None, progress=None) -> dict:
     """Copy a folder of images into datasets/NAME (DVC-tracked) with its labels; one commit.
 
-    MODEL: the `model` of its params.yaml (default: the one measured best for such images).
+    MODEL: the `model` of its params.yaml (default: the one measured best for such images);
+    the answer says which ("model", and "model_chosen": true where ide chose it).
     SAY(message) is told each step as it starts (a large import takes a while), PROGRESS
     `{done, total, fraction}` within the steps that go over the files.
     """
@@ -63,12 +63,13 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         _check_new(ws, name, folder)
         state.write_atomic(marker, f"{os.getpid()}\n")
         try:
-            made = _build(ws, name, folder, source, classes, msg, author, model, say,
+            params = sources.params_for(list(source.files.values()), model)
+            made = _build(ws, name, folder, source, classes, msg, author, params, say,
                           progress)
         finally:
             marker.unlink(missing_ok=True)
     return {"commit": made.commit, "examples": len(source.files), "classes": classes,
-            "skipped": source.bad}
+            "skipped": source.bad, "model": params.model, "model_chosen": model is None}
 
 
 def _check_new(ws: Workspace, name: str, folder: str) -> None:
@@ -83,7 +84,7 @@ def _check_new(ws: Workspace, name: str, folder: str) -> None:
         raise InvalidInput(f"dataset {name!r} already exists ({folder})")
 
 
-def _build(ws, name, folder, source, classes, msg, author, model, say, progress=None):
+def _build(ws, name, folder, source, classes, msg, author, params, say, progress=None):
     """Copy, describe, DVC-track and commit the dataset: all of it, or nothing."""
     with committing(ws, [folder], msg, author) as made:
         say(f"copying {len(source.files)} images into {folder}/images")
@@ -92,8 +93,7 @@ def _build(ws, name, folder, source, classes, msg, author, model, say, progress=
         state.write_atomic(root / "labels.csv", ds.format_labels(source.labels))
         state.write_atomic(root / "dataset.yaml",
                            ds.format_meta({"name": name, "classes": classes}))
-        params = sources.params_for(list(source.files.values()), model)
-        state.write_atomic(root / "params.yaml", ds.format_meta(asdict(params)))
+        state.write_atomic(root / "params.yaml", ds.format_meta(used_fields(params)))
         state.write_atomic(root / "checked.txt", ds.format_checked(()))  # a stage dep
         state.write_atomic(root / "dvc.yaml", stage_yaml())
         say("tracking the images with DVC")

@@ -37,7 +37,9 @@ def _import(args):
 
 def _show_import(res):
     print(f"imported {res['examples']} examples in {len(res['classes'])} classes "
-          f"as {res['commit'][:10]}")
+          f"as {res['commit'][:10]}; model {res['model']}" + (
+              " (chosen for these images: --model picks another)" if res["model_chosen"]
+              else ""))
     for bad in res["skipped"]:
         print(f"skipped {bad}")
 
