@@ -7,12 +7,12 @@ probabilities, the fold models and the metrics in the workspace's state under
 labels blob, image hash, params, training version. An index per dataset maps each trained
 commit to its key. Asking again for a version already trained returns at once; a killed run
 resumes from its saved folds. A commit that changes at most WARM_MAX_CHANGED of the labels
-of a trained version warm-starts from that version's fold models. The model kept for a
-version is the ensemble of its K fold models; it also predicts the version's unlabelled
-examples, which are never fitted. `load_predictions` stores probabilities brought from a
-file as a version's results instead; `add_runs` stores runs brought from another machine
-(`ide.ops.sync` decides what travels). This module is the only writer of `runs/`; the
-ranked view of a run is `ide.learn.ranking`.
+of a trained version (images added or removed count as changed labels) warm-starts from
+that version's fold models. The model kept for a version is the ensemble of its K fold
+models; it also predicts the version's unlabelled examples, which are never fitted.
+`load_predictions` stores probabilities brought from a file as a version's results instead;
+`add_runs` stores runs brought from another machine (`ide.ops.sync` decides what travels).
+This module is the only writer of `runs/`; the ranked view of a run is `ide.learn.ranking`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ide.learn.embeddings import embed_version
 from ide.learn.incoming import KEY
 from ide.learn.train import (TRAIN_VERSION, image_side, predict_ensemble, standardise,
                              train_version, trains_images)
-from ide.repo import images, state
+from ide.repo import dvcdir, images, state
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
@@ -99,20 +99,37 @@ def trained(ws: Workspace, name: str) -> dict[str, str]:
 
 
 def _previous_run(ws, version: Version) -> Path | None:
-    """The newest finished run on the same classes, images and params, to warm-start from
-    (a class added, renamed or merged changes the models' outputs)."""
-    best = None
+    """The newest finished run to warm-start from: on the same classes and params (a class
+    added, renamed or merged changes the models' outputs), and on images that differ from
+    VERSION's only by examples added or removed (see `_same_images`)."""
+    found = []
     for key in set(trained(ws, version.name).values()):
         run = run_dir(ws, version.name, key)
         info = state.read_json(run / "run.json", None, valid=lambda d: isinstance(d, dict)
                                and {"images", "params", "finished"} <= d.keys())
         # A run of predictions brought from a file has no models to start from.
-        if info and (run / "model.pt").exists() and info["images"] == version.images_hash and \
+        if info and (run / "model.pt").exists() and \
                 info["params"] == asdict(version.params) and \
                 info.get("classes") == list(version.classes):
-            if best is None or info["finished"] > best[0]:
-                best = (info["finished"], run)
-    return best and best[1]
+            found.append((info["finished"], str(info["images"]), run))
+    for _, images_hash, run in sorted(found, reverse=True):
+        if _same_images(ws, images_hash, version):
+            return run
+    return None
+
+
+def _same_images(ws, images_hash: str, version: Version) -> bool:
+    """Whether every example of the images IMAGES_HASH that VERSION still has is the same
+    image in VERSION: images added (`ide add`) or removed only. Folds go by id, so fold k's
+    model, trained on those images, never saw an example of VERSION's fold k."""
+    if images_hash == version.images_hash:
+        return True
+    try:
+        old = dvcdir.read_manifest(ws.cache_dir(), images_hash, "an earlier run's images")
+        new = images.image_files(ws, version)
+        return all(new[e["relpath"]][0] == e["md5"] for e in old if e["relpath"] in new)
+    except (IDEError, KeyError, TypeError):  # a manifest not here, or not as DVC writes it
+        return False
 
 
 def retrain(ws: Workspace, version: Version, *, full: bool = False, progress=None,
@@ -135,6 +152,7 @@ def retrain(ws: Workspace, version: Version, *, full: bool = False, progress=Non
 def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device: str) -> None:
     """Train one version and store everything under RUN (metrics.json last)."""
     labels, classes, params = version.labels, list(version.classes), version.params
+    start = time.time()  # the whole run: decoding or embedding the images is part of it
     if trains_images(params):
         ids, x = images.arrays(ws, version, image_side(params))
     else:
@@ -153,7 +171,6 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
             warm = checkpoint.load_states(prev / "model.pt")
             warm_from = info["commit"]
     partial = run / "partial"
-    start = time.time()
     blank = [n for n, i in enumerate(ids) if labels.get(i) == ""]
     blank_ids, blank_x = [ids[n] for n in blank], x[blank]
     ids, probs, states, metrics = train_version(
@@ -259,8 +276,10 @@ def commit_metrics(ws: Workspace, name: str, commit: str) -> dict | None:
 
 
 def finished_run(ws: Workspace, version: Version) -> Path:
-    """The folder of VERSION's finished results; NotTrained if it has none."""
-    run = run_dir(ws, version.name, run_key(version))
+    """The folder of VERSION's finished results, found as `ide log` finds them (`run_of`:
+    the index, then the content); NotTrained if it has none."""
+    run = run_dir(ws, version.name, run_of(ws, version.name, version.commit) or
+                  run_key(version))
     if not (run / "metrics.json").exists():
         raise NotTrained(f"{version.name} at {version.commit[:10]} is not trained yet: run "
                          f"`ide retrain {version.name}` (or keep `ide watch` running)")
