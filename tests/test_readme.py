@@ -101,3 +101,24 @@ def test_readme_try_it_line_builds_trains_and_serves_the_demo(tmp_path):
     time.sleep(1)
     left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
     assert not left.stdout.strip(), "processes left running after SIGTERM"
+
+
+def test_demo_refuses_a_folder_inside_another_repository(ws, run):
+    """Inside a repository (the clone of ide, say) the demo would be a nested workspace
+    whose commits land in that repository: refused in one line, nothing made."""
+    inside = ws.root / "ide-demo"
+    code, out, err = run(None, "demo", str(inside), "--no-serve")
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"is inside the git repository {ws.root}" in err and "ide demo" in err
+    assert not inside.exists()
+
+
+def test_a_failing_dvc_command_says_dvc_s_reason(tmp_path):
+    """DVC's own reason, not an exit code: here, a parent .gitignore hiding the folder."""
+    from ide.errors import IDEError
+    from ide.repo import commits
+
+    commits.init(tmp_path)
+    (tmp_path / ".gitignore").write_text("/sub/\n")
+    with pytest.raises(IDEError, match=r"dvc init failed: .*is ignored by your SCM tool"):
+        commits.init(tmp_path / "sub")
