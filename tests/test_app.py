@@ -326,7 +326,8 @@ def test_training_shows_eta_rate_and_place_in_the_queue(toy, app):
     state.write_json(status, {"dataset": "other", "commit": head, "progress": {"fraction": 0.1}})
     with state.lock(toy, "worker-running"):  # a live worker
         at = app(toy)
-        assert "position 2; training other now" in texts(at.info)
+        bar = at.get("progress")[0].proto.text
+        assert f"Training other ({head[:8]})" in bar and "queued next" in bar
         state.write_json(status, {"dataset": "toy", "commit": head, "progress": {
             "fold": 1, "folds": 5, "epoch": 1, "epochs": 9, "rate": 1234.0, "fraction": 0.2}})
         at.run()
@@ -335,6 +336,38 @@ def test_training_shows_eta_rate_and_place_in_the_queue(toy, app):
         at.run()
     text = at.get("progress")[0].proto.text
     assert "ETA" in text and "1,234 examples/s" in text
+
+
+def test_a_burst_of_commits_shows_what_trains_and_the_newest_model(trained_ws, app, run):
+    """Ada commits, then Grace, while the worker trains Ada's commit: the pages and `ide
+    status` say which commit trains (with its progress) and that HEAD is queued after it,
+    and the Review page shows the newest trained model meanwhile, saying which it is."""
+    trained = trained_ws.head()
+    staged.relabel(trained_ws, "toy", {"h/003.png": "h"}, owner=ADA)
+    ada = commits.commit(trained_ws, "toy", "Ada's fix", owner=ADA)
+    staged.relabel(trained_ws, "toy", {"v/004.png": "v"}, owner="Grace")
+    grace = commits.commit(trained_ws, "toy", "Grace's fix", owner="Grace")
+    state.write_json(state.path(trained_ws, state.WORKER, "queue.json"),
+                     [{"dataset": "toy", "commit": ada, "queued": 0}])
+    state.write_json(state.path(trained_ws, state.WORKER, "status.json"), {
+        "dataset": "toy", "commit": ada, "progress": {
+            "fold": 2, "folds": 5, "epoch": 1, "epochs": 9, "fraction": 0.4}})
+    with state.lock(trained_ws, "worker-running"):  # a live worker, training Ada's commit
+        status = worker.model_status(trained_ws, "toy")
+        assert (status["state"], status["position"], status["now"]["commit"]) == \
+            ("queued", 1, ada)
+        code, out, _ = run(trained_ws, "status", "toy")
+        assert f"model queued (training toy@{ada[:8]} first: fold 2/5, 40%)" in out
+        at = app(trained_ws)
+        for page in ("Review", "Label"):
+            at.sidebar.radio(key="page").set_value(page).run()
+            bar = at.get("progress")[0].proto.text
+            assert f"Training the older commit {ada[:8]}: fold 2/5, 40%" in bar
+            assert f"HEAD ({grace[:8]}) is queued next" in bar
+            assert "not trained" not in texts(at.warning)
+    at.sidebar.radio(key="page").set_value("Review").run()
+    assert f"Showing the model of {trained[:8]}, not of HEAD ({grace[:8]})" in \
+        texts(at.caption)
 
 
 def test_the_deploy_button_is_hidden(toy, app):

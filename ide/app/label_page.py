@@ -1,6 +1,7 @@
-"""The app's Label page: the unlabelled queue, each example with the model's suggestion
-pre-selected, labelled by the keyboard as on the Review page (A accepts the suggestion, a
-class key assigns that class, N/P move, X removes), and a bulk "accept every suggestion
+"""The app's Label page: the model of HEAD (`ide.app.widgets.model_ui`), the unlabelled
+queue, each example with the model's suggestion pre-selected (while HEAD trains, the newest
+trained model's), labelled by the keyboard as on the Review page (A accepts the suggestion,
+a class key assigns that class, N/P move, X removes), and a bulk "accept every suggestion
 above P" that says how many edits it will stage. Everything it stages goes through
 `ide.ops.suggest` and `ide.repo.staged` as the reviewer's, and is committed from the sidebar (the
 staged edits, as on the Review page) like any other edit.
@@ -13,8 +14,8 @@ import streamlit as st
 from ide.app import actions, widgets
 from ide.app.head import Head
 from ide.errors import NotTrained
-from ide.ops import suggest
-from ide.repo import staged
+from ide.ops import suggest, views
+from ide.repo import staged, versions
 
 
 def _step(delta: int) -> None:
@@ -22,16 +23,15 @@ def _step(delta: int) -> None:
 
 
 def page(ws, name, author, head: Head) -> None:
+    widgets.model_ui(ws, name, head)
     widgets.staged_ui(ws, name, author, head)
     version = head.version
     waiting = sum(lab == "" for lab in version.labels.values())
     order = st.radio("Order", ["confident", "uncertain"], horizontal=True, key="label_order",
                      help="uncertain first is active learning: the labels that teach the "
                           "model most")
-    try:
-        rows = suggest.suggestions(ws, name, order=order, version=version,
-                                   everyone=head.everyone)
-    except NotTrained:
+    rows = suggestions(ws, name, order, head)
+    if rows is None:
         st.info(f"{waiting} unlabelled example(s). The suggestions appear when HEAD "
                 f"({version.commit[:8]}) is trained.")
         return
@@ -42,6 +42,29 @@ def page(ws, name, author, head: Head) -> None:
         return
     bulk_ui(ws, name, rows)
     focus_ui(ws, name, version, rows)
+
+
+def suggestions(ws, name, order: str, head: Head) -> list[dict] | None:
+    """The suggestions of HEAD's model or, while HEAD is not trained, of the newest trained
+    commit's (said so above them); None when neither has one."""
+    try:
+        return suggest.suggestions(ws, name, order=order, version=head.version,
+                                   everyone=head.everyone)
+    except NotTrained:
+        pass
+    older = next((e["commit"] for e in views.log(ws, name, version=head.version)
+                  if e["metrics"]), None)
+    if older is None:
+        return None
+    try:
+        rows = suggest.suggestions(ws, name, order=order, version=head.version,
+                                   everyone=head.everyone,
+                                   model=versions.resolve(ws, name, older))
+    except NotTrained:
+        return None
+    st.caption(f"Suggestions of the model of {older[:8]}, the newest trained commit, until "
+               f"HEAD ({head.version.commit[:8]}) is trained.")
+    return rows
 
 
 def bulk_ui(ws, name, rows) -> None:

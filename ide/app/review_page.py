@@ -1,4 +1,4 @@
-"""The app's Review page: the model of HEAD (trained, training or queued), the most
+"""The app's Review page: the model of HEAD (`ide.app.widgets.model_ui`), the most
 suspicious examples of the viewed commit with filters, the focused example driven by the
 keyboard (N/P move, A accepts the suggestion, K keeps the label, X removes, a class key
 relabels), the gallery with its bulk assign, and in the sidebar the staged edits and the
@@ -7,7 +7,6 @@ commit.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import numpy as np
@@ -16,13 +15,13 @@ import streamlit as st
 from ide.app import actions, loaders, widgets
 from ide.app.head import Head
 from ide.learn import rank, ranking
-from ide.ops import views, worker
+from ide.ops import views
 
 COLUMNS = 5
 
 
 def page(ws, name, author, head: Head) -> None:
-    status_ui(ws, name, head)
+    widgets.model_ui(ws, name, head)
     viewed = viewed_commit(ws, name, head)
     widgets.staged_ui(ws, name, author, head)
     if viewed is None:
@@ -36,56 +35,6 @@ def page(ws, name, author, head: Head) -> None:
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
     grid_ui(ws, name, commit, r, filters_ui(ws, name, r), head)
-
-
-def eta(status: dict) -> str:
-    """"ETA 1m 20s · 310 examples/s" of a training phase, from the worker's rate, or from
-    how fast its fraction moved since this session first saw that phase."""
-    key = f"eta_{status['commit']}_{status.get('phase')}"
-    f = status.get("fraction", 0.0)
-    t0, f0 = st.session_state.setdefault(key, (time.time(), f))
-    speed = (f - f0) / (time.time() - t0) if f > f0 else 0.0
-    rate = status.get("rate")
-    parts = []
-    if speed > 0:
-        left = int((1 - f) / speed)
-        parts.append(f"ETA {left // 60}m {left % 60:02d}s" if left >= 60 else f"ETA {left}s")
-    if rate:
-        parts.append(f"{rate:,.0f} examples/s")
-    return " · ".join(parts)
-
-
-@st.fragment(run_every=2)
-def status_ui(ws, name, head: Head) -> None:
-    """The model of HEAD: trained, training (with progress and ETA) or queued (with its
-    place); reruns the page when a training finishes, so the new ranking appears without
-    a manual refresh."""
-    # Every 2 s by itself: then HEAD is asked again (model_status does, given no commit).
-    status = worker.model_status(ws, name, head.version.commit if head.first("status")
-                                 else None)
-    state = status["state"]
-    if state == "training":
-        more = eta(status)
-        st.progress(status.get("fraction", 0.0), text=f"Training HEAD: {status['progress']}"
-                    + (f" · {more}" if more else ""))
-    elif state == "queued":
-        place = status.get("position", 1)
-        st.info("HEAD is queued for training" + (
-            f" (position {place}" + (f"; training {status['training']} now" if
-                                     status.get("training") else "") + ")"
-            if place > 1 or status.get("training") else "") + (
-            "" if status.get("worker") else
-            " (no worker running: start `ide watch` or `ide serve`)"))
-    elif state == "failed":
-        st.error(f"Training HEAD failed: {status['error']}")
-    elif state == "not trained":
-        st.warning("HEAD is not trained" + ("" if status.get("worker") else
-                   ": run `ide retrain` or keep `ide serve` running"))
-    key = f"state_{name}"
-    before = st.session_state.get(key)
-    st.session_state[key] = (status["commit"], state)
-    if before and before != (status["commit"], state) and state == "trained":
-        st.rerun(scope="app")
 
 
 def viewed_commit(ws, name, head: Head) -> dict | None:
@@ -106,7 +55,8 @@ def viewed_commit(ws, name, head: Head) -> dict | None:
     entry = options[picked]
     if entry["commit"] != log[0]["commit"]:
         st.caption(f"Showing the model of {entry['commit'][:8]}, not of HEAD "
-                   f"({log[0]['commit'][:8]}).")
+                   f"({log[0]['commit'][:8]})" + (": HEAD's shows when its training ends."
+                                                  if picked == newest else "."))
     return entry
 
 

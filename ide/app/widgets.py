@@ -8,10 +8,14 @@ again; every change is left to the callbacks of `ide.app.actions`.
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from ide.app import actions, loaders
 from ide.app.head import Head
+from ide.learn import runs
+from ide.ops import worker
 from ide.repo import conflicts
 
 
@@ -70,6 +74,66 @@ def badges(head: Head) -> dict[str, str]:
     found.update({i: ":green-badge[checked]" for i in head.mine["checked"]})
     found.update({e["id"]: ":red-badge[removed]" for e in head.mine["removed"]})
     return found
+
+
+@st.fragment(run_every=2)
+def model_ui(ws, name, head: Head) -> None:
+    """The model of HEAD: trained, training (with progress and ETA), queued (with its place,
+    and what the worker trains first) or failed; every 2 s by itself, and the whole page
+    reruns when it has to follow (`follow`)."""
+    # A tick of its own asks HEAD again (model_status does, given no commit).
+    whole = head.first("model")
+    status = worker.model_status(ws, name, head.version.commit if whole else None)
+    state, commit = status["state"], status["commit"][:8]
+    now = status.get("now")
+    if state == "training":
+        st.progress(status["fraction"], text=f"Training HEAD ({commit}): "
+                    f"{status['progress']}{eta(status)}")
+    elif now:  # queued behind the worker's current run (an older commit, or another dataset)
+        what = (f"the older commit {now['commit'][:8]}" if now["dataset"] == name
+                else f"{now['dataset']} ({now['commit'][:8]})")
+        place = status["position"]
+        st.progress(now["fraction"], text=f"Training {what}: {now['progress']}{eta(now)} · "
+                    f"HEAD ({commit}) is queued " + ("next" if place == 1 else
+                                                     f"(position {place})"))
+    elif state == "queued":
+        st.info(f"HEAD ({commit}) is queued for training (position {status['position']})"
+                + ("" if status.get("worker") else
+                   " (no worker running: start `ide watch` or `ide serve`)"))
+    elif state == "failed":
+        st.error(f"Training HEAD failed: {status['error']}")
+    elif state == "not trained":
+        st.warning(f"HEAD ({commit}) is not trained" + ("" if status.get("worker") else
+                   ": run `ide retrain` or keep `ide serve` running"))
+    follow(ws, name, status["commit"], whole)
+
+
+def follow(ws, name, commit: str, whole: bool) -> None:
+    """Rerun the whole page when HEAD moved (to COMMIT) or a commit got trained since the
+    page was drawn (WHOLE: this is that run): then it shows the new model, its suggestions
+    and the staged edits as they are, without a reload."""
+    key, seen = f"follow_{name}", (commit, runs.stamp(ws, name))
+    before = st.session_state.get(key)
+    st.session_state[key] = seen
+    if not whole and before is not None and before != seen:
+        st.rerun(scope="app")
+
+
+def eta(status: dict) -> str:
+    """" · ETA 1m 20s · 310 examples/s" of a training phase, from the worker's rate, or from
+    how fast its fraction moved since this session first saw that phase."""
+    key = f"eta_{status['commit']}_{status.get('phase')}"
+    f = status.get("fraction", 0.0)
+    t0, f0 = st.session_state.setdefault(key, (time.time(), f))
+    speed = (f - f0) / (time.time() - t0) if f > f0 else 0.0
+    rate = status.get("rate")
+    parts = []
+    if speed > 0:
+        left = int((1 - f) / speed)
+        parts.append(f"ETA {left // 60}m {left % 60:02d}s" if left >= 60 else f"ETA {left}s")
+    if rate:
+        parts.append(f"{rate:,.0f} examples/s")
+    return "".join(f" · {p}" for p in parts)
 
 
 def conflicts_ui(ws, name, head: Head) -> None:
