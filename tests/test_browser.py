@@ -169,3 +169,38 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
     from ide.learn import runs
     assert runs.commit_metrics(ws, "toy", head)["examples"] == 90
+
+
+def test_the_starting_page_reloads_itself(page, tmp_path):
+    """While the app behind the gate starts, a page load gets 503 and a page that asks again
+    by itself: once the app answers, the browser shows it without a reload."""
+    port, backend = free_port(), free_port()
+    gate = subprocess.Popen([sys.executable, "-c", (
+        "import socket, sys; from ide.serve import gate; s = socket.socket(); "
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+        f"s.bind(('127.0.0.1', {port})); "
+        f"gate.run([s], '127.0.0.1', {port}, {backend}, secret='s', token='t', password=None)")],
+        start_new_session=True)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "index.html").write_text("<p>the app itself</p>")
+    app = None
+    try:
+        deadline = time.time() + 30
+        while True:  # the gate is up when its port answers
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and gate.poll() is None
+                time.sleep(0.1)
+        answer = page.goto(f"http://127.0.0.1:{port}/?token=t")
+        assert answer.status == 503 and "the app is starting" in page.content()
+        app = subprocess.Popen([sys.executable, "-m", "http.server", str(backend), "--bind",
+                                "127.0.0.1", "-d", str(tmp_path / "app")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        page.get_by_text("the app itself").wait_for(timeout=30_000)
+    finally:
+        stop(gate)
+        if app:
+            app.terminate()
+            app.wait(timeout=20)
