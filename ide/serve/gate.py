@@ -14,8 +14,9 @@ websockets from another origin. A token or password is compared only while the s
 budget allows (`Budget`: one a second, a few at once); beyond it the answer is 429 at once,
 uncompared, so no queue forms. The cookie is compared always (256 random bits: guessing it
 is hopeless at any rate), so a logged-in browser is never held up; a wrong one counts as
-none. While the app behind it starts, a page load gets 503 and a page that reloads itself. A login body is at most LOGIN_BODY bytes, any other body BODY bytes; a request that
-is not let in never has its body read.
+none. A login body is at most LOGIN_BODY bytes, any other body BODY bytes; a request that
+is not let in never has its body read. While the app behind it starts, a page load gets 503
+and a page that reloads itself.
 """
 
 from __future__ import annotations
