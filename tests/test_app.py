@@ -1,10 +1,12 @@
 """The Streamlit app, driven by AppTest: every page, the main actions, the bad states."""
 
 import json
+import re
 from collections import Counter
 
 import numpy as np
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from ide.app import SCRIPT
@@ -172,7 +174,13 @@ def test_history_page(trained_ws, app):
     assert not at.exception
     commits = at.dataframe[0].value
     assert commits["message"].tolist()[0] == "Simulated annotation noise"
-    assert commits["accuracy"].notna().tolist() == [True, False]
+    # One format of percentages, "–" where a commit has none (not trained), never "None".
+    accuracy = commits["accuracy"].tolist()
+    assert re.fullmatch(r"\d+\.\d%", accuracy[0]) and accuracy[1] == "–"
+    assert commits.notna().all().all() and "None" not in commits.astype(str).values
+    trend = next(c for c in at.get("vega_lite_chart") if "accuracy" in c.proto.spec)
+    points = convert_arrow_bytes_to_pandas_df(trend.proto.data.data)["accuracy"].tolist()
+    assert [f"{p:.1f}%" for p in points] == accuracy[:1]  # same units as the table
     assert len(at.get("image")) >= 3  # the diff of the noise commit, as images
     assert "h → **v**" in texts(at.markdown)
     assert commits.columns.tolist()[:4] == ["commit", "edits", "accuracy", "suspects"]
