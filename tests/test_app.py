@@ -164,7 +164,7 @@ def test_one_review_rerun_reads_head_and_the_staged_edits_once(trained_ws, app, 
         counted("HEAD", read_at) if rev == "HEAD" else read_at)(ws, rev, *args, **kwargs))
     at.run()
     assert not at.exception, at.exception
-    assert ":gray-badge[staged by Bob]" in texts(at.markdown)  # what was read is shown
+    assert ":gray-badge[staged v by Bob]" in texts(at.markdown)  # what was read is shown
     assert reads == {"staged": 1, "HEAD": 1}
 
 
@@ -224,13 +224,14 @@ def test_each_reviewer_stages_and_commits_only_their_own(trained_ws, app):
     assert [e["owner"] for e in staged.others(trained_ws, "toy", owner="Bob")["labels"]] \
         == [ADA]
     bob.run()
-    assert "staged by Ada Lovelace" in texts(bob.markdown)  # her card, badged, read-only
+    assert "staged d by Ada Lovelace" in texts(bob.markdown)  # her card, badged, read-only
     assert f"`{first}`" in texts(bob.sidebar.expander[0].markdown)
     bob.button(key="k_prev").click().run()
     bob.button(key="k_prev").click().run()
     assert f"`{first}`" in focus(bob)
-    bob.button(key="k_class_2").click().run()  # her example: refused, not taken over
-    assert "staged by Ada Lovelace" in toasts(bob) and f"`{first}`" in focus(bob)
+    her = [bob.button(key=k) for k in ("k_class_2", "k_accept", "k_keep", "k_remove",
+                                       f"rm_{first}")]
+    assert all(b.disabled and "staged by Ada Lovelace" in b.help for b in her)  # not taken
     ada.sidebar.text_input(key="commit_message").input("Ada's fix").run()
     ada.sidebar.button(key="commit").click().run()
     log = history.log(trained_ws, "toy")
@@ -302,9 +303,28 @@ def test_cards_show_both_probabilities_and_the_focus_its_top_3(trained_ws, app):
     assert texts(at.caption).count("Top 3: ") == 1
     card = next(m.value for m in at.markdown if m.value.startswith("`d/005.png`"))
     assert "h → **d**" in card and "0% → 100%" in card
-    at.button(key="k_accept").click().run()
-    card = next(m.value for m in at.markdown if m.value.startswith("`d/005.png`"))
-    assert ":orange-badge[staged]" in card  # marked until committed
+
+
+def card(at, example_id) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith(f"`{example_id}`"))
+
+
+def test_a_staged_example_shows_its_committed_label_beside_the_staged_one(trained_ws, app):
+    """The focus and the card of a staged example: the committed label with its probability
+    and loss, the staged label as a badge (whose it is), the suggestion; the suspect mark
+    stays, said handled. Another reviewer sees the same, the edit as Ada's."""
+    ada, bob = app(trained_ws), app(trained_ws, name="Bob")
+    before = focus(ada)
+    assert "`d/005.png` · given **h** (0%) · suggested **d** (100%) · loss " in before
+    assert card(ada, "d/005.png").startswith("`d/005.png` ⚠ ◀")  # a suspect, focused
+    ada.button(key="k_accept").click().run()
+    ada.button(key="k_prev").click().run()
+    bob.run()
+    for at, badge in ((ada, ":orange-badge[staged d]"),
+                      (bob, ":gray-badge[staged d by Ada Lovelace]")):
+        assert focus(at) == f"{before} · {badge}"
+        assert card(at, "d/005.png") == \
+            f"`d/005.png` :gray[⚠ handled] ◀ {badge}  \nh → **d**  \n0% → 100%"
 
 
 def test_thumbnails_are_square_and_the_zoom_is_the_whole_image(tmp_path, ws):

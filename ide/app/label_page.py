@@ -72,7 +72,9 @@ def bulk_ui(ws, name, rows) -> None:
     p = c1.slider("Accept every suggestion with probability at least", 0.0, 1.0, 0.9, 0.01,
                   key="label_min_p")
     n = suggest.count_above(rows, p)
-    c2.button(f"Accept {n} suggestion(s) ≥ {p:.2f}", key="label_bulk", disabled=not n,
+    why = actions.refusal("", {})  # no name given
+    c2.button(f"Accept {n} suggestion(s) ≥ {p:.2f}", key="label_bulk",
+              disabled=not n or bool(why), help=why,
               on_click=actions.staging, args=(suggest.accept, ws, name),
               kwargs={"min_probability": p, "done": f"staged {n} suggestion(s)"})
 
@@ -88,15 +90,18 @@ def focus_ui(ws, name, version, rows) -> None:
     widgets.picture(left, ws, name, version.commit, i, width=160)
     right.markdown(f"**{at + 1} / {len(rows)}** · `{i}` · suggested **{sug}** "
                    f"({row['probability']:.0%}, margin {row['margin']:.2f})")
+    why = actions.refusal(i, {})  # staged examples are not in the queue: only a name lacks
     b = right.columns(4)
     b[0].button("Previous (P)", key="l_prev", shortcut="P", on_click=_step, args=(-1,))
     b[1].button("Next (N)", key="l_next", shortcut="N", on_click=_step, args=(1,))
     b[2].button(f"Accept {sug} (A)", key="l_accept", shortcut="A", type="primary",
                 on_click=actions.staging, args=(staged.relabel, ws, name, {i: sug}),
-                kwargs={"done": f"{i}: {sug} (staged)"})
+                kwargs={"done": f"{i}: {sug} (staged)"}, disabled=bool(why), help=why)
     b[3].button("Remove (X)", key="l_remove", shortcut="X", on_click=actions.staging,
-                args=(staged.remove, ws, name, [i]), kwargs={"done": f"{i}: removal staged"})
+                args=(staged.remove, ws, name, [i]), kwargs={"done": f"{i}: removal staged"},
+                disabled=bool(why), help=why)
     widgets.class_buttons(right, list(version.classes), "l_class", lambda cls: {
+        "disabled": bool(why), "help": why,
         "type": "primary" if cls == sug else "secondary", "on_click": actions.staging,
         "args": (staged.relabel, ws, name, {i: cls}),
         "kwargs": {"done": f"{i}: {cls} (staged)"}})

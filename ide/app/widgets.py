@@ -66,14 +66,33 @@ def pager_ui(pages: int, where: str) -> None:
 
 
 def badges(head: Head) -> dict[str, str]:
-    """{id: badge} of the staged examples: the reviewer's edits, checks and removals, and
-    the other reviewers' edits (with whose they are)."""
-    found = {e["id"]: ":orange-badge[staged]" for e in head.mine["labels"]}
-    found.update({e["id"]: f":gray-badge[staged by {e['owner'] or 'command line'}]"
-                  for e in head.theirs["labels"]})
-    found.update({i: ":green-badge[checked]" for i in head.mine["checked"]})
-    found.update({e["id"]: ":red-badge[removed]" for e in head.mine["removed"]})
-    return found
+    """{id: badges} of the staged examples: the reviewer's edits (with the new label), checks
+    and removals, and the other reviewers' (with whose they are)."""
+    found: dict[str, list[str]] = {}
+    for e in head.mine["labels"]:
+        found.setdefault(e["id"], []).append(f":orange-badge[staged {e['new']}]")
+    for i in head.mine["checked"]:
+        found.setdefault(i, []).append(":green-badge[checked]")
+    for e in head.mine["removed"]:
+        found.setdefault(e["id"], []).append(":red-badge[removed]")
+    for kind, what in (("labels", "staged {new} by"), ("checked", "checked by"),
+                       ("removed", "removed by")):
+        for e in head.theirs[kind]:
+            text = what.format(new=e.get("new"))
+            found.setdefault(e["id"], []).append(f":gray-badge[{text} {whose(e)}]")
+    return {i: " ".join(b) for i, b in found.items()}
+
+
+def whose(edit: dict) -> str:
+    """Who staged EDIT, one of the others' (`staged.others`)."""
+    return edit["owner"] or "the command line"
+
+
+def others_at(head: Head) -> dict[str, str]:
+    """{id: who} of the examples another reviewer has staged something for: theirs until
+    they commit or unstage it."""
+    return {e["id"]: whose(e) for kind in ("labels", "checked", "removed")
+            for e in head.theirs[kind]}
 
 
 @st.fragment(run_every=2)
@@ -167,7 +186,7 @@ def staged_ui(ws, name, author, head: Head) -> None:
     for e in edits:
         undo_ui(ws, name, e["id"], f"`{e['id']}` {e['old']} → {e['new']}")
     for i in marks:
-        st.sidebar.write(f"`{i}` ✓ checked")
+        undo_ui(ws, name, i, f"`{i}` ✓ checked")
     for e in removed:
         undo_ui(ws, name, e["id"], f"`{e['id']}` ✗ removed")
     if edits or marks or removed:
@@ -183,11 +202,11 @@ def staged_ui(ws, name, author, head: Head) -> None:
                                  f"{len(theirs['checked'])} checked, "
                                  f"{len(theirs['removed'])} removed"):
             for e in theirs["labels"]:
-                st.write(f"`{e['id']}` {e['old']} → {e['new']} · {e['owner'] or 'command line'}")
+                st.write(f"`{e['id']}` {e['old']} → {e['new']} · {whose(e)}")
             for e in theirs["checked"]:
-                st.write(f"`{e['id']}` ✓ checked · {e['owner'] or 'command line'}")
+                st.write(f"`{e['id']}` ✓ checked · {whose(e)}")
             for e in theirs["removed"]:
-                st.write(f"`{e['id']}` ✗ removed · {e['owner'] or 'command line'}")
+                st.write(f"`{e['id']}` ✗ removed · {whose(e)}")
 
 
 def undo_ui(ws, name, example_id: str, text: str) -> None:

@@ -180,8 +180,7 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
     what the worker trains before it as "now"), `failed` (with the error) or `not trained`.
     A HEAD that a live worker has not queued yet, because it is training an older commit
     (a burst of commits), is `queued` too: the worker queues HEAD when that run ends."""
-    head = ws.head()
-    commit = commit or head
+    commit = commit or ws.head()
     if runs.run_of(ws, name, commit):
         return {"state": "trained", "commit": commit}
     now = training_now(ws)
@@ -193,7 +192,7 @@ def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
     place = next((n for n, q in enumerate(queue) if q["dataset"] == name
                   and q["commit"] == commit), None)
     error = _read(ws, "errors").get(f"{name}@{commit}")
-    if place is None and now and commit == head and not error:
+    if place is None and now and not error and commit == ws.head():
         # The worker scans HEAD after this run: it coalesces NAME's queued commits into it.
         place = sum(q["dataset"] != name for q in queue)
     if place is not None:
