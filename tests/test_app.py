@@ -241,10 +241,34 @@ def test_each_reviewer_stages_and_commits_only_their_own(trained_ws, app):
     assert not staged.others(trained_ws, "toy", owner="Bob")["labels"]
 
 
+def test_k_again_takes_a_check_back_and_others_marks_are_badged_and_locked(trained_ws, app):
+    staged.mark_checked(trained_ws, "toy", ["h/001.png"], owner="Bob")
+    staged.remove(trained_ws, "toy", ["h/002.png"], owner="Bob")
+    at = app(trained_ws)
+    first = focus(at).split("`")[1]
+    at.button(key="k_keep").click().run()
+    assert staged.read(trained_ws, "toy", owner=ADA)["checked"] == [first]
+    at.button(key="k_prev").click().run()
+    keep = at.button(key="k_keep")
+    assert keep.label == "Uncheck (K)" and keep.proto.shortcut.lower() == "k"
+    keep.click().run()
+    assert staged.read(trained_ws, "toy", owner=ADA)["checked"] == []
+    at.button(key="k_keep").click().run()  # and a button in the sidebar takes it back too
+    at.sidebar.button(key=f"undo_{first}").click().run()
+    assert staged.read(trained_ws, "toy", owner=ADA)["checked"] == []
+    at.multiselect(key="f_given").set_value(["h"]).run()
+    assert ":gray-badge[checked by Bob]" in card(at, "h/001.png")
+    assert ":gray-badge[removed by Bob]" in card(at, "h/002.png")
+    assert at.button(key="rm_h/002.png").disabled
+    assert "staged by Bob" in at.button(key="rm_h/002.png").help
+
+
 def test_no_edit_without_a_name_and_no_commit_without_a_message(trained_ws, app):
     at = app(trained_ws, name=None)
     assert "Give your name" in texts(at.info)
-    assert at.button(key="k_accept").disabled and at.button(key="k_keep").disabled
+    first = focus(at).split("`")[1]
+    for key in ("k_accept", "k_keep", "k_remove", "k_class_0", f"rm_{first}"):
+        assert at.button(key=key).disabled and "Give your name" in at.button(key=key).help
     at.sidebar.text_input(key="user_name").input("Ada Lovelace").run()
     at.button(key="k_accept").click().run()
     assert at.sidebar.button(key="commit").disabled  # no message yet

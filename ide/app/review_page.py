@@ -63,7 +63,8 @@ def viewed_commit(ws, name, head: Head) -> dict | None:
 def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
     """Indices of the examples to show, most suspicious first; the focus and the gallery
     go back to the top when the filters or the ranking change."""
-    c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 3, 2, 1.3, 1.6])
+    # Widths that fit "Only suspects" whole at 1280 pixels (tests/test_browser.py).
+    c1, c2, c3, c4, c5, c6 = st.columns([1.8, 1.8, 2.6, 1.8, 2, 1.6])
     given = c1.multiselect("Given class", r.classes, key="f_given")
     predicted = c2.multiselect("Predicted class", r.classes, key="f_pred")
     pairs = {f"{a} → {b} ({n})": (a, b) for a, b, n in views.confusion_pairs(r)}

@@ -50,13 +50,14 @@ def class_buttons(where, classes, key: str, button) -> None:
 
 def pager_ui(pages: int, where: str) -> None:
     """Previous / next page (Shift+P / Shift+N), above and below the gallery."""
+    # Short labels, so that they and their shortcut fit whole at 1280 pixels.
     c = st.columns([1, 1, 1, 3] if where == "top" else [1, 1, 4])
-    c[0].button("◀ Previous page", key=f"page_prev_{where}", on_click=actions.turn_page,
+    c[0].button("◀ Page", key=f"page_prev_{where}", on_click=actions.turn_page,
                 args=(-1,), disabled=st.session_state.gallery_page <= 1,
-                shortcut="Shift+P" if where == "top" else None)
-    c[1].button("Next page ▶", key=f"page_next_{where}", on_click=actions.turn_page,
+                shortcut="Shift+P" if where == "top" else None, help="previous page")
+    c[1].button("Page ▶", key=f"page_next_{where}", on_click=actions.turn_page,
                 args=(1,), disabled=st.session_state.gallery_page >= pages,
-                shortcut="Shift+N" if where == "top" else None)
+                shortcut="Shift+N" if where == "top" else None, help="next page")
     if where == "top":
         c[2].number_input(f"Page (of {pages})", 1, pages, key="gallery_page",
                           on_change=actions.on_page, label_visibility="collapsed")
