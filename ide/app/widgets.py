@@ -1,6 +1,7 @@
 """Widgets that more than one page shows: an example's picture, the class buttons and their
-keys, the gallery's pager, the badges of staged examples, and the sidebar's staged edits
-with the commit (and the conflicts to settle first).
+keys, the gallery's pager, the badges of staged examples (whose they are), the model of HEAD
+(a fragment that polls the worker every 2 s and reruns the page when it must follow), and
+the sidebar's staged edits with the commit (and the conflicts to settle first).
 
 HEAD and the staged edits come to them in the run's `Head` (`ide.app.head`), not read
 again; every change is left to the callbacks of `ide.app.actions`.
