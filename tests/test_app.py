@@ -1,10 +1,12 @@
 """The Streamlit app, driven by AppTest: every page, the main actions, the bad states."""
 
 import json
+import re
 from collections import Counter
 
 import numpy as np
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from ide.app import SCRIPT
@@ -162,7 +164,7 @@ def test_one_review_rerun_reads_head_and_the_staged_edits_once(trained_ws, app, 
         counted("HEAD", read_at) if rev == "HEAD" else read_at)(ws, rev, *args, **kwargs))
     at.run()
     assert not at.exception, at.exception
-    assert ":gray-badge[staged by Bob]" in texts(at.markdown)  # what was read is shown
+    assert ":gray-badge[staged v by Bob]" in texts(at.markdown)  # what was read is shown
     assert reads == {"staged": 1, "HEAD": 1}
 
 
@@ -172,7 +174,13 @@ def test_history_page(trained_ws, app):
     assert not at.exception
     commits = at.dataframe[0].value
     assert commits["message"].tolist()[0] == "Simulated annotation noise"
-    assert commits["accuracy"].notna().tolist() == [True, False]
+    # One format of percentages, "–" where a commit has none (not trained), never "None".
+    accuracy = commits["accuracy"].tolist()
+    assert re.fullmatch(r"\d+\.\d%", accuracy[0]) and accuracy[1] == "–"
+    assert commits.notna().all().all() and "None" not in commits.astype(str).values
+    trend = next(c for c in at.get("vega_lite_chart") if "accuracy" in c.proto.spec)
+    points = convert_arrow_bytes_to_pandas_df(trend.proto.data.data)["accuracy"].tolist()
+    assert [f"{p:.1f}%" for p in points] == accuracy[:1]  # same units as the table
     assert len(at.get("image")) >= 3  # the diff of the noise commit, as images
     assert "h → **v**" in texts(at.markdown)
     assert commits.columns.tolist()[:4] == ["commit", "edits", "accuracy", "suspects"]
@@ -216,13 +224,14 @@ def test_each_reviewer_stages_and_commits_only_their_own(trained_ws, app):
     assert [e["owner"] for e in staged.others(trained_ws, "toy", owner="Bob")["labels"]] \
         == [ADA]
     bob.run()
-    assert "staged by Ada Lovelace" in texts(bob.markdown)  # her card, badged, read-only
+    assert "staged d by Ada Lovelace" in texts(bob.markdown)  # her card, badged, read-only
     assert f"`{first}`" in texts(bob.sidebar.expander[0].markdown)
     bob.button(key="k_prev").click().run()
     bob.button(key="k_prev").click().run()
     assert f"`{first}`" in focus(bob)
-    bob.button(key="k_class_2").click().run()  # her example: refused, not taken over
-    assert "staged by Ada Lovelace" in toasts(bob) and f"`{first}`" in focus(bob)
+    her = [bob.button(key=k) for k in ("k_class_2", "k_accept", "k_keep", "k_remove",
+                                       f"rm_{first}")]
+    assert all(b.disabled and "staged by Ada Lovelace" in b.help for b in her)  # not taken
     ada.sidebar.text_input(key="commit_message").input("Ada's fix").run()
     ada.sidebar.button(key="commit").click().run()
     log = history.log(trained_ws, "toy")
@@ -232,10 +241,34 @@ def test_each_reviewer_stages_and_commits_only_their_own(trained_ws, app):
     assert not staged.others(trained_ws, "toy", owner="Bob")["labels"]
 
 
+def test_k_again_takes_a_check_back_and_others_marks_are_badged_and_locked(trained_ws, app):
+    staged.mark_checked(trained_ws, "toy", ["h/001.png"], owner="Bob")
+    staged.remove(trained_ws, "toy", ["h/002.png"], owner="Bob")
+    at = app(trained_ws)
+    first = focus(at).split("`")[1]
+    at.button(key="k_keep").click().run()
+    assert staged.read(trained_ws, "toy", owner=ADA)["checked"] == [first]
+    at.button(key="k_prev").click().run()
+    keep = at.button(key="k_keep")
+    assert keep.label == "Uncheck (K)" and keep.proto.shortcut.lower() == "k"
+    keep.click().run()
+    assert staged.read(trained_ws, "toy", owner=ADA)["checked"] == []
+    at.button(key="k_keep").click().run()  # and a button in the sidebar takes it back too
+    at.sidebar.button(key=f"undo_{first}").click().run()
+    assert staged.read(trained_ws, "toy", owner=ADA)["checked"] == []
+    at.multiselect(key="f_given").set_value(["h"]).run()
+    assert ":gray-badge[checked by Bob]" in card(at, "h/001.png")
+    assert ":gray-badge[removed by Bob]" in card(at, "h/002.png")
+    assert at.button(key="rm_h/002.png").disabled
+    assert "staged by Bob" in at.button(key="rm_h/002.png").help
+
+
 def test_no_edit_without_a_name_and_no_commit_without_a_message(trained_ws, app):
     at = app(trained_ws, name=None)
     assert "Give your name" in texts(at.info)
-    assert at.button(key="k_accept").disabled and at.button(key="k_keep").disabled
+    first = focus(at).split("`")[1]
+    for key in ("k_accept", "k_keep", "k_remove", "k_class_0", f"rm_{first}"):
+        assert at.button(key=key).disabled and "Give your name" in at.button(key=key).help
     at.sidebar.text_input(key="user_name").input("Ada Lovelace").run()
     at.button(key="k_accept").click().run()
     assert at.sidebar.button(key="commit").disabled  # no message yet
@@ -294,9 +327,28 @@ def test_cards_show_both_probabilities_and_the_focus_its_top_3(trained_ws, app):
     assert texts(at.caption).count("Top 3: ") == 1
     card = next(m.value for m in at.markdown if m.value.startswith("`d/005.png`"))
     assert "h → **d**" in card and "0% → 100%" in card
-    at.button(key="k_accept").click().run()
-    card = next(m.value for m in at.markdown if m.value.startswith("`d/005.png`"))
-    assert ":orange-badge[staged]" in card  # marked until committed
+
+
+def card(at, example_id) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith(f"`{example_id}`"))
+
+
+def test_a_staged_example_shows_its_committed_label_beside_the_staged_one(trained_ws, app):
+    """The focus and the card of a staged example: the committed label with its probability
+    and loss, the staged label as a badge (whose it is), the suggestion; the suspect mark
+    stays, said handled. Another reviewer sees the same, the edit as Ada's."""
+    ada, bob = app(trained_ws), app(trained_ws, name="Bob")
+    before = focus(ada)
+    assert "`d/005.png` · given **h** (0%) · suggested **d** (100%) · loss " in before
+    assert card(ada, "d/005.png").startswith("`d/005.png` ⚠ ◀")  # a suspect, focused
+    ada.button(key="k_accept").click().run()
+    ada.button(key="k_prev").click().run()
+    bob.run()
+    for at, badge in ((ada, ":orange-badge[staged d]"),
+                      (bob, ":gray-badge[staged d by Ada Lovelace]")):
+        assert focus(at) == f"{before} · {badge}"
+        assert card(at, "d/005.png") == \
+            f"`d/005.png` :gray[⚠ handled] ◀ {badge}  \nh → **d**  \n0% → 100%"
 
 
 def test_thumbnails_are_square_and_the_zoom_is_the_whole_image(tmp_path, ws):
@@ -326,7 +378,8 @@ def test_training_shows_eta_rate_and_place_in_the_queue(toy, app):
     state.write_json(status, {"dataset": "other", "commit": head, "progress": {"fraction": 0.1}})
     with state.lock(toy, "worker-running"):  # a live worker
         at = app(toy)
-        assert "position 2; training other now" in texts(at.info)
+        bar = at.get("progress")[0].proto.text
+        assert f"Training other ({head[:8]})" in bar and "queued next" in bar
         state.write_json(status, {"dataset": "toy", "commit": head, "progress": {
             "fold": 1, "folds": 5, "epoch": 1, "epochs": 9, "rate": 1234.0, "fraction": 0.2}})
         at.run()
@@ -335,6 +388,38 @@ def test_training_shows_eta_rate_and_place_in_the_queue(toy, app):
         at.run()
     text = at.get("progress")[0].proto.text
     assert "ETA" in text and "1,234 examples/s" in text
+
+
+def test_a_burst_of_commits_shows_what_trains_and_the_newest_model(trained_ws, app, run):
+    """Ada commits, then Grace, while the worker trains Ada's commit: the pages and `ide
+    status` say which commit trains (with its progress) and that HEAD is queued after it,
+    and the Review page shows the newest trained model meanwhile, saying which it is."""
+    trained = trained_ws.head()
+    staged.relabel(trained_ws, "toy", {"h/003.png": "h"}, owner=ADA)
+    ada = commits.commit(trained_ws, "toy", "Ada's fix", owner=ADA)
+    staged.relabel(trained_ws, "toy", {"v/004.png": "v"}, owner="Grace")
+    grace = commits.commit(trained_ws, "toy", "Grace's fix", owner="Grace")
+    state.write_json(state.path(trained_ws, state.WORKER, "queue.json"),
+                     [{"dataset": "toy", "commit": ada, "queued": 0}])
+    state.write_json(state.path(trained_ws, state.WORKER, "status.json"), {
+        "dataset": "toy", "commit": ada, "progress": {
+            "fold": 2, "folds": 5, "epoch": 1, "epochs": 9, "fraction": 0.4}})
+    with state.lock(trained_ws, "worker-running"):  # a live worker, training Ada's commit
+        status = worker.model_status(trained_ws, "toy")
+        assert (status["state"], status["position"], status["now"]["commit"]) == \
+            ("queued", 1, ada)
+        code, out, _ = run(trained_ws, "status", "toy")
+        assert f"model queued (training toy@{ada[:8]} first: fold 2/5, 40%)" in out
+        at = app(trained_ws)
+        for page in ("Review", "Label"):
+            at.sidebar.radio(key="page").set_value(page).run()
+            bar = at.get("progress")[0].proto.text
+            assert f"Training the older commit {ada[:8]}: fold 2/5, 40%" in bar
+            assert f"HEAD ({grace[:8]}) is queued next" in bar
+            assert "not trained" not in texts(at.warning)
+    at.sidebar.radio(key="page").set_value("Review").run()
+    assert f"Showing the model of {trained[:8]}, not of HEAD ({grace[:8]})" in \
+        texts(at.caption)
 
 
 def test_the_deploy_button_is_hidden(toy, app):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ide.ops import worker
-from ide.repo import history, staged
+from ide.repo import commits, history, staged
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -169,3 +169,84 @@ def test_relabel_commit_and_see_the_retrained_metrics(served, page, tmp_path):
     page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
     from ide.learn import runs
     assert runs.commit_metrics(ws, "toy", head)["examples"] == 90
+
+
+def test_the_starting_page_reloads_itself(page, tmp_path):
+    """While the app behind the gate starts, a page load gets 503 and a page that asks again
+    by itself: once the app answers, the browser shows it without a reload."""
+    port, backend = free_port(), free_port()
+    gate = subprocess.Popen([sys.executable, "-c", (
+        "import socket, sys; from ide.serve import gate; s = socket.socket(); "
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+        f"s.bind(('127.0.0.1', {port})); "
+        f"gate.run([s], '127.0.0.1', {port}, {backend}, secret='s', token='t', password=None)")],
+        start_new_session=True)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "index.html").write_text("<p>the app itself</p>")
+    app = None
+    try:
+        deadline = time.time() + 30
+        while True:  # the gate is up when its port answers
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and gate.poll() is None
+                time.sleep(0.1)
+        answer = page.goto(f"http://127.0.0.1:{port}/?token=t")
+        assert answer.status == 503 and "the app is starting" in page.content()
+        app = subprocess.Popen([sys.executable, "-m", "http.server", str(backend), "--bind",
+                                "127.0.0.1", "-d", str(tmp_path / "app")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        page.get_by_text("the app itself").wait_for(timeout=30_000)
+    finally:
+        stop(gate)
+        if app:
+            app.terminate()
+            app.wait(timeout=20)
+
+
+def cut_short(page) -> list[str]:
+    """The labels of buttons and checkboxes that the page shows cut short ("Next pa..."):
+    an element of theirs whose text is wider than its box."""
+    return page.evaluate("""() => [...document.querySelectorAll(
+        '[data-testid="stButton"] button *, [data-testid="stCheckbox"] label *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1 && e.textContent.trim())
+        .map(e => e.textContent.trim())""")
+
+
+def test_no_label_is_cut_short(served, page):
+    """At the default width of 1280 pixels, with the reviewer's name given (every button
+    shows) and a card ticked (the bulk assign shows), no button or checkbox label is cut."""
+    ws, url = served
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(url + "&name=Ada")
+    page.get_by_text("1 / 90", exact=True).wait_for()
+    page.locator("[data-testid=stCheckbox]").filter(has_text="select").first.click()
+    page.get_by_text("Assign 1 selected to").first.wait_for()
+    page.wait_for_timeout(1000)  # the last widths settle
+    assert cut_short(page) == []
+
+
+def test_the_page_follows_a_burst_of_commits(served, page):
+    """Bob's staged edit shows as pending; Bob commits it, and while the worker trains that
+    commit Grace commits one that cannot train: without a reload the page drops Bob's
+    committed edit from the pending ones, shows the model of Bob's commit once trained (the
+    newest trained one), and says why HEAD has none."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ws, url = served
+    staged.relabel(ws, "toy", {"v/010.jpg": "h"}, owner="Bob")
+    page.goto(url + "&name=Ada")
+    page.get_by_text("1 / 90", exact=True).wait_for()
+    pending = page.get_by_text("Others' pending: 1 edit(s)", exact=False)
+    pending.wait_for()
+    bob = commits.commit(ws, "toy", "Bob's fix", owner="Bob")
+    while worker.model_status(ws, "toy", bob)["state"] not in ("training", "trained"):
+        time.sleep(0.2)
+    (ws.root / "datasets/toy/params.yaml").write_text("folds: 1\n")
+    ws.git("commit", "-qam", "Grace's bad params")
+    sync_api.expect(pending).to_have_count(0, timeout=30_000)  # no click, no reload
+    wait_for_training(ws, "toy", bob)
+    viewing = page.get_by_label("Viewing the model of")
+    sync_api.expect(viewing).to_have_value(re.compile(bob[:8]), timeout=30_000)
+    page.get_by_text("Training HEAD failed").wait_for()

@@ -43,6 +43,17 @@ def owner() -> str | None:
     return st.session_state.user_name.strip() or None
 
 
+def refusal(example_id: str, theirs: dict[str, str]) -> str | None:
+    """Why staging anything for EXAMPLE_ID would be refused, for a disabled button's help:
+    no name given, or another reviewer's staged example (THEIRS: {id: who}); None: it
+    would not be."""
+    if owner() is None:
+        return NO_NAME
+    if example_id in theirs:
+        return f"staged by {theirs[example_id]}: theirs until they commit or unstage it"
+    return None
+
+
 # -- running actions, and their messages -------------------------------------------------
 def act(fn, *args, done: str | None = None, **kwargs) -> bool:
     """Run an action; its error or DONE becomes a toast on the next run."""
@@ -106,6 +117,11 @@ def on_check(ws, name, example_id: str) -> None:
     if staging(staged.mark_checked, ws, name, [example_id],
                done=f"{example_id} marked as checked"):
         step(1)
+
+
+def on_uncheck(ws, name, example_id: str) -> None:
+    """Take back the reviewer's checked mark of EXAMPLE_ID (K again)."""
+    staging(staged.unstage, ws, name, [example_id], done=f"{example_id}: checked mark undone")
 
 
 def on_remove(ws, name, example_id: str) -> None:

@@ -24,29 +24,44 @@ COLUMNS = 5
 
 def page(ws, name, author, head: Head) -> None:
     log = views.log(ws, name, version=head.version)
-    table = pd.DataFrame([{
+    numbers = pd.DataFrame([{
         "commit": e["commit"][:8], "edits": e["edits"],
-        "accuracy": e["metrics"]["accuracy"] if e["metrics"] else None,
+        # In percent, as the table shows it: the chart and the table in the same units.
+        "accuracy": 100 * e["metrics"]["accuracy"] if e["metrics"] else None,
         "suspects": e["metrics"]["suspects"] if e["metrics"] else None,
         "added": e.get("added"), "removed": e.get("removed"), "examples": e.get("examples"),
         "message": e["message"], "author": e["author"],
         "date": e["date"][:16].replace("T", " ")} for e in log])
     st.subheader("Commits")
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "accuracy": st.column_config.NumberColumn(format="percent")})
-    trend = table.dropna(subset=["accuracy"]).iloc[::-1]
+    st.dataframe(shown_table(numbers), hide_index=True, width="stretch")
+    trend = numbers.dropna(subset=["accuracy"]).iloc[::-1]
     if len(trend):
         for col, field, title in zip(st.columns(2), ["accuracy", "suspects"],
-                                     ["Out-of-fold accuracy", "Suspected label errors"]):
+                                     ["Out-of-fold accuracy (%)", "Suspected label errors"]):
             col.vega_lite_chart(trend, line_spec(field, title), width="stretch")
 
-    growth = table.dropna(subset=["examples"]).iloc[::-1]
+    growth = numbers.dropna(subset=["examples"]).iloc[::-1]
     if growth["examples"].nunique() > 1:  # the dataset grew or shrank: examples per commit
         st.vega_lite_chart(growth, line_spec("examples", "Examples"), width="stretch")
 
     changes_ui(ws, name, log)
     example_ui(ws, name, head)
     confusion_ui(ws, name, log)
+
+
+def shown_table(numbers: pd.DataFrame) -> pd.DataFrame:
+    """NUMBERS as the table shows them: accuracy with one decimal and a % sign, counts as
+    whole numbers, and "–" where a commit has no value (not trained; no count)."""
+    def text(value, percent: bool = False) -> str:
+        if value is None or pd.isna(value):
+            return "–"
+        return f"{value:.1f}%" if percent else f"{int(value):,}"
+
+    table = numbers.copy()
+    table["accuracy"] = [text(v, percent=True) for v in numbers["accuracy"]]
+    for col in ("edits", "suspects", "added", "removed", "examples"):
+        table[col] = [text(v) for v in numbers[col]]
+    return table
 
 
 # Charts are Vega-Lite specs, not altair: importing altair made the first History visit
@@ -58,7 +73,8 @@ def line_spec(field: str, title: str) -> dict:
         "x": {"field": "commit", "type": "nominal", "sort": None,
               "title": "commit (oldest first)"},
         "y": {"field": field, "type": "quantitative", "scale": {"zero": False}, "title": None},
-        "tooltip": [{"field": f} for f in ("commit", "message", field)]}}
+        "tooltip": [{"field": f, **({"format": ".1f"} if f == "accuracy" else {})}
+                    for f in ("commit", "message", field)]}}
 
 
 def confusion_chart(r: ranking.Ranking, title: str) -> tuple[pd.DataFrame, dict]:

@@ -1,4 +1,4 @@
-"""The app's Review page: the model of HEAD (trained, training or queued), the most
+"""The app's Review page: the model of HEAD (`ide.app.widgets.model_ui`), the most
 suspicious examples of the viewed commit with filters, the focused example driven by the
 keyboard (N/P move, A accepts the suggestion, K keeps the label, X removes, a class key
 relabels), the gallery with its bulk assign, and in the sidebar the staged edits and the
@@ -7,7 +7,6 @@ commit.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import numpy as np
@@ -16,13 +15,13 @@ import streamlit as st
 from ide.app import actions, loaders, widgets
 from ide.app.head import Head
 from ide.learn import rank, ranking
-from ide.ops import views, worker
+from ide.ops import views
 
 COLUMNS = 5
 
 
 def page(ws, name, author, head: Head) -> None:
-    status_ui(ws, name, head)
+    widgets.model_ui(ws, name, head)
     viewed = viewed_commit(ws, name, head)
     widgets.staged_ui(ws, name, author, head)
     if viewed is None:
@@ -36,56 +35,6 @@ def page(ws, name, author, head: Head) -> None:
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
     grid_ui(ws, name, commit, r, filters_ui(ws, name, r), head)
-
-
-def eta(status: dict) -> str:
-    """"ETA 1m 20s · 310 examples/s" of a training phase, from the worker's rate, or from
-    how fast its fraction moved since this session first saw that phase."""
-    key = f"eta_{status['commit']}_{status.get('phase')}"
-    f = status.get("fraction", 0.0)
-    t0, f0 = st.session_state.setdefault(key, (time.time(), f))
-    speed = (f - f0) / (time.time() - t0) if f > f0 else 0.0
-    rate = status.get("rate")
-    parts = []
-    if speed > 0:
-        left = int((1 - f) / speed)
-        parts.append(f"ETA {left // 60}m {left % 60:02d}s" if left >= 60 else f"ETA {left}s")
-    if rate:
-        parts.append(f"{rate:,.0f} examples/s")
-    return " · ".join(parts)
-
-
-@st.fragment(run_every=2)
-def status_ui(ws, name, head: Head) -> None:
-    """The model of HEAD: trained, training (with progress and ETA) or queued (with its
-    place); reruns the page when a training finishes, so the new ranking appears without
-    a manual refresh."""
-    # Every 2 s by itself: then HEAD is asked again (model_status does, given no commit).
-    status = worker.model_status(ws, name, head.version.commit if head.first("status")
-                                 else None)
-    state = status["state"]
-    if state == "training":
-        more = eta(status)
-        st.progress(status.get("fraction", 0.0), text=f"Training HEAD: {status['progress']}"
-                    + (f" · {more}" if more else ""))
-    elif state == "queued":
-        place = status.get("position", 1)
-        st.info("HEAD is queued for training" + (
-            f" (position {place}" + (f"; training {status['training']} now" if
-                                     status.get("training") else "") + ")"
-            if place > 1 or status.get("training") else "") + (
-            "" if status.get("worker") else
-            " (no worker running: start `ide watch` or `ide serve`)"))
-    elif state == "failed":
-        st.error(f"Training HEAD failed: {status['error']}")
-    elif state == "not trained":
-        st.warning("HEAD is not trained" + ("" if status.get("worker") else
-                   ": run `ide retrain` or keep `ide serve` running"))
-    key = f"state_{name}"
-    before = st.session_state.get(key)
-    st.session_state[key] = (status["commit"], state)
-    if before and before != (status["commit"], state) and state == "trained":
-        st.rerun(scope="app")
 
 
 def viewed_commit(ws, name, head: Head) -> dict | None:
@@ -106,14 +55,16 @@ def viewed_commit(ws, name, head: Head) -> dict | None:
     entry = options[picked]
     if entry["commit"] != log[0]["commit"]:
         st.caption(f"Showing the model of {entry['commit'][:8]}, not of HEAD "
-                   f"({log[0]['commit'][:8]}).")
+                   f"({log[0]['commit'][:8]})" + (": HEAD's shows when its training ends."
+                                                  if picked == newest else "."))
     return entry
 
 
 def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
     """Indices of the examples to show, most suspicious first; the focus and the gallery
     go back to the top when the filters or the ranking change."""
-    c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 3, 2, 1.3, 1.6])
+    # Widths that fit "Only suspects" whole at 1280 pixels (tests/test_browser.py).
+    c1, c2, c3, c4, c5, c6 = st.columns([1.8, 1.8, 2.6, 1.8, 2, 1.6])
     given = c1.multiselect("Given class", r.classes, key="f_given")
     predicted = c2.multiselect("Predicted class", r.classes, key="f_pred")
     pairs = {f"{a} → {b} ({n})": (a, b) for a, b, n in views.confusion_pairs(r)}
@@ -139,9 +90,12 @@ def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
     return shown
 
 
-def focus_ui(ws, name, commit, r, shown, current, editable: bool) -> None:
-    """One example at a time, driven by the keyboard: N/P move, A accepts, K keeps. It is
-    the example under the gallery's cursor: it follows the filters and the gallery page."""
+def focus_ui(ws, name, commit, r, shown, current, head: Head, marks: dict,
+             theirs: dict) -> None:
+    """One example at a time, driven by the keyboard: N/P move, A accepts, K keeps (K again
+    takes the mark back). It is the example under the gallery's cursor: it follows the
+    filters and the gallery page. MARKS: the staged examples' badges; THEIRS: {id: who}
+    of the examples other reviewers have staged (their buttons are disabled)."""
     if not len(shown):
         st.info("No example matches the filters.")
         return
@@ -152,28 +106,42 @@ def focus_ui(ws, name, commit, r, shown, current, editable: bool) -> None:
     left, right = st.columns([1, 3])
     # The zoom: the whole image; its fullscreen button shows it at its own size.
     widgets.picture(left, ws, name, commit, i, width=220, big=True)
-    index = {c: j for j, c in enumerate(r.classes)}
+    given, p, loss = committed(r, n, head)
     top = rank.top_classes(r.probs[n:n + 1], 3)[0]
     right.markdown(f"**{st.session_state.cursor + 1} / {len(shown)}** · `{i}` · given "
-                   f"**{now}** ({r.probs[n, index[now]]:.0%}) · suggested "
-                   f"**{row['predicted']}** ({row['probability']:.0%}) · loss "
-                   f"{row['loss']:.2f}")
+                   f"**{given}** ({p:.0%}) · suggested **{row['predicted']}** "
+                   f"({row['probability']:.0%}) · loss {loss:.2f}" +
+                   (f" · {marks[i]}" if i in marks else ""))
     right.caption("Top 3: " + " · ".join(f"{r.classes[k]} {r.probs[n, k]:.0%}" for k in top))
+    why = actions.refusal(i, theirs)
+    checked = i in head.mine["checked"]
     b = right.columns(4)
     b[0].button("Previous (P)", key="k_prev", shortcut="P", on_click=actions.step, args=(-1,))
     b[1].button("Next (N)", key="k_next", shortcut="N", on_click=actions.step, args=(1,))
     b[2].button(f"Accept {row['predicted']} (A)", key="k_accept", shortcut="A",
-                type="primary", disabled=row["predicted"] == now or not editable,
+                type="primary", disabled=row["predicted"] == now or bool(why), help=why,
                 on_click=actions.on_relabel,
                 args=(ws, name, {i: row["predicted"]}, {i: now}, 1))
-    b[3].button("Label is right (K)", key="k_keep", shortcut="K", on_click=actions.on_check,
-                args=(ws, name, i), disabled=not editable)
+    b[3].button("Uncheck (K)" if checked else "Label is right (K)", key="k_keep",
+                shortcut="K", disabled=bool(why), help=why or ("take back your checked mark"
+                                                               if checked else None),
+                on_click=actions.on_uncheck if checked else actions.on_check,
+                args=(ws, name, i))
     right.button("Remove (X)", key="k_remove", shortcut="X", on_click=actions.on_remove,
-                 args=(ws, name, i), disabled=not editable,
-                 help="stage the removal of this example")
+                 args=(ws, name, i), disabled=bool(why),
+                 help=why or "stage the removal of this example")
     widgets.class_buttons(right, r.classes, "k_class", lambda cls: {
-        "disabled": cls == now or not editable, "on_click": actions.on_relabel,
+        "disabled": cls == now or bool(why), "help": why, "on_click": actions.on_relabel,
         "args": (ws, name, {i: cls}, {i: now}, 1)})
+
+
+def committed(r, n: int, head: Head) -> tuple[str, float, float]:
+    """(label, probability, loss) of example N of R as committed at HEAD (a staged edit is
+    shown beside it, not in its place); the ranking's label where HEAD has none."""
+    label = head.version.labels.get(r.ids[n]) or r.classes[r.labels[n]]
+    k = r.classes.index(label) if label in r.classes else r.labels[n]
+    p = r.probs[n:n + 1]
+    return r.classes[k], float(p[0, k]), float(rank.per_example_loss([k], p)[0])
 
 
 @st.fragment
@@ -189,7 +157,8 @@ def grid_ui(ws, name, commit, r, shown, head: Head) -> None:
     current = views.working_labels(ws, name, r, version=head.version, everyone=head.everyone)
     if who is None:
         st.info(actions.NO_NAME + ".")
-    focus_ui(ws, name, commit, r, shown, current, who is not None)
+    marks, theirs = widgets.badges(head), widgets.others_at(head)
+    focus_ui(ws, name, commit, r, shown, current, head, marks, theirs)
     st.divider()
     pages = max(1, -(-len(shown) // actions.PAGE_SIZE))
     st.session_state.gallery_page = min(st.session_state.gallery_page, pages)
@@ -198,40 +167,46 @@ def grid_ui(ws, name, commit, r, shown, head: Head) -> None:
     widgets.pager_ui(pages, "top")
     st.caption(f"{len(shown)} examples match; most suspicious first. Each card: given → "
                "**suggested** label, with the model's out-of-fold probability of each.")
-    bulk_ui(ws, name, r, selected, current, "top", who is not None)
+    bulk_ui(ws, name, r, selected, current, "top", theirs)
     at = (st.session_state.gallery_page - 1) * actions.PAGE_SIZE
-    gallery_ui(ws, name, commit, r, shown[at:at + actions.PAGE_SIZE], current,
-               widgets.badges(head), who is not None)
-    bulk_ui(ws, name, r, selected, current, "bottom", who is not None)
+    gallery_ui(ws, name, commit, r, shown[at:at + actions.PAGE_SIZE], current, head, marks,
+               theirs)
+    bulk_ui(ws, name, r, selected, current, "bottom", theirs)
     widgets.pager_ui(pages, "bottom")
 
 
-def gallery_ui(ws, name, commit, r, rows_at, current, badges, editable: bool) -> None:
-    index = {c: j for j, c in enumerate(r.classes)}
+def gallery_ui(ws, name, commit, r, rows_at, current, head: Head, marks: dict,
+               theirs: dict) -> None:
+    """The cards of a gallery page: the committed label → the suggestion, with the model's
+    probability of each, and the staged edit as a badge; a suspect that a staged edit
+    handles keeps its mark, greyed and said so."""
     focused = st.session_state.cursor % actions.PAGE_SIZE
     rows = r.rows(rows_at)
     for start in range(0, len(rows), COLUMNS):
         for at, col, row, n in zip(range(start, start + COLUMNS), st.columns(COLUMNS),
                                    rows[start:start + COLUMNS], rows_at[start:start + COLUMNS]):
-            i, now = row["id"], current[row["id"]]
+            i = row["id"]
+            given, p, _ = committed(r, n, head)
             widgets.picture(col, ws, name, commit, i, width=96, missing="caption")
-            flag = " ⚠" if row["suspect"] else ""
+            flag = (" :gray[⚠ handled]" if i in marks else " ⚠") if row["suspect"] else ""
             here = " ◀" if at == focused else ""
-            col.markdown(f"`{i}`{flag}{here} {badges.get(i, '')}  \n{now} → "
-                         f"**{row['predicted']}**  \n{r.probs[n, index[now]]:.0%} → "
-                         f"{row['probability']:.0%}")
-            if row["predicted"] != now:
+            col.markdown(f"`{i}`{flag}{here} {marks.get(i, '')}  \n{given} → "
+                         f"**{row['predicted']}**  \n{p:.0%} → {row['probability']:.0%}")
+            why = actions.refusal(i, theirs)
+            if row["predicted"] != given:
                 col.button(f"Accept {row['predicted']}", key=f"acc_{i}",
                            on_click=actions.on_relabel,
-                           args=(ws, name, {i: row["predicted"]}, {i: now}),
-                           disabled=not editable)
+                           args=(ws, name, {i: row["predicted"]}, {i: current[i]}),
+                           disabled=row["predicted"] == current[i] or bool(why), help=why)
             col.checkbox("select", key=f"sel_{i}")
-            col.button("Remove", key=f"rm_{i}", on_click=actions.on_remove, args=(ws, name, i))
+            col.button("Remove", key=f"rm_{i}", on_click=actions.on_remove, args=(ws, name, i),
+                       disabled=bool(why), help=why)
 
 
-def bulk_ui(ws, name, r, selected, current, where: str, editable: bool) -> None:
+def bulk_ui(ws, name, r, selected, current, where: str, theirs: dict) -> None:
     """Assign the ticked examples one class, above and below the gallery (where they are
-    ticked); the class offered first is the most common suggestion among them."""
+    ticked); the class offered first is the most common suggestion among them. Disabled
+    while a ticked example is another reviewer's (THEIRS: {id: who})."""
     if not selected:
         return
     key = "bulk_class" if where == "top" else "bulk_class_bottom"
@@ -241,8 +216,9 @@ def bulk_ui(ws, name, r, selected, current, where: str, editable: bool) -> None:
         rows = r.position
         votes = Counter(r.classes[r.predicted[rows[i]]] for i in selected if i in rows)
         st.session_state[key] = votes.most_common(1)[0][0] if votes else r.classes[0]
+    why = next(filter(None, (actions.refusal(i, theirs) for i in selected)), None)
     c1, c2 = st.columns([1, 3])
     c1.selectbox(f"Assign {len(selected)} selected to", r.classes, key=key)
     c2.button("Assign", key="bulk_assign" if where == "top" else "bulk_assign_bottom",
               on_click=actions.on_assign, args=(ws, name, selected, current, key),
-              disabled=not editable)
+              disabled=bool(why), help=why)

@@ -1,6 +1,7 @@
 """Widgets that more than one page shows: an example's picture, the class buttons and their
-keys, the gallery's pager, the badges of staged examples, and the sidebar's staged edits
-with the commit (and the conflicts to settle first).
+keys, the gallery's pager, the badges of staged examples (whose they are), the model of HEAD
+(a fragment that polls the worker every 2 s and reruns the page when it must follow), and
+the sidebar's staged edits with the commit (and the conflicts to settle first).
 
 HEAD and the staged edits come to them in the run's `Head` (`ide.app.head`), not read
 again; every change is left to the callbacks of `ide.app.actions`.
@@ -8,10 +9,14 @@ again; every change is left to the callbacks of `ide.app.actions`.
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from ide.app import actions, loaders
 from ide.app.head import Head
+from ide.learn import runs
+from ide.ops import worker
 from ide.repo import conflicts
 
 
@@ -46,13 +51,14 @@ def class_buttons(where, classes, key: str, button) -> None:
 
 def pager_ui(pages: int, where: str) -> None:
     """Previous / next page (Shift+P / Shift+N), above and below the gallery."""
+    # Short labels, so that they and their shortcut fit whole at 1280 pixels.
     c = st.columns([1, 1, 1, 3] if where == "top" else [1, 1, 4])
-    c[0].button("◀ Previous page", key=f"page_prev_{where}", on_click=actions.turn_page,
+    c[0].button("◀ Page", key=f"page_prev_{where}", on_click=actions.turn_page,
                 args=(-1,), disabled=st.session_state.gallery_page <= 1,
-                shortcut="Shift+P" if where == "top" else None)
-    c[1].button("Next page ▶", key=f"page_next_{where}", on_click=actions.turn_page,
+                shortcut="Shift+P" if where == "top" else None, help="previous page")
+    c[1].button("Page ▶", key=f"page_next_{where}", on_click=actions.turn_page,
                 args=(1,), disabled=st.session_state.gallery_page >= pages,
-                shortcut="Shift+N" if where == "top" else None)
+                shortcut="Shift+N" if where == "top" else None, help="next page")
     if where == "top":
         c[2].number_input(f"Page (of {pages})", 1, pages, key="gallery_page",
                           on_change=actions.on_page, label_visibility="collapsed")
@@ -62,14 +68,93 @@ def pager_ui(pages: int, where: str) -> None:
 
 
 def badges(head: Head) -> dict[str, str]:
-    """{id: badge} of the staged examples: the reviewer's edits, checks and removals, and
-    the other reviewers' edits (with whose they are)."""
-    found = {e["id"]: ":orange-badge[staged]" for e in head.mine["labels"]}
-    found.update({e["id"]: f":gray-badge[staged by {e['owner'] or 'command line'}]"
-                  for e in head.theirs["labels"]})
-    found.update({i: ":green-badge[checked]" for i in head.mine["checked"]})
-    found.update({e["id"]: ":red-badge[removed]" for e in head.mine["removed"]})
-    return found
+    """{id: badges} of the staged examples: the reviewer's edits (with the new label), checks
+    and removals, and the other reviewers' (with whose they are)."""
+    found: dict[str, list[str]] = {}
+    for e in head.mine["labels"]:
+        found.setdefault(e["id"], []).append(f":orange-badge[staged {e['new']}]")
+    for i in head.mine["checked"]:
+        found.setdefault(i, []).append(":green-badge[checked]")
+    for e in head.mine["removed"]:
+        found.setdefault(e["id"], []).append(":red-badge[removed]")
+    for kind, what in (("labels", "staged {new} by"), ("checked", "checked by"),
+                       ("removed", "removed by")):
+        for e in head.theirs[kind]:
+            text = what.format(new=e.get("new"))
+            found.setdefault(e["id"], []).append(f":gray-badge[{text} {whose(e)}]")
+    return {i: " ".join(b) for i, b in found.items()}
+
+
+def whose(edit: dict) -> str:
+    """Who staged EDIT, one of the others' (`staged.others`)."""
+    return edit["owner"] or "the command line"
+
+
+def others_at(head: Head) -> dict[str, str]:
+    """{id: who} of the examples another reviewer has staged something for: theirs until
+    they commit or unstage it."""
+    return {e["id"]: whose(e) for kind in ("labels", "checked", "removed")
+            for e in head.theirs[kind]}
+
+
+@st.fragment(run_every=2)
+def model_ui(ws, name, head: Head) -> None:
+    """The model of HEAD: trained, training (with progress and ETA), queued (with its place,
+    and what the worker trains first) or failed; every 2 s by itself, and the whole page
+    reruns when it has to follow (`follow`)."""
+    # A tick of its own asks HEAD again (model_status does, given no commit).
+    whole = head.first("model")
+    status = worker.model_status(ws, name, head.version.commit if whole else None)
+    state, commit = status["state"], status["commit"][:8]
+    now = status.get("now")
+    if state == "training":
+        st.progress(status["fraction"], text=f"Training HEAD ({commit}): "
+                    f"{status['progress']}{eta(status)}")
+    elif now:  # queued behind the worker's current run (an older commit, or another dataset)
+        what = (f"the older commit {now['commit'][:8]}" if now["dataset"] == name
+                else f"{now['dataset']} ({now['commit'][:8]})")
+        place = status["position"]
+        st.progress(now["fraction"], text=f"Training {what}: {now['progress']}{eta(now)} · "
+                    f"HEAD ({commit}) is queued " + ("next" if place == 1 else
+                                                     f"(position {place})"))
+    elif state == "queued":
+        st.info(f"HEAD ({commit}) is queued for training (position {status['position']})"
+                + ("" if status.get("worker") else
+                   " (no worker running: start `ide watch` or `ide serve`)"))
+    elif state == "failed":
+        st.error(f"Training HEAD failed: {status['error']}")
+    elif state == "not trained":
+        st.warning(f"HEAD ({commit}) is not trained" + ("" if status.get("worker") else
+                   ": run `ide retrain` or keep `ide serve` running"))
+    follow(ws, name, status["commit"], whole)
+
+
+def follow(ws, name, commit: str, whole: bool) -> None:
+    """Rerun the whole page when HEAD moved (to COMMIT) or a commit got trained since the
+    page was drawn (WHOLE: this is that run): then it shows the new model, its suggestions
+    and the staged edits as they are, without a reload."""
+    key, seen = f"follow_{name}", (commit, runs.stamp(ws, name))
+    before = st.session_state.get(key)
+    st.session_state[key] = seen
+    if not whole and before is not None and before != seen:
+        st.rerun(scope="app")
+
+
+def eta(status: dict) -> str:
+    """" · ETA 1m 20s · 310 examples/s" of a training phase, from the worker's rate, or from
+    how fast its fraction moved since this session first saw that phase."""
+    key = f"eta_{status['commit']}_{status.get('phase')}"
+    f = status.get("fraction", 0.0)
+    t0, f0 = st.session_state.setdefault(key, (time.time(), f))
+    speed = (f - f0) / (time.time() - t0) if f > f0 else 0.0
+    rate = status.get("rate")
+    parts = []
+    if speed > 0:
+        left = int((1 - f) / speed)
+        parts.append(f"ETA {left // 60}m {left % 60:02d}s" if left >= 60 else f"ETA {left}s")
+    if rate:
+        parts.append(f"{rate:,.0f} examples/s")
+    return "".join(f" · {p}" for p in parts)
 
 
 def conflicts_ui(ws, name, head: Head) -> None:
@@ -103,7 +188,7 @@ def staged_ui(ws, name, author, head: Head) -> None:
     for e in edits:
         undo_ui(ws, name, e["id"], f"`{e['id']}` {e['old']} → {e['new']}")
     for i in marks:
-        st.sidebar.write(f"`{i}` ✓ checked")
+        undo_ui(ws, name, i, f"`{i}` ✓ checked")
     for e in removed:
         undo_ui(ws, name, e["id"], f"`{e['id']}` ✗ removed")
     if edits or marks or removed:
@@ -119,11 +204,11 @@ def staged_ui(ws, name, author, head: Head) -> None:
                                  f"{len(theirs['checked'])} checked, "
                                  f"{len(theirs['removed'])} removed"):
             for e in theirs["labels"]:
-                st.write(f"`{e['id']}` {e['old']} → {e['new']} · {e['owner'] or 'command line'}")
+                st.write(f"`{e['id']}` {e['old']} → {e['new']} · {whose(e)}")
             for e in theirs["checked"]:
-                st.write(f"`{e['id']}` ✓ checked · {e['owner'] or 'command line'}")
+                st.write(f"`{e['id']}` ✓ checked · {whose(e)}")
             for e in theirs["removed"]:
-                st.write(f"`{e['id']}` ✗ removed · {e['owner'] or 'command line'}")
+                st.write(f"`{e['id']}` ✗ removed · {whose(e)}")
 
 
 def undo_ui(ws, name, example_id: str, text: str) -> None:

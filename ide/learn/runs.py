@@ -88,6 +88,15 @@ def index_path(ws: Workspace, name: str) -> Path:
     return state.path(ws, state.RUNS, name, "index.json")
 
 
+def stamp(ws: Workspace, name: str) -> int:
+    """A number that changes whenever a commit of NAME gets trained (the index's time of
+    change): one stat, cheap enough for the app to poll."""
+    try:
+        return index_path(ws, name).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
 def run_dir(ws: Workspace, name: str, key: str) -> Path:
     return state.path(ws, state.RUNS, name, key)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ide.errors import InvalidInput, NothingToDo
+from ide.errors import InvalidInput, NothingToDo, NotTrained
 from ide.learn import rank, ranking
 from ide.repo import staged, versions
 from ide.repo.versions import Version
@@ -23,16 +23,20 @@ ORDERS = ("confident", "uncertain")
 
 def suggestions(ws: Workspace, name: str, *, order: str = "confident",
                 top: int | None = None, version: Version | None = None,
-                everyone: dict | None = None) -> list[dict]:
+                everyone: dict | None = None, model: Version | None = None) -> list[dict]:
     """HEAD's unlabelled examples that nothing is staged for, with the model's suggestion:
     [{"id", "suggested", "probability", "margin"}] (margin: top probability minus the
     second), the most confident first, or with ORDER "uncertain" the smallest margin first.
     NotTrained if HEAD has no results. VERSION (HEAD's) and EVERYONE (`staged.everyone`),
-    if already read."""
+    if already read; MODEL: the version whose model suggests instead of HEAD's (an older
+    trained commit, while HEAD's trains), NotTrained where its classes are not HEAD's."""
     if order not in ORDERS:
         raise InvalidInput(f"unknown order {order!r} ({', '.join(ORDERS)})")
     version = version or versions.resolve(ws, name)
-    ids, probs = ranking.unlabelled(ws, version)
+    model = model or version
+    if model.classes != version.classes:
+        raise NotTrained(f"the model of {model.commit[:8]} has other classes than HEAD")
+    ids, probs = ranking.unlabelled(ws, model)
     # Staged by anyone (any reviewer, or the command line): no longer waiting for a label.
     stage = everyone or staged.everyone(ws, name, version)
     busy = {e["id"] for e in [*stage["labels"], *stage["removed"]]}

@@ -155,31 +155,52 @@ def watch(ws: Workspace, *, interval: float = 1.0, once: bool = False, device: s
             time.sleep(interval)
 
 
+def _progress(prog: dict) -> dict:
+    """The worker's progress PROG as text, fraction, rate and phase."""
+    text = (f"fold {prog['fold']}/{prog['folds']}, {prog['fraction']:.0%}"
+            if "fold" in prog else f"embedding {prog['done']}/{prog['total']} images"
+            if "done" in prog else "starting")
+    return {"progress": text, "fraction": prog.get("fraction", 0.0), "rate": prog.get("rate"),
+            "phase": "folds" if "fold" in prog else "embedding"}
+
+
+def training_now(ws: Workspace) -> dict | None:
+    """What a live worker is training now: {"dataset", "commit", "progress", "fraction",
+    "rate", "phase"}; None when no worker runs or it is idle."""
+    status = _read(ws, "status")
+    if not (_is_job(status) and running(ws)):
+        return None
+    return {"dataset": status["dataset"], "commit": status["commit"],
+            **_progress(status.get("progress") or {})}
+
+
 def model_status(ws: Workspace, name: str, commit: str | None = None) -> dict:
     """Whether the model for COMMIT (default HEAD) is `trained`, `training` (with progress:
-    text, fraction and rate of its phase), `queued` (with its position in the queue),
-    `failed` (with the error) or `not trained`."""
+    text, fraction and rate of its phase), `queued` (with its position in the queue, and
+    what the worker trains before it as "now"), `failed` (with the error) or `not trained`.
+    A HEAD that a live worker has not queued yet, because it is training an older commit
+    (a burst of commits), is `queued` too: the worker queues HEAD when that run ends."""
     commit = commit or ws.head()
     if runs.run_of(ws, name, commit):
         return {"state": "trained", "commit": commit}
-    status = _read(ws, "status")
-    worker = running(ws)
-    if worker and status.get("dataset") == name and status.get("commit") == commit:
-        prog = status.get("progress") or {}
-        text = (f"fold {prog['fold']}/{prog['folds']}, {prog['fraction']:.0%}"
-                if "fold" in prog else f"embedding {prog['done']}/{prog['total']} images"
-                if "done" in prog else "starting")
-        return {"state": "training", "commit": commit, "progress": text,
-                "fraction": prog.get("fraction", 0.0), "rate": prog.get("rate"),
-                "phase": "folds" if "fold" in prog else "embedding"}
-    queue = _read(ws, "queue")
+    now = training_now(ws)
+    if now and now["dataset"] == name and now["commit"] == commit:
+        return {"state": "training", "commit": commit,
+                **{k: v for k, v in now.items() if k not in ("dataset", "commit")}}
+    queue = [q for q in _read(ws, "queue") if not (
+        now and (q["dataset"], q["commit"]) == (now["dataset"], now["commit"]))]
     place = next((n for n, q in enumerate(queue) if q["dataset"] == name
                   and q["commit"] == commit), None)
-    if place is not None:
-        # Position 1 is next; "training" names the dataset being trained before it, if any.
-        return {"state": "queued", "commit": commit, "worker": worker, "position": place + 1,
-                "training": status.get("dataset") if worker and status.get("commit") else None}
     error = _read(ws, "errors").get(f"{name}@{commit}")
+    if place is None and now and not error and commit == ws.head():
+        # The worker scans HEAD after this run: it coalesces NAME's queued commits into it.
+        place = sum(q["dataset"] != name for q in queue)
+    if place is not None:
+        # Position 1 is next; "now" is what the worker trains before it, if anything.
+        return {"state": "queued", "commit": commit, "worker": now is not None or running(ws),
+                "position": place + 1, "training": now and now["dataset"], "now": now,
+                **({"progress": f"training {now['dataset']}@{now['commit'][:8]} first: "
+                                f"{now['progress']}"} if now else {})}
     if error:
         return {"state": "failed", "commit": commit, "error": error}
-    return {"state": "not trained", "commit": commit, "worker": worker}
+    return {"state": "not trained", "commit": commit, "worker": running(ws)}

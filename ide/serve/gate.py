@@ -15,7 +15,8 @@ budget allows (`Budget`: one a second, a few at once); beyond it the answer is 4
 uncompared, so no queue forms. The cookie is compared always (256 random bits: guessing it
 is hopeless at any rate), so a logged-in browser is never held up; a wrong one counts as
 none. A login body is at most LOGIN_BODY bytes, any other body BODY bytes; a request that
-is not let in never has its body read.
+is not let in never has its body read. While the app behind it starts, a page load gets 503
+and a page that reloads itself.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ _LOGIN = """<!doctype html><title>Dataset IDE</title>
 <form method=post action=/_ide/login style="font-family:sans-serif;margin:4em auto;width:20em">
 <h2>Dataset IDE</h2>{error}<input type=password name=password autofocus placeholder=Password>
 <input type=hidden name=next value="{next}"><button>Open</button></form>"""
+# While Streamlit starts behind the gate, a browser's page load gets this, asking again by
+# itself every second: the user never has to reload.
+_STARTING = """<!doctype html><title>Dataset IDE</title><meta http-equiv="refresh" content="1">
+<p style="font-family:sans-serif;margin:4em auto;width:20em">ide: the app is starting…</p>"""
 
 
 def allowed_hosts(host: str, port: int) -> set[str] | None:
@@ -193,6 +198,9 @@ class Gate:
                         response.headers.add("Set-Cookie", c)
                     return response
         except aiohttp.ClientConnectionError:
+            if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+                return web.Response(text=_STARTING, content_type="text/html", status=503,
+                                    headers={"Retry-After": "1"})
             return _text(503, "the app is starting; reload")
 
     async def _websocket(self, request):
