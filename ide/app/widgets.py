@@ -93,8 +93,12 @@ def conflicts_ui(ws, name, head: Head) -> None:
                                   on_click=actions.on_settle, args=(ws, name, c["id"], c[side]))
 
 
+@st.fragment(key="staged")
 def staged_ui(ws, name, author, head: Head) -> None:
-    """Your staged edits (undo, commit) and, read-only, the other reviewers' ones."""
+    """Your staged edits (undo, commit) and, read-only, the other reviewers' ones: a
+    fragment, so that an edit reruns this list and not the whole page."""
+    if not head.first("staged"):  # a rerun of this part only: read what is staged now
+        head = Head.read(ws, name, actions.owner())
     conflicts_ui(ws, name, head)
     mine = head.mine
     edits, marks, removed = mine["labels"], mine["checked"], mine["removed"]
