@@ -22,7 +22,9 @@ def picture(where, ws, name, commit, example_id, *, width: int, big: bool = Fals
     ("warning" or "caption"; None: nothing)."""
     data = loaders.image_of(ws, name, commit, example_id, big)
     if data:
-        where.image(data, width=width)
+        # PNG as it is: Streamlit's "auto" format re-encodes an opaque PNG as a JPEG on
+        # every run (a tenth of a second a page of 50) and blurs the digits' pixels.
+        where.image(data, width=width, output_format="PNG")
     elif missing:
         getattr(where, missing)("image missing")
 
