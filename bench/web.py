@@ -37,6 +37,11 @@ POSITION_JS = r"""() => {
 RUNNING_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 
+def loadavg() -> str:
+    """The machine's load average over 1, 5 and 15 minutes, as /proc/loadavg says it."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,10 +96,12 @@ def position(page) -> int | None:
 
 
 def first_load(page, url: str) -> float:
-    """Seconds from opening URL until the focused example's panel shows."""
+    """Seconds from opening URL until the focused example's panel shows and the page's run
+    is over (before that, its keys may not be bound yet: a key pressed would be lost)."""
     start = time.perf_counter()
     page.goto(url)
     page.wait_for_function(f"() => ({POSITION_JS})() === 1", polling="raf")
+    page.wait_for_function(RUNNING_JS, polling="raf")
     return time.perf_counter() - start
 
 
@@ -120,11 +127,13 @@ def press(page, key: str, timeout: float = 30) -> float | None:
     return time.perf_counter() - start
 
 
-def bind(page) -> None:
-    """Press N until it lands: Streamlit binds its shortcuts a moment after the page first
-    shows. Leaves the focus one example on."""
-    deadline = time.time() + 120
+def bind(page) -> float:
+    """Press N until it lands (a key pressed before Streamlit bound its shortcuts is lost);
+    seconds from the first press until the page showed one. Leaves the focus one on."""
+    start, deadline = time.perf_counter(), time.time() + 120
     while press(page, "n", timeout=3) is None:
         if time.time() > deadline:
             raise RuntimeError("the N key never moved the focused example")
+    took = time.perf_counter() - start
     idle(page)
+    return took

@@ -36,7 +36,8 @@ def page(ws, name, author, head: Head) -> None:
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
     shown = filters_ui(ws, name, r)
-    actions.show_edits_in(["staged", "grid"])  # an edit reruns these two only
+    # An edit reruns these two only; the focus and gallery first, where the reviewer looks.
+    actions.show_edits_in(["grid", "staged"])
     grid_ui(ws, name, commit, r, shown, head)
 
 
