@@ -2,34 +2,41 @@
 
     python bench/scale.py                       # 10k and 100k (about 15 minutes on 2 cores)
     python bench/scale.py --sizes 2000          # a quick check of the whole path
-    python bench/scale.py --sizes 10000 100000 --no-browser --no-embed
+    python bench/scale.py --sizes 100000 --no-embed --keep /tmp/scale   # keep the workspace
+    python bench/scale.py --sizes 100000 --no-embed --workspace /tmp/scale  # measure it again
 
 For each size it builds a fresh workspace in a temporary folder (nothing here is reused, and
 nothing is committed to this repository): N small synthetic PNGs in 10 classes, `dvc add`
 alone on a copy of them beside `ide import`, 100 commits of 10 edits, then probabilities
 from `ide predictions` (2% of the labels planted wrong) so that the app and the ranking are
-measured without training. Then:
+measured without training. (`--workspace` measures a copy of one that `--keep` kept instead.)
+Then, from a cold start, as a new user meets it after `ide predictions`, before anything
+else ran on the workspace (no thumbnails, no app process, no warm-up run):
 
-- the CLI (`ide suspects --top 50`, `ide status`, `ide log`) as a user runs it, start-up
-  included (the median of 3);
+- `ide suspects --top 50`, its first run in a fresh process; then the CLI (`suspects`,
+  `status`, `log`) as a user runs it again and again, start-up included (the median of 3);
+- the app in the real browser: a fresh `ide serve` until it answers, its first page in a
+  fresh Chromium until the focused example shows, the first key (N) that lands, then N and
+  A (the median of 3 each) until the page shows them, a filter change and the History page;
+  and the peak memory of `ide serve` (app and worker) meanwhile;
 - the app's server time per run of the script, in Streamlit's AppTest, in a fresh process:
   first load, the rerun after a key (next, accept), a filter change, the History page;
-- the app in the real browser (`ide serve` and Chromium through Playwright): first load
-  until the keyboard panel shows, a key until the page shows its result, a filter change,
-  the History page; and the peak memory of `ide serve` (app and worker) meanwhile;
 - with the pretrained backbone: embedding throughput (images/s, on a sample) and, once
   every image is embedded (the cache is filled with synthetic vectors: what the backbone
   wrote does not change the head's cost), the retrain after a commit of 10 edits.
+
+The table ends with the machine's load average at the start and the end of the run: on a
+loaded machine the seconds are pessimistic.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,17 +49,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's `ide`, whatever is pip-installed
 
+import web  # noqa: E402  (bench/web.py, beside this file)
+
 from ide.data.params import LITE0  # noqa: E402
 from ide.learn import runs  # noqa: E402
 from ide.repo import commits, staged, versions  # noqa: E402
 from ide.repo.workspace import Workspace  # noqa: E402
 
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}
+ENV = web.ENV
 NAME = "big"
 CLASSES = [str(c) for c in range(10)]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # (key, what, target): the rows of the table, in order.
 ROWS = [
@@ -62,7 +68,8 @@ ROWS = [
     ("import_ratio", "  ide import / dvc add", "<= 1.5"),
     ("commit", "commit 10 edits (median of 100)", ""),
     ("predictions", "ide predictions (CLI)", ""),
-    ("suspects", "ide suspects --top 50 (CLI)", "< 1"),
+    ("suspects_cold", "ide suspects --top 50 (CLI, first run)", "< 1"),
+    ("suspects", "ide suspects --top 50 (CLI, again)", "< 1"),
     ("status", "ide status (CLI)", "< 1"),
     ("log", "ide log, 101 commits (CLI)", "< 1"),
     ("app_first", "app: first load (server)", "< 3"),
@@ -71,7 +78,9 @@ ROWS = [
     ("app_filter", "app: filter change (server)", "< 0.5"),
     ("app_page", "app: next gallery page (server)", "< 0.5"),
     ("app_history", "app: History page (server)", "< 1"),
-    ("web_first", "browser: first load", "< 3"),
+    ("serve_up", "ide serve until it answers (fresh process)", ""),
+    ("web_first", "browser: first page (cold)", "< 3"),
+    ("web_key1", "browser: first key (N) until shown", "< 0.5"),
     ("web_next", "browser: N until shown", "< 0.5"),
     ("web_accept", "browser: A until shown", "< 0.5"),
     ("web_filter", "browser: filter until shown", "< 0.5"),
@@ -161,7 +170,8 @@ def apptest(root: str) -> dict:
     os.environ["IDE_WORKSPACE"] = root
     from streamlit.testing.v1 import AppTest
 
-    import ide.app.main  # noqa: F401  (imported as a running server has it: not part of a page)
+    # Imported first, as a server that has shown a page has it: the server time of a page.
+    importlib.import_module("ide.app.main")
     from ide.app import SCRIPT
 
     at = AppTest.from_file(SCRIPT, default_timeout=300)
@@ -195,38 +205,6 @@ def app_times(ws: Workspace, out: dict) -> None:
 
 
 # -- the app in the browser ---------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(ws: Workspace, log: Path):
-    """`ide serve` on WS: (process, the URL with its token), once the app answers."""
-    import urllib.request
-
-    port = free_port()
-    env = {k: v for k, v in ENV.items() if k != "IDE_PASSWORD"}
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "ide.cli", "-C", str(ws.root), "serve",
-                                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                stderr=fh, start_new_session=True)
-    deadline = time.time() + 180
-    while time.time() < deadline and proc.poll() is None:
-        found = re.search(r"at (http://\S+)", log.read_text())
-        if found:
-            try:
-                opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-                with opener.open(found[1], timeout=2) as r:
-                    if r.status == 200:
-                        return proc, found[1]
-            except OSError:
-                pass
-        time.sleep(0.2)
-    os.killpg(proc.pid, 15)
-    raise RuntimeError(f"ide serve did not come up: {log.read_text()[-2000:]}")
-
-
 class PeakMemory(threading.Thread):
     """The peak resident memory of a process and its children, sampled every 0.1 s."""
 
@@ -247,55 +225,26 @@ class PeakMemory(threading.Thread):
             time.sleep(0.1)
 
 
-def until(page, text, timeout=60_000) -> None:
-    page.get_by_text(text, exact=True).first.wait_for(timeout=timeout)
-
-
-def cursor(page, n: int) -> int | None:
-    """The keyboard panel's position ("3 / N" shows 3), None while it is not shown."""
-    found = page.get_by_text(re.compile(rf"^\d+ / {n}$"))
-    try:
-        return int(found.first.inner_text(timeout=1000).split(" / ")[0])
-    except Exception:  # between two runs of the page
-        return None
-
-
-def press(page, key: str, n: int) -> float:
-    """Press KEY until the keyboard panel moves; seconds from the press that moved it until
-    the page showed it. Streamlit binds its shortcuts a moment after the page first shows,
-    and a key pressed while the page runs can be dropped: then it is pressed again."""
-    before, deadline = cursor(page, n), time.time() + 180
-    while time.time() < deadline:
-        start = time.perf_counter()
-        page.keyboard.press(key)
-        while time.perf_counter() - start < 15:
-            now = cursor(page, n)
-            if now is not None and now != before:
-                return time.perf_counter() - start
-            time.sleep(0.01)
-    raise RuntimeError(f"pressing {key!r} did not move the keyboard panel")
-
-
 def browser_times(ws: Workspace, tmp: Path, out: dict) -> None:
     from playwright.sync_api import sync_playwright
 
-    n = len(versions.resolve(ws, NAME).labels)
     suspects = runs.commit_metrics(ws, NAME, ws.head())["suspects"]
-    proc, url = serve(ws, tmp / "serve.log")
+    proc, url, out["serve_up"] = web.serve(ws.root, tmp / "serve.log")
     memory = PeakMemory(proc.pid)
     memory.start()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)
-            start = time.perf_counter()
-            page.goto(url + "&name=bench")  # a reviewer's name (in the URL): edits need one
-            until(page, f"1 / {n}")
-            out["web_first"] = time.perf_counter() - start
-            press(page, "n", n)  # once this lands, the shortcuts are bound
-            out["web_next"] = press(page, "n", n)
-            out["web_accept"] = press(page, "a", n)
+            browser, page = web.launch(p)
+            # A reviewer's name (in the URL): edits need one.
+            out["web_first"] = web.first_load(page, url + "&name=bench")
+            out["web_key1"] = web.bind(page)
+            for key, row in (("n", "web_next"), ("a", "web_accept")):
+                took = []
+                for _ in range(3):
+                    web.idle(page)
+                    took.append(web.press(page, key) or float("nan"))
+                out[row] = float(np.median(took))
+            web.idle(page)
             start = time.perf_counter()
             page.get_by_text("Only suspects").click()
             page.get_by_text(re.compile(rf"^{suspects} examples match")).wait_for()
@@ -307,8 +256,7 @@ def browser_times(ws: Workspace, tmp: Path, out: dict) -> None:
             browser.close()
     finally:
         memory.stop.set()
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        web.stop(proc)
         out["serve_mb"] = memory.peak / 2**20
 
 
@@ -377,29 +325,41 @@ def table(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+def workspace(tmp: Path, n: int, args, out: dict) -> Workspace:
+    """The workspace of size N, cold (as after `ide predictions`): built, or a copy of
+    ARGS.workspace/N; kept in ARGS.keep/N before anything measures it."""
+    if args.workspace:
+        ws = Workspace(shutil.copytree(Path(args.workspace) / str(n), tmp / "ws", symlinks=True))
+    else:
+        ws = build(tmp, n, out)
+    if args.keep:
+        dest = Path(args.keep) / str(n)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(ws.root, dest, symlinks=True)
+    return ws
+
+
 def run_size(n: int, args, rate: float | None) -> dict:
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix=f"ide-scale-{n}-") as tmp:
         tmp = Path(tmp)
-        print(f"[{n:,}] building the workspace", file=sys.stderr)
-        ws = build(tmp, n, out)
-        print(f"[{n:,}] CLI and app", file=sys.stderr)
-        cli_times(ws, out)
-        app_times(ws, out)
+        print(f"[{n:,}] the workspace", file=sys.stderr)
+        ws = workspace(tmp, n, args, out)
+        # Cold first: `ide suspects` in a fresh process, then the app in a fresh `ide serve`.
+        out["suspects_cold"] = ide("-C", str(ws.root), "suspects", NAME, "--top", "50")
         if not args.no_browser:
             print(f"[{n:,}] browser", file=sys.stderr)
             try:
                 browser_times(ws, tmp, out)
             except Exception as exc:  # report the rest of the table all the same
                 print(f"[{n:,}] browser: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"[{n:,}] CLI and app", file=sys.stderr)
+        cli_times(ws, out)
+        app_times(ws, out)
         if not args.no_embed:
             print(f"[{n:,}] backbone head", file=sys.stderr)
             out["embed_rate"] = rate
             head_times(ws, out)
-        if args.keep:
-            dest = Path(args.keep) / str(n)
-            shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(ws.root, dest, symlinks=True)
     print(f"[{n:,}] done: {json.dumps({k: round(v, 3) for k, v in out.items() if v})}",
           file=sys.stderr)
     return out
@@ -410,15 +370,19 @@ def main(argv=None):
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--no-browser", action="store_true", help="skip Chromium and ide serve")
     ap.add_argument("--no-embed", action="store_true", help="skip the backbone rows")
-    ap.add_argument("--keep", help="copy each workspace to KEEP/<size> (for profiling)")
+    ap.add_argument("--keep", help="copy each workspace, as built, to KEEP/<size>")
+    ap.add_argument("--workspace", help="measure a copy of WORKSPACE/<size> (kept by --keep) "
+                    "instead of building one")
     ap.add_argument("--apptest", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.apptest:
         print(json.dumps(apptest(args.apptest)))
         return
     rate = None if args.no_embed else embed_rate()
+    start = web.loadavg()
     results = {n: run_size(n, args, rate) for n in args.sizes}
     print(table(results))
+    print(f"load average (1, 5, 15 min): {start} at the start, {web.loadavg()} at the end")
 
 
 if __name__ == "__main__":

@@ -168,6 +168,27 @@ def test_one_review_rerun_reads_head_and_the_staged_edits_once(trained_ws, app, 
     assert reads == {"staged": 1, "HEAD": 1}
 
 
+def test_an_edit_reruns_only_the_focus_gallery_and_staged_list(trained_ws, app, monkeypatch):
+    """A key that stages reruns the two fragments that show the edit, not the whole page
+    (its ranking, log and filters), and the sidebar lists the edit all the same."""
+    from ide.ops import views
+
+    at = app(trained_ws)
+    calls = Counter()
+    log = views.log
+    monkeypatch.setattr(views, "log", lambda *a, **k: calls.update(["log"]) or log(*a, **k))
+    for key in ("k_accept", "k_keep", "k_class_0"):
+        at.button(key=key).click().run()
+        assert not at.exception, at.exception
+    assert not calls  # the page itself did not run again
+    assert "Your staged: 2 edit(s), 1 checked" in texts(at.sidebar.subheader)
+    assert texts(at.markdown).count(":orange-badge[staged]") == 2
+    at.sidebar.button(key=f"undo_{staged.read(trained_ws, 'toy', owner=ADA)['labels'][0]['id']}"
+                      ).click().run()
+    assert "Your staged: 1 edit(s), 1 checked" in texts(at.sidebar.subheader)
+    assert texts(at.markdown).count(":orange-badge[staged]") == 1 and not calls
+
+
 def test_history_page(trained_ws, app):
     at = app(trained_ws)
     at.sidebar.radio(key="page").set_value("History").run()
@@ -312,6 +333,7 @@ def test_a_refused_edit_stays_and_a_no_op_bulk_says_so(trained_ws, app):
     staged.relabel(trained_ws, "toy", {first.split("`")[1]: "v"})  # someone else's edit
     at.button(key="k_class_0").click().run()
     assert "nothing staged" in toasts(at) and focus(at).split(" · ")[1] == first.split(" · ")[1]
+    at.run()  # the whole page: after an edit, AppTest holds only the fragments it reran
     at.multiselect(key="f_given").set_value(["h"]).run()
     at.checkbox(key="sel_h/001.png").check().run()
     assert at.selectbox(key="bulk_class").value == "h"  # the suggestion of the selection

@@ -3,10 +3,13 @@
 committing as the reviewer), and the messages of those actions, shown as toasts on the next run.
 
 The `on_*` functions are widget callbacks: Streamlit runs them before the rerun that the
-click starts, so the page that follows already shows their result.
+click starts, so the page that follows already shows their result. Those that stage rerun
+only the parts of the page that show staged edits (`edited`), not the whole page.
 """
 
 from __future__ import annotations
+
+import functools
 
 import streamlit as st
 
@@ -68,13 +71,28 @@ def act(fn, *args, done: str | None = None, **kwargs) -> bool:
 
 
 def staging(fn, *args, done: str, **kwargs) -> bool:
-    """An action that stages or unstages as the reviewer (refused without a name); the
-    whole page reruns after it, so the sidebar's staged list is current."""
+    """An action that stages or unstages as the reviewer (refused without a name)."""
     if owner() is None:
         st.session_state.flash = ("error", NO_NAME)
         return False
-    st.session_state.refresh = True
     return act(fn, *args, done=done, owner=owner(), **kwargs)
+
+
+def show_edits_in(fragments: list[str] | str) -> None:
+    """Name the fragments of the page that show staged edits, once all are drawn ("app":
+    the page shows them outside fragments)."""
+    st.session_state.edits_shown_in = fragments
+
+
+def edited(callback):
+    """A callback that stages: after it, rerun what shows staged edits (`show_edits_in`),
+    whichever fragment its widget is in; the rest of the page stays as it is, since a
+    whole rerun of the Review page takes seconds where its fragments take tenths."""
+    @functools.wraps(callback)
+    def rerunning(*args, **kwargs):
+        callback(*args, **kwargs)
+        st.rerun(st.session_state.get("edits_shown_in", "app"))  # raises: must come last
+    return rerunning
 
 
 def flash_ui() -> None:
@@ -106,6 +124,7 @@ def on_page() -> None:
 
 
 # -- staging, committing -----------------------------------------------------------------
+@edited
 def on_relabel(ws, name, edits: dict, seen: dict, then: int = 0) -> None:
     """Stage EDITS made on the labels SEEN; if they were staged, move the focus by THEN."""
     if staging(staged.relabel, ws, name, edits, expected=seen,
@@ -113,36 +132,43 @@ def on_relabel(ws, name, edits: dict, seen: dict, then: int = 0) -> None:
         step(then)
 
 
+@edited
 def on_check(ws, name, example_id: str) -> None:
     if staging(staged.mark_checked, ws, name, [example_id],
                done=f"{example_id} marked as checked"):
         step(1)
 
 
+@edited
 def on_uncheck(ws, name, example_id: str) -> None:
     """Take back the reviewer's checked mark of EXAMPLE_ID (K again)."""
     staging(staged.unstage, ws, name, [example_id], done=f"{example_id}: checked mark undone")
 
 
+@edited
 def on_remove(ws, name, example_id: str) -> None:
     if staging(staged.remove, ws, name, [example_id], done=f"{example_id}: removal staged"):
         step(1)
 
 
+@edited
 def on_unstage(ws, name, example_id: str) -> None:
     staging(staged.unstage, ws, name, [example_id], done=f"{example_id} unstaged")
 
 
+@edited
 def on_keep_mine(ws, name, example_id: str, label: str) -> None:
     staging(staged.relabel, ws, name, {example_id: label}, done=f"{example_id}: kept {label}")
 
 
 def on_settle(ws, name, example_id: str, label: str) -> None:
     """Settle a label conflict with LABEL (the merge is committed, or the rebase goes on,
-    once none is left)."""
+    once none is left); the whole page reruns, as HEAD may have moved."""
     act(conflicts.settle, ws, name, {example_id: label}, done=f"{example_id}: {label}")
+    st.rerun()
 
 
+@edited
 def on_assign(ws, name, selected: list[str], current: dict, key: str) -> None:
     # A callback: read widget values from session state, not this run's.
     cls = st.session_state[key]
@@ -168,6 +194,7 @@ def on_commit(ws, name, author) -> None:
     elif act(commits.commit, ws, name, message, author=author, owner=owner(),
              done="committed; retraining starts by itself"):
         st.session_state.commit_message = ""
+    st.rerun()  # the whole page, from the sidebar's fragment: HEAD moved
 
 
 # -- from the History page to the Review page --------------------------------------------

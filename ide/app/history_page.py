@@ -7,9 +7,9 @@ examples on the Review page.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from ide.app import actions, loaders, widgets
@@ -19,10 +19,15 @@ from ide.learn import ranking
 from ide.ops import views
 from ide.repo import history, versions
 
+if TYPE_CHECKING:  # pandas is imported where it is used: the Review page never needs it
+    import pandas as pd
+
 COLUMNS = 5
 
 
 def page(ws, name, author, head: Head) -> None:
+    import pandas as pd  # half a second the first time: not on the way to the Review page
+
     log = views.log(ws, name, version=head.version)
     numbers = pd.DataFrame([{
         "commit": e["commit"][:8], "edits": e["edits"],
@@ -80,6 +85,8 @@ def line_spec(field: str, title: str) -> dict:
 def confusion_chart(r: ranking.Ranking, title: str) -> tuple[pd.DataFrame, dict]:
     """(data, spec) of a heatmap of R's confusion counts; mistakes (off the diagonal) are
     coloured, and a click on a cell selects it as "cell" (given, predicted)."""
+    import pandas as pd
+
     counts = views.confusion_matrix(r)
     k, classes = len(r.classes), list(r.classes)
     data = pd.DataFrame({"given": np.repeat(classes, k), "predicted": np.tile(classes, k),
@@ -132,6 +139,8 @@ def example_ui(ws, name, head: Head) -> None:
     example = st.text_input("Example id", key="history_id",
                             placeholder=f"e.g. {next(iter(head.version.labels), '')}")
     if example:
+        import pandas as pd
+
         try:
             found = pd.DataFrame(history.history(ws, name, example.strip(),
                                                  head=head.version))

@@ -2,10 +2,14 @@
 duplicates and outliers, and the thumbnails of images (by their content's hash).
 
 The functions read only their arguments (the workspace by its root, a commit by its id),
-so a cached answer is always right for them.
+so a cached answer is always right for them. What a page asks for once per card (the
+image files, the thumbnails) is kept in an `lru_cache`: Streamlit's caches hash their
+arguments with `inspect.signature` on every call, a millisecond a card.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import streamlit as st
@@ -17,14 +21,14 @@ from ide.repo.workspace import Workspace
 
 
 # cache_resource, not cache_data: these are read-only and large, and cache_data would
-# unpickle a fresh copy on every call (51 calls a page).
+# unpickle a fresh copy on every call.
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_ranking(root: str, name: str, commit: str) -> ranking.Ranking:
     ws = Workspace(root)
     return ranking.load(ws, versions.resolve(ws, name, commit))
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@functools.lru_cache(maxsize=8)
 def load_images(root: str, name: str, commit: str) -> dict:
     ws = Workspace(root)
     return images.image_files(ws, versions.resolve(ws, name, commit))
@@ -36,7 +40,7 @@ def id_array(root: str, name: str, commit: str) -> np.ndarray:
     return np.asarray(load_ranking(root, name, commit).ids)
 
 
-@st.cache_data(show_spinner=False, max_entries=20000)
+@functools.lru_cache(maxsize=20000)
 def load_thumb(root: str, md5: str, path: str, big: bool = False) -> bytes | None:
     ws = Workspace(root)
     return thumbs.zoom(ws, md5, path) if big else thumbs.thumbnail(ws, md5, path)

@@ -48,7 +48,7 @@ def main() -> None:
     st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button (sessions to come)
     st.html("<style>[data-testid='stAppDeployButton'] {display: none}</style>")  # and this one
     actions.init_state()
-    st.session_state.pop("refresh", None)  # this run is the whole page already
+    actions.show_edits_in("app")  # unless the page names its fragments that show them
     try:
         ws = Workspace.find(os.environ.get("IDE_WORKSPACE"))
     except IDEError as exc:

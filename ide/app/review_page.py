@@ -34,7 +34,10 @@ def page(ws, name, author, head: Head) -> None:
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
-    grid_ui(ws, name, commit, r, filters_ui(ws, name, r), head)
+    shown = filters_ui(ws, name, r)
+    # An edit reruns these two only; the focus and gallery first, where the reviewer looks.
+    actions.show_edits_in(["grid", "staged"])
+    grid_ui(ws, name, commit, r, shown, head)
 
 
 def viewed_commit(ws, name, head: Head) -> dict | None:
@@ -144,12 +147,10 @@ def committed(r, n: int, head: Head) -> tuple[str, float, float]:
     return r.classes[k], float(p[0, k]), float(rank.per_example_loss([k], p)[0])
 
 
-@st.fragment
+@st.fragment(key="grid")
 def grid_ui(ws, name, commit, r, shown, head: Head) -> None:
-    """The focused example, the gallery and its bulk assign: a fragment, so that a tick or
-    a page turn reruns this part only (an edit reruns the page: the sidebar lists it)."""
-    if st.session_state.pop("refresh", False):
-        st.rerun(scope="app")
+    """The focused example, the gallery and its bulk assign: a fragment, so that a key, a
+    tick or a page turn reruns this part only (an edit also the sidebar's staged list)."""
     actions.flash_ui()
     who = actions.owner()
     if not head.first("grid"):  # a rerun of this part only: what others did since shows

@@ -27,7 +27,9 @@ def picture(where, ws, name, commit, example_id, *, width: int, big: bool = Fals
     ("warning" or "caption"; None: nothing)."""
     data = loaders.image_of(ws, name, commit, example_id, big)
     if data:
-        where.image(data, width=width)
+        # PNG as it is: Streamlit's "auto" format re-encodes an opaque PNG as a JPEG on
+        # every run (a tenth of a second a page of 50) and blurs the digits' pixels.
+        where.image(data, width=width, output_format="PNG")
     elif missing:
         getattr(where, missing)("image missing")
 
@@ -178,8 +180,12 @@ def conflicts_ui(ws, name, head: Head) -> None:
                                   on_click=actions.on_settle, args=(ws, name, c["id"], c[side]))
 
 
+@st.fragment(key="staged")
 def staged_ui(ws, name, author, head: Head) -> None:
-    """Your staged edits (undo, commit) and, read-only, the other reviewers' ones."""
+    """Your staged edits (undo, commit) and, read-only, the other reviewers' ones: a
+    fragment, so that an edit reruns this list and not the whole page."""
+    if not head.first("staged"):  # a rerun of this part only: read what is staged now
+        head = Head.read(ws, name, actions.owner())
     conflicts_ui(ws, name, head)
     mine = head.mine
     edits, marks, removed = mine["labels"], mine["checked"], mine["removed"]
