@@ -57,6 +57,8 @@ def page(ws, name, author, head: Head) -> None:
 def shown_table(numbers: pd.DataFrame) -> pd.DataFrame:
     """NUMBERS as the table shows them: accuracy with one decimal and a % sign, counts as
     whole numbers, and "–" where a commit has no value (not trained; no count)."""
+    import pandas as pd
+
     def text(value, percent: bool = False) -> str:
         if value is None or pd.isna(value):
             return "–"
