@@ -278,7 +278,7 @@ def test_json_of_the_commands_that_change_things(toy, run, tmp_path):
     src = write_imagefolder(tmp_path / "src", per_class=2)
     res = js("import", "more", str(src))
     assert res == {"commit": toy.head(), "examples": 6, "classes": ["d", "h", "v"],
-                   "skipped": []}
+                   "skipped": [], "model": "cnn", "model_chosen": True}
     assert js("init", str(tmp_path / "ws2")) == {"root": str(tmp_path / "ws2")}
 
 

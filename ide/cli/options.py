@@ -39,4 +39,5 @@ PULL_EVERY = (
 LISTEN = (
     Argument("--host", default="127.0.0.1",
              help="address to listen on; any but loopback needs IDE_PASSWORD"),
-    Argument("--port", type=int, default=8501))
+    Argument("--port", type=int, help="port to serve on (default: 8501; if it is busy, `ide "
+             "serve` says so and `ide demo` takes a free one)"))

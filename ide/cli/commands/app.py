@@ -18,7 +18,7 @@ from ide.repo import versions
 def _serve(args):
     from ide.serve import server
 
-    return server.serve(workspace(args), host=args.host, port=args.port,
+    return server.serve(workspace(args), host=args.host, port=args.port or server.DEFAULT_PORT,
                         pull_every=args.pull_every, remote=args.pull_from)
 
 
@@ -51,5 +51,4 @@ DEMO = Command(
         Argument("dir", nargs="?", help="where to build it (default: ~/ide-demo)",
                  complete=shtab.DIRECTORY),
         Argument("--no-serve", action="store_true", help="build and train only"),
-        LISTEN[0], Argument("--port", type=int,
-                            help="port to serve on (default: 8501, or a free one if it is busy)")))
+        *LISTEN))
