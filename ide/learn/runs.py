@@ -56,32 +56,48 @@ def _key(labels_blob: str, images_hash: str, params: Params) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def key_at(ws: Workspace, name: str, commit: str) -> str | None:
-    """The run key of NAME at COMMIT, from its files' content (labels.csv's blob id is
-    read, never parsed: cheap for any commit); None where COMMIT has no such dataset or
-    unreadable files."""
+def keys_at(ws: Workspace, name: str, commits: list[str]) -> dict[str, str | None]:
+    """{commit: the run key of NAME at it}, from its files' content (None where a commit
+    has no such dataset or unreadable files). Cheap for many commits: labels.csv's blob id
+    is asked for, never its content; the small images.dvc and params.yaml are read and
+    parsed once per distinct content; two git processes in all."""
     folder = ds.dataset_dir(name)
-    try:
-        _, (labels, dvc, params) = ws.read_at(commit, [f"{folder}/{f}" for f in (
-            "labels.csv", "images.dvc", "params.yaml")])
-        images = ds.images_hash(dvc[1].decode()) if dvc else ""
-        return None if labels is None else _key(
-            labels[0], images, parse_params(params[1].decode() if params else None))
-    except (IDEError, UnicodeDecodeError):
-        return None
+    files = ("labels.csv", "images.dvc", "params.yaml")
+    ids = ws.object_ids([f"{c}:./{folder}/{f}" for c in commits for f in files])
+    rows = [ids[n:n + 3] for n in range(0, len(ids), 3)]
+    texts = ws.read_objects({i for row in rows for i in row[1:] if i})
+    parsed: dict[tuple, tuple | None] = {}  # (images.dvc, params.yaml) -> (images, params)
+    keys = {}
+    for commit, (labels, dvc, params) in zip(commits, rows):
+        if (dvc, params) not in parsed:
+            try:
+                parsed[dvc, params] = (
+                    ds.images_hash(texts[dvc].decode()) if dvc else "",
+                    parse_params(texts[params].decode() if params else None))
+            except (IDEError, KeyError, UnicodeDecodeError):
+                parsed[dvc, params] = None
+        inputs = parsed[dvc, params]
+        keys[commit] = None if labels is None or inputs is None else _key(labels, *inputs)
+    return keys
+
+
+def runs_of(ws: Workspace, name: str, commits: list[str]) -> dict[str, str | None]:
+    """{commit: the key of NAME's finished run for it}: the index's, or else any finished
+    run of the same content (a commit that changed no dataset file, a clone's commit),
+    which is then indexed. None: not trained."""
+    index = trained(ws, name)
+    found = {c: index.get(c) for c in commits}
+    missing = [c for c, k in found.items() if k is None]
+    new = {c: k for c, k in keys_at(ws, name, missing).items()
+           if k is not None and (run_dir(ws, name, k) / "metrics.json").exists()}
+    if new:
+        _index(ws, name, new)
+    return {**found, **new}
 
 
 def run_of(ws: Workspace, name: str, commit: str) -> str | None:
-    """The key of NAME's finished run for COMMIT: the index's, or else any finished run of
-    the same content (a commit that changed no dataset file, a clone's commit), which is
-    then indexed. None: not trained."""
-    key = trained(ws, name).get(commit)
-    if key is None:
-        key = key_at(ws, name, commit)
-        if key is None or not (run_dir(ws, name, key) / "metrics.json").exists():
-            return None
-        _index(ws, name, {commit: key})
-    return key
+    """`runs_of` of one COMMIT."""
+    return runs_of(ws, name, [commit])[commit]
 
 
 def index_path(ws: Workspace, name: str) -> Path:

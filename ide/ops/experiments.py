@@ -68,9 +68,11 @@ def attach_all(ws: Workspace) -> int:
 
 def _history(ws: Workspace, name: str) -> list[dict]:
     """Metrics of every trained commit of NAME in HEAD's history, oldest first."""
+    entries = list(reversed(history.log(ws, name)))
+    keys = runs.runs_of(ws, name, [e["commit"] for e in entries])
     rows = []
-    for entry in reversed(history.log(ws, name)):
-        m = runs.commit_metrics(ws, name, entry["commit"])
+    for entry in entries:
+        m = runs.run_metrics(ws, name, keys[entry["commit"]])
         if m is not None:
             rows.append({"commit": entry["commit"], **m})
     return rows

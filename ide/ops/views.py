@@ -40,10 +40,9 @@ def log(ws: Workspace, name: str, rev: str = "HEAD", *,
         version: Version | None = None) -> list[dict]:
     """Dataset commits reachable from REV (VERSION, if already resolved), newest first:
     commit, author, date, message, edits, metrics (None where that commit is not trained)."""
-    trained = runs.trained(ws, name)  # read once, not once per commit
-    return [{**e, "metrics": runs.run_metrics(ws, name, trained.get(e["commit"]) or
-                                              runs.run_of(ws, name, e["commit"]))}
-            for e in history.log(ws, name, rev, version=version)]
+    entries = history.log(ws, name, rev, version=version)
+    keys = runs.runs_of(ws, name, [e["commit"] for e in entries])  # at once, not per commit
+    return [{**e, "metrics": runs.run_metrics(ws, name, keys[e["commit"]])} for e in entries]
 
 
 class WorkingLabels(Mapping):

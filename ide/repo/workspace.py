@@ -273,6 +273,26 @@ class Workspace:
         out = self.git("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
         return out or None
 
+    def object_ids(self, names: list[str]) -> list[str | None]:
+        """The object id of each of NAMES (`<commit>:./<path>`, any name git reads), or
+        None where there is none: one git process, nothing read but the ids."""
+        if not names:
+            return []
+        out = subprocess.run(["git", "cat-file", "--batch-check=%(objectname)"],
+                             cwd=self.root, input="".join(f"{n}\n" for n in names),
+                             capture_output=True, text=True).stdout.split("\n")
+        return [line if len(line) >= 40 and " " not in line else None
+                for line in out[:len(names)]]
+
+    def read_objects(self, ids: set[str]) -> dict[str, bytes]:
+        """{object id: content} of IDS: one git process."""
+        ids = sorted(ids)
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
+                              input="".join(f"{i}\n" for i in ids).encode(),
+                              capture_output=True)
+        stream = io.BytesIO(proc.stdout)
+        return {i: found[1] for i in ids if (found := _read_object(stream)) is not None}
+
     def read_at(self, rev: str, paths: list[str], *, known=None
                 ) -> tuple[str, list[tuple[str, bytes] | None] | None]:
         """The commit id of REV and, for each of PATHS at that commit, (blob id, content) or
