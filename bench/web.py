@@ -95,12 +95,19 @@ def position(page) -> int | None:
     return page.evaluate(POSITION_JS)
 
 
+# The page is whole once its last part, the gallery's pager, is shown: the focused
+# example's panel comes first, and the buttons that bind the keys (N among them) half a
+# second later at 100,000 examples; a key pressed before them was lost.
+WHOLE_JS = "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Page ▶'))"
+
+
 def first_load(page, url: str) -> float:
-    """Seconds from opening URL until the focused example's panel shows and the page's run
-    is over (before that, its keys may not be bound yet: a key pressed would be lost)."""
+    """Seconds from opening URL until the whole page shows (the focused example's panel,
+    its buttons and the gallery, whose keys are then bound) and its run is over."""
     start = time.perf_counter()
     page.goto(url)
     page.wait_for_function(f"() => ({POSITION_JS})() === 1", polling="raf")
+    page.wait_for_function(WHOLE_JS, polling="raf")
     page.wait_for_function(RUNNING_JS, polling="raf")
     return time.perf_counter() - start
 
