@@ -4,8 +4,11 @@ and exclusive between threads."""
 import threading
 import time
 
+import pytest
+
+from ide.errors import InvalidInput
 from ide.ops import worker
-from ide.repo import state
+from ide.repo import staged, state
 
 
 def test_asking_for_a_path_creates_nothing(ws):
@@ -40,3 +43,14 @@ def test_a_running_worker_is_seen(ws):
     with state.lock(ws, "worker-running", timeout=0):
         assert worker.running(ws)
     assert not worker.running(ws)
+
+
+def test_taking_a_checked_mark_back_keeps_the_label_edit(toy):
+    staged.relabel(toy, "toy", {"h/001.png": "v"}, owner="Ada")
+    staged.mark_checked(toy, "toy", ["h/001.png"], owner="Ada")
+    staged.unmark_checked(toy, "toy", ["h/001.png"], owner="Ada")
+    mine = staged.read(toy, "toy", owner="Ada")
+    assert mine["checked"] == [] and [e["new"] for e in mine["labels"]] == ["v"]
+    staged.mark_checked(toy, "toy", ["h/002.png"], owner="Bob")
+    with pytest.raises(InvalidInput, match="no checked mark of yours"):
+        staged.unmark_checked(toy, "toy", ["h/002.png"], owner="Ada")

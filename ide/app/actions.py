@@ -142,7 +142,8 @@ def on_check(ws, name, example_id: str) -> None:
 @edited
 def on_uncheck(ws, name, example_id: str) -> None:
     """Take back the reviewer's checked mark of EXAMPLE_ID (K again)."""
-    staging(staged.unstage, ws, name, [example_id], done=f"{example_id}: checked mark undone")
+    staging(staged.unmark_checked, ws, name, [example_id],
+            done=f"{example_id}: checked mark undone")
 
 
 @edited

@@ -235,6 +235,22 @@ def mark_checked(ws: Workspace, name: str, ids: list[str], *,
         _save(ws, name, stage, owner)
 
 
+def unmark_checked(ws: Workspace, name: str, ids: list[str], *,
+                   owner: str | None = None) -> None:
+    """Take back OWNER's checked marks of IDS, and nothing else (a label edit of the same
+    example stays staged)."""
+    _known(versions.resolve(ws, name), ids)
+    with state.lock(ws):
+        stage = load(ws, name)
+        theirs = [i for i in ids if stage["checked_owner"].get(i) != owner]
+        if theirs:
+            raise InvalidInput(f"no checked mark of yours on {theirs[0]!r} in {name!r}")
+        stage["checked"] = [i for i in stage["checked"] if i not in set(ids)]
+        for i in ids:
+            stage["checked_owner"].pop(i, None)
+        _save(ws, name, stage, owner)
+
+
 def unstage(ws: Workspace, name: str, ids: list[str] | None = None, *,
             owner: str | None = None) -> None:
     """Drop OWNER's staged edits and marks for IDS (all of OWNER's when IDS is None)."""
