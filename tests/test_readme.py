@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -47,12 +48,24 @@ def _absent(what: str) -> None:
     pytest.skip(f"{what} is absent")
 
 
-def _fetch(url: str) -> int:
-    """The status of URL, following the gate's redirect with its cookie."""
+def _fetch(url: str, wait: float = 60) -> int:
+    """The status of URL, following the gate's redirect with its cookie; tried again for
+    WAIT seconds while the port refuses or the app answers that it is starting (the URL is
+    printed as the server starts, not once it answers)."""
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    with opener.open(url, timeout=30) as response:
-        return response.status
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with opener.open(url, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or time.monotonic() > deadline:
+                return exc.code
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 @pytest.mark.readme

@@ -62,6 +62,9 @@ def listen(host: str, port: int) -> list[socket.socket]:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
+            # Listening at once: a browser that opens the printed URL before the gate runs
+            # waits in the backlog instead of being refused.
+            sock.listen(128)
     except OSError as exc:
         for sock in socks:
             sock.close()
