@@ -58,6 +58,12 @@ def merge_file(path: str, base: str, ours: str, theirs: str) -> tuple[str, list[
     return ds.format_labels(merged), conflicts
 
 
+# What git is in the middle of, by the file it keeps meanwhile in its folder: a record is
+# open while one of them is there.
+OPERATIONS = (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"), ("rebase-apply", "rebase"),
+              ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert"))
+
+
 def record_path(git_dir: Path, name: str) -> Path:
     """Where the conflicts of dataset NAME's labels, recorded by the driver, are kept."""
     return git_dir / "ide-conflicts" / f"{name}.json"
@@ -78,30 +84,36 @@ def _record(path: str, conflicts: list[dict]) -> None:
     os.replace(tmp, record)
 
 
-def open_conflicts(git_dir: Path) -> dict[str, list[str]]:
-    """{dataset: ids not settled yet} of the driver's records; a record left from a merge,
-    rebase or cherry-pick that is over (aborted, say) is deleted."""
+def unsettled(record: dict) -> list[dict]:
+    """The conflicts of RECORD not settled yet."""
+    return [c for c in record["conflicts"] if c["id"] not in record["resolved"]]
+
+
+def open_conflicts(git_dir: Path) -> dict[str, dict]:
+    """{dataset: its record} of the driver's records with conflicts left (`unsettled`); a
+    record left from a merge, rebase or cherry-pick that is over (aborted, say), or with
+    none left, is deleted."""
     folder = git_dir / "ide-conflicts"
     records = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    going = any((git_dir / f).exists() for f in (
-        "MERGE_HEAD", "rebase-merge", "rebase-apply", "CHERRY_PICK_HEAD", "REVERT_HEAD"))
+    going = any((git_dir / marker).exists() for marker, _ in OPERATIONS)
     found = {}
     for record in records:
         try:
             data = json.loads(record.read_text())
-            left = [c["id"] for c in data["conflicts"] if c["id"] not in data["resolved"]]
+            left = [c["id"] for c in unsettled(data)]
         except (OSError, ValueError, KeyError, TypeError):
             left = None  # unreadable: not ours to keep
         if not going or not left:
             record.unlink(missing_ok=True)
         else:
-            found[record.stem] = left
+            found[record.stem] = data
     return found
 
 
 def check() -> int:
     """The hook's call: 1 (with a message) while a recorded label conflict is unsettled."""
-    for name, left in open_conflicts(_git_dir()).items():
+    for name, record in open_conflicts(_git_dir()).items():
+        left = [c["id"] for c in unsettled(record)]
         print(f"ide: {len(left)} label conflict(s) of {name} not settled ({', '.join(left[:5])}"
               f"{', ...' if len(left) > 5 else ''}): settle them with `ide resolve {name} "
               "ID LABEL` (see `ide status`), which also goes on with the commit", file=sys.stderr)

@@ -43,6 +43,9 @@ from ide.repo.workspace import Workspace
 # Warm-start only when at most this share of labels changed: up to 5% a warm start finds
 # the flips left as well as a full retrain does (bench/models.py).
 WARM_MAX_CHANGED = 0.05
+# (workspace root, dataset, commit) -> run key (None: no such dataset there), of `keys_at`:
+# the worker and the app's status poll ask about the same untrained HEAD every second.
+_KEYS: dict[tuple[str, str, str], str | None] = {}
 
 
 def run_key(version: Version) -> str:
@@ -60,8 +63,11 @@ def keys_at(ws: Workspace, name: str, commits: list[str]) -> dict[str, str | Non
     """{commit: the run key of NAME at it}, from its files' content (None where a commit
     has no such dataset or unreadable files). Cheap for many commits: labels.csv's blob id
     is asked for, never its content; the small images.dvc and params.yaml are read and
-    parsed once per distinct content; two git processes in all."""
+    parsed once per distinct content; two git processes in all, and none for a commit asked
+    before in this process (a commit never changes, so neither does its key)."""
     folder = ds.dataset_dir(name)
+    known = {c: _KEYS[str(ws.root), name, c] for c in commits if (str(ws.root), name, c) in _KEYS}
+    commits = [c for c in commits if c not in known]
     files = ("labels.csv", "images.dvc", "params.yaml")
     ids = ws.object_ids([f"{c}:./{folder}/{f}" for c in commits for f in files])
     rows = [ids[n:n + 3] for n in range(0, len(ids), 3)]
@@ -78,7 +84,9 @@ def keys_at(ws: Workspace, name: str, commits: list[str]) -> dict[str, str | Non
                 parsed[dvc, params] = None
         inputs = parsed[dvc, params]
         keys[commit] = None if labels is None or inputs is None else _key(labels, *inputs)
-    return keys
+        if len(commit) in (40, 64):  # a commit id, not a name that may move
+            _KEYS[str(ws.root), name, commit] = keys[commit]
+    return {**known, **keys}
 
 
 def runs_of(ws: Workspace, name: str, commits: list[str]) -> dict[str, str | None]:
@@ -98,6 +106,13 @@ def runs_of(ws: Workspace, name: str, commits: list[str]) -> dict[str, str | Non
 def run_of(ws: Workspace, name: str, commit: str) -> str | None:
     """`runs_of` of one COMMIT."""
     return runs_of(ws, name, [commit])[commit]
+
+
+def key_of(ws: Workspace, version: Version) -> str | None:
+    """The key of VERSION's finished run, as `run_of` finds it but without asking git: the
+    index's, else the one its content names (`run_key`). None: not trained."""
+    key = trained(ws, version.name).get(version.commit) or run_key(version)
+    return key if (run_dir(ws, version.name, key) / "metrics.json").exists() else None
 
 
 def index_path(ws: Workspace, name: str) -> Path:
@@ -301,14 +316,13 @@ def commit_metrics(ws: Workspace, name: str, commit: str) -> dict | None:
 
 
 def finished_run(ws: Workspace, version: Version) -> Path:
-    """The folder of VERSION's finished results, found as `ide log` finds them (`run_of`:
+    """The folder of VERSION's finished results, found as `ide log` finds them (`key_of`:
     the index, then the content); NotTrained if it has none."""
-    run = run_dir(ws, version.name, run_of(ws, version.name, version.commit) or
-                  run_key(version))
-    if not (run / "metrics.json").exists():
+    key = key_of(ws, version)
+    if key is None:
         raise NotTrained(f"{version.name} at {version.commit[:10]} is not trained yet: run "
                          f"`ide retrain {version.name}` (or keep `ide watch` running)")
-    return run
+    return run_dir(ws, version.name, key)
 
 
 def model_file(ws: Workspace, version: Version) -> Path | None:

@@ -30,7 +30,7 @@ def experiment(commit: str, name: str) -> str:
 def _outputs(ws: Workspace, version: Version) -> tuple[dict[str, str], dict]:
     """({file: text} of the stage's git-kept outputs, metrics) of VERSION's stored run."""
     r = ranking.load(ws, version)
-    m = runs.commit_metrics(ws, version.name, version.commit)
+    m = runs.run_metrics(ws, version.name, runs.key_of(ws, version))
     return pipeline.results(r.ids, [r.classes[y] for y in r.labels], r.classes, r.probs,
                             m), m
 
@@ -54,11 +54,9 @@ def attach_all(ws: Workspace) -> int:
     have = set(ws.git("for-each-ref", "--format=%(refname)", "refs/exps/").split())
     done = 0
     for name in versions.datasets(ws):
-        for commit in runs.trained(ws, name):
-            if experiment(commit, name) in have or not ws.git(
-                    "rev-parse", "-q", "--verify", f"{commit}^{{commit}}",
-                    check=False).strip():  # a commit this clone does not have
-                continue
+        todo = [c for c in runs.trained(ws, name) if experiment(c, name) not in have]
+        here = ws.object_ids([f"{c}^{{commit}}" for c in todo])  # None: not in this clone
+        for commit in (c for c, found in zip(todo, here) if found):
             try:
                 done += attach(ws, versions.resolve(ws, name, commit)) is not None
             except IDEError:  # a commit whose dataset no longer reads: nothing to show

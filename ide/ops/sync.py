@@ -125,13 +125,13 @@ def _remote_has(ws: Workspace, remote: str, branch: str) -> bool:
     return bool(ws.git("ls-remote", remote, f"refs/heads/{branch}").strip())
 
 
-def _merge_remote(ws: Workspace, remote: str, branch: str | None, *,
+def _merge_remote(ws: Workspace, remote: str, branch: str | None, dvc_remote: bool, *,
                   ff_only: bool = False) -> None:
     """git pull, always as a merge (`--no-rebase`): git's defaults since 2.27 refuse to
     choose for a diverged branch, and a rebase would replay label commits one by one.
-    With a DVC remote, the images of the remote's commit are fetched first: DVC's merge
-    driver reads both sides' listings of images.dvc from the cache."""
-    if branch and _dvc_remote(ws):
+    With a DVC remote (DVC_REMOTE), the images of the remote's commit are fetched first:
+    DVC's merge driver reads both sides' listings of images.dvc from the cache."""
+    if branch and dvc_remote:
         ws.git("fetch", "-q", remote, branch)
         _fetch_images(ws, ws.git("rev-parse", "FETCH_HEAD").strip())
     ws.git("pull", "-q", "--no-edit", "--no-rebase", *(["--ff-only"] if ff_only else []),
@@ -156,9 +156,9 @@ def pull(ws: Workspace, remote: str = "origin", *, ff_only: bool = False) -> dic
     fetched = _fetch_results(ws, remote)  # a bad results ref stops the pull before it starts
     branch = ws.branch()
     if branch is None or _remote_has(ws, remote, branch):
-        _merge_remote(ws, remote, branch, ff_only=ff_only)
+        _merge_remote(ws, remote, branch, _dvc_remote(ws), ff_only=ff_only)
     added = _store(ws, *fetched)
-    if _dvc_remote(ws):
+    if _dvc_remote(ws):  # asked again: the merge may have brought the DVC remote's config
         ws.dvc("pull")
     experiments.attach_all(ws)
     return {"results": added}
@@ -181,11 +181,12 @@ def push(ws: Workspace, remote: str = "origin") -> dict:
     that we lack), and the training results of every dataset that the branches reach (the
     remote's merged in first): {"results": runs shared}."""
     fetched = _fetch_results(ws, remote)  # a bad results ref stops the push before it starts
-    if _dvc_remote(ws):
+    dvc_remote = _dvc_remote(ws)
+    if dvc_remote:
         ws.dvc("push")
     branch = ws.branch()
     if branch and _remote_has(ws, remote, branch):
-        _merge_remote(ws, remote, branch)
+        _merge_remote(ws, remote, branch, dvc_remote)
     ws.git("push", "-q", remote, "HEAD")
     _store(ws, *fetched)
     reachable = _reachable(ws)
@@ -205,7 +206,7 @@ def _untrained(ws: Workspace, commits: list[str]):
                 version = versions.resolve(ws, name, commit)
             except UnknownDataset:
                 continue
-            if runs.commit_metrics(ws, name, commit) is None:
+            if runs.key_of(ws, version) is None:
                 yield name, version
 
 

@@ -25,10 +25,7 @@ from ide.repo.workspace import Workspace
 def _record(ws: Workspace, name: str) -> dict | None:
     """The driver's record of NAME's conflicts, while git is still in the middle of what
     made them; None otherwise."""
-    git_dir = ws.git_path(".")
-    if name not in mergedriver.open_conflicts(git_dir):
-        return None
-    return state.read_json(mergedriver.record_path(git_dir, name), None)
+    return mergedriver.open_conflicts(ws.git_path(".")).get(name)
 
 
 def unsettled(ws: Workspace, name: str) -> list[dict]:
@@ -36,9 +33,7 @@ def unsettled(ws: Workspace, name: str) -> list[dict]:
     are not settled yet: [{"id", "base", "ours", "theirs"}] (None: no such example on that
     side). During a rebase "ours" is the branch being rebased onto, "theirs" your commit."""
     record = _record(ws, name)
-    if record is None:
-        return []
-    return [c for c in record["conflicts"] if c["id"] not in record["resolved"]]
+    return [] if record is None else mergedriver.unsettled(record)
 
 
 def settle(ws: Workspace, name: str, picks: dict[str, str]) -> dict:

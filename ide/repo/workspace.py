@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ide.data.mergedriver import OPERATIONS
 from ide.errors import IDEError, NotAWorkspace
 
 # DVC must never reach for the network (no analytics, no update check).
@@ -35,9 +36,6 @@ MERGE_ATTRIBUTES = [f"datasets/*/{f} merge={MERGE_DRIVER}" for f in ("labels.csv
 # exists does it start Python, so an ordinary commit costs nothing.
 HOOK = "prepare-commit-msg"
 HOOK_MARK = "# ide: label conflicts must be settled first"
-# What git is in the middle of, by the file it keeps meanwhile in its folder.
-OPERATIONS = (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"), ("rebase-apply", "rebase"),
-              ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert"))
 # Who commits where git has no identity configured (ide never fails a commit for want of one).
 DEFAULT_IDENTITY = ("ide", "ide@localhost")
 
@@ -182,7 +180,8 @@ class Workspace:
     def operation(self) -> str | None:
         """What git is in the middle of: "merge", "rebase", "cherry-pick", "revert", or
         None."""
-        return next((op for name, op in OPERATIONS if self.git_path(name).exists()), None)
+        return next((op for marker, op in OPERATIONS if self.git_path(marker).exists()),
+                    None)
 
     def save_tree(self, ref: str, files: dict[str, Path], message: str, *,
                   blobs: dict[str, str] | None = None) -> str | None:
@@ -197,12 +196,10 @@ class Workspace:
         hashed = self.git("hash-object", "-w", "--stdin-paths",
                           input="".join(f"{files[n]}\n" for n in todo)).split() if todo else []
         ids = {**known, **dict(zip(todo, hashed))}
-        names = sorted(files)
-        blobs = [ids[n] for n in names]
         index = {"GIT_INDEX_FILE": str(self.git_path(f"ide-{os.getpid()}.index"))}
         try:
             self.git("update-index", "--add", "--index-info", env=index,
-                     input="".join(f"100644 {b}\t{n}\n" for b, n in zip(blobs, names)))
+                     input="".join(f"100644 {ids[n]}\t{n}\n" for n in sorted(files)))
             tree = self.git("write-tree", env=index).strip()
         finally:
             Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
@@ -240,28 +237,20 @@ class Workspace:
         return commit
 
     def tree_blobs(self, ref: str) -> dict[str, str]:
-        """{path: blob id} of every file in REF's tree (empty if there is no REF)."""
+        """{path: object id} of every file in REF's tree (empty if there is no REF)."""
         if not self.git("rev-parse", "-q", "--verify", ref, check=False).strip():
             return {}
+        # -z: each path as it is (not C-quoted), whatever characters it holds.
         return {path: meta.split()[2] for meta, path in (
-            line.split("\t", 1) for line in
-            self.git("ls-tree", "-r", "--full-tree", ref).splitlines())}
+            entry.split("\t", 1) for entry in
+            self.git("ls-tree", "-r", "-z", "--full-tree", ref).split("\0") if entry)}
 
     def read_tree(self, ref: str) -> dict[str, bytes]:
         """{path: content} of every file in REF's tree (empty if there is no REF; an entry
         whose object is not here, such as a submodule's commit, reads as empty)."""
-        if not self.git("rev-parse", "-q", "--verify", ref, check=False).strip():
-            return {}
-        # -z: each path as it is (not C-quoted), whatever characters it holds.
-        listing = [entry.split("\t", 1) for entry in
-                   self.git("ls-tree", "-r", "-z", "--full-tree", ref).split("\0") if entry]
-        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
-                              input="".join(f"{meta.split()[2]}\n" for meta, _ in listing)
-                              .encode(), capture_output=True, check=True)
-        stream, found = io.BytesIO(proc.stdout), {}
-        for _, path in listing:
-            found[path] = (_read_object(stream) or ("", b""))[1]
-        return found
+        ids = self.tree_blobs(ref)
+        found = self.read_objects(set(ids.values()))
+        return {path: found.get(i, b"") for path, i in ids.items()}
 
     def in_other_repository(self) -> bool:
         """Whether the root is a folder inside a git repository (rather than its top)."""
