@@ -181,6 +181,18 @@ def test_a_cherry_pick_conflict_is_settled_by_resolve(toy, run):
     assert labels_at(toy)["h/002.png"] == "d" and toy.operation() is None
 
 
+def test_publish_is_refused_during_a_cherry_pick(toy, run):
+    toy.git("checkout", "-q", "-b", "side")
+    staged.relabel(toy, "toy", {"h/002.png": "d"})
+    picked = commits.commit(toy, "toy", "Side")
+    toy.git("checkout", "-q", "master")
+    staged.relabel(toy, "toy", {"h/002.png": "v"})
+    commits.commit(toy, "toy", "Master")
+    toy.git("cherry-pick", picked, check=False)
+    code, _, err = run(toy, "publish", "toy")
+    assert code == 1 and "a git cherry-pick is unfinished" in err and err.count("\n") == 1
+
+
 def test_an_aborted_rebase_leaves_nothing_behind(team, run):
     ann, bob = team
     commit_and_push(bob, {"h/002.png": "v"}, "Bob")

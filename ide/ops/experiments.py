@@ -81,13 +81,16 @@ def publish(ws: Workspace, name: str, *, progress=None, device: str = "cpu") -> 
     make them: dvc.lock (by `dvc commit`), metrics.json, confusion.csv and history.csv.
     A warm-started run is first trained again from scratch, since that is what `dvc repro`
     does. -> {"commit", "metrics", "retrained"}. Refused (one line) on a detached HEAD,
-    during a merge or while the dataset folder has uncommitted changes."""
+    during a merge, rebase, cherry-pick or revert, or while the dataset folder has
+    uncommitted changes."""
     folder = ds.dataset_dir(name)
     root = ws.root / folder
     if ws.branch() is None:
         raise IDEError("HEAD is detached: check out a branch to publish on")
-    if ws.merging():
-        raise IDEError("a merge is unfinished: finish it (`ide resolve`, git) first")
+    operation = ws.operation()
+    if operation:
+        raise IDEError(f"a git {operation} is unfinished: finish it (`ide resolve`, git) "
+                       "first")
     if ws.git("status", "--porcelain", "--", folder).strip():
         raise IDEError(f"{folder} has uncommitted changes: commit or stash them first")
     stage_file = root / "dvc.yaml"
