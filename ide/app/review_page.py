@@ -34,6 +34,8 @@ def page(ws, name, author, head: Head) -> None:
     c[0].metric("Out-of-fold accuracy", f"{m['accuracy']:.2%}")
     c[1].metric("Suspected label errors", m["suspects"])
     c[2].metric("Examples", m["examples"])
+    if m.get("model"):
+        st.caption(f"Model: {views.model_text(m)}")
     shown = filters_ui(ws, name, r)
     # An edit reruns these two only; the focus and gallery first, where the reviewer looks.
     actions.show_edits_in(["grid", "staged"])

@@ -15,14 +15,15 @@ from ide.errors import InvalidInput
 
 CNN = "cnn"
 LITE0 = "efficientnet-lite0"
+AUTO = "auto"  # the better of the CNN and LITE0's head on the dataset's own labels
 LIBRARIES = ("timm:", "torchvision:")
 
 
 def check_model(model: str) -> None:
     """An unknown model name is a one-line error listing the known ones."""
-    if model != "cnn" and model != LITE0 and not (
+    if model not in (AUTO, CNN, LITE0) and not (
             model.startswith(LIBRARIES) and len(model.split(":", 1)[1]) > 0):
-        raise InvalidInput(f"unknown model {model!r}: use cnn, {LITE0}, timm:ARCH or "
+        raise InvalidInput(f"unknown model {model!r}: use auto, cnn, {LITE0}, timm:ARCH or "
                            "torchvision:ARCH (with weights: FILE)")
 
 
@@ -33,7 +34,8 @@ class Params:
     The defaults are the recipe chosen in bench/recipe.py: 99.3% out-of-fold on the 10,000
     real MNIST test digits in about 70 s for all five folds on 2 CPU cores.
     """
-    model: str = CNN         # cnn, or a pretrained backbone (see ide.learn.backbone) + K-fold head
+    model: str = CNN         # cnn, a pretrained backbone (ide.learn.backbone) + K-fold head, or
+    #                          auto: the better of the two on the first training (ide.learn.choice)
     weights: str = ""        # a backbone's weights file (default: the packaged weights)
     folds: int = 5
     epochs: int = 8
@@ -105,9 +107,12 @@ HEAD_FIELDS = ("weights", "decay", "finetune")
 
 def used_fields(params: Params) -> dict:
     """PARAMS as params.yaml holds them: the fields its model reads, in Params' order."""
-    own = CNN_FIELDS if params.model == CNN else HEAD_FIELDS + (
-        tuple(f for f in CNN_FIELDS if f not in ("image_size", "width"))
-        if params.finetune else ())
+    if params.model == AUTO:  # either model may be chosen
+        own = CNN_FIELDS + ("weights", "decay")
+    else:
+        own = CNN_FIELDS if params.model == CNN else HEAD_FIELDS + (
+            tuple(f for f in CNN_FIELDS if f not in ("image_size", "width"))
+            if params.finetune else ())
     return {f.name: getattr(params, f.name) for f in fields(params)
             if f.name in ("model", "folds", "seed", *own)}
 
@@ -118,16 +123,11 @@ def parse_params(text: str | None, source: str = "params.yaml") -> Params:
     return Params.parse(load_yaml(text, source), source)
 
 
-def default_params(side: int, *, grey: bool, model: str | None = None) -> Params:
-    """Training parameters for images of SIDE px: MODEL, or the one measured best for them.
-
-    Digits and other small or grey images: the CNN at 28 px, whatever their size (at 8, 16,
-    32 and 64 px its precision is the same; bench/models.py). Colour images larger than
-    48 px: the pretrained EfficientNet-Lite0 and a K-fold head, which is how a few thousand
-    photos get a strong model (ImageNet features do not help grey 8-px digits: 0.92
-    precision@k against the CNN's 0.99, bench/models.py).
-    """
-    if model is None:
-        model = CNN if grey or side <= 48 else LITE0
+def default_params(model: str | None = None) -> Params:
+    """Training parameters of a new dataset: MODEL, or `auto`, which compares the CNN with
+    the pretrained backbone's head on the dataset's first training (`ide.learn.choice`).
+    Image size says little about which wins (on 64-px colour digits the CNN does, on
+    photos the backbone), so it is measured instead."""
+    model = AUTO if model is None else model
     check_model(model)
     return Params(model=model)

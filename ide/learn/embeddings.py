@@ -51,11 +51,12 @@ class EmbeddingCache:
 
 
 def embed_version(ws: Workspace, version: Version, params: Params, *, device: str = "cpu",
-                  progress=None) -> tuple[list[str], np.ndarray]:
-    """(sorted ids, (N, D) embeddings) of VERSION's images; only images whose content is not
-    cached yet are decoded and embedded. PROGRESS gets {"done", "total", "fraction", "rate"}."""
+                  progress=None, only: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """(sorted ids, (N, D) embeddings) of VERSION's images (ONLY: of these ids alone); only
+    images whose content is not cached yet are decoded and embedded. PROGRESS gets
+    {"done", "total", "fraction", "rate"}."""
     files = images.image_files(ws, version)
-    ids = sorted(files)
+    ids = sorted(files) if only is None else sorted(only)
     cache = EmbeddingCache(ws, params)
     new = sorted({files[i][0] for i in ids} - set(cache.known))
     if new:

@@ -82,7 +82,9 @@ def _run_info(info) -> dict:
     optional = {"classes": _strings, "unlabelled": _strings,
                 "seconds": lambda v: v is None or _number(v),
                 "warm_start": lambda v: v is None or (isinstance(v, str) and COMMIT.fullmatch(v)),
-                "source": lambda v: isinstance(v, str)}
+                "source": lambda v: isinstance(v, str),
+                "choice": lambda v: v is None or (isinstance(v, dict) and isinstance(
+                    v.get("chosen"), str) and isinstance(v.get("log_loss"), dict))}
     for field, ok in {**wanted, **optional}.items():
         if (field in wanted or field in info) and not ok(info.get(field)):
             raise InvalidInput(f"{field!r} is missing or of the wrong type")
@@ -112,5 +114,8 @@ def _metrics(m) -> None:
             and all(isinstance(m.get(k), int) for k in ("examples", "suspects"))
             and isinstance(m.get("per_class_accuracy"), dict)
             and all(isinstance(c, str) and (v is None or _number(v))
-                    for c, v in m["per_class_accuracy"].items())):
+                    for c, v in m["per_class_accuracy"].items())
+            and isinstance(m.get("model", ""), str)
+            and isinstance(m.get("compared", {}), dict)
+            and all(isinstance(k, str) and _number(v) for k, v in m.get("compared", {}).items())):
         raise InvalidInput("not the metrics ide writes")

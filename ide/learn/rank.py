@@ -36,9 +36,26 @@ def _normalized_margin(labels, probs):
     return given - others.max(axis=1)
 
 
+def _adjusted_self_confidence(labels, probs):
+    # cleanlab's `adjust_pred_probs`: each class's threshold subtracted, so that a class the
+    # model is generally unsure of does not look suspicious by that alone.
+    thresholds = per_class_thresholds(labels, probs)
+    adjusted = probs - thresholds[None, :] + thresholds.max()  # >= 0
+    adjusted /= np.clip(adjusted.sum(axis=1, keepdims=True), EPS, None)
+    return _self_confidence(labels, adjusted)
+
+
+def _confident_learning(labels, probs):
+    # Self-confidence, less 1 for the examples the confident-learning filter flags: they come
+    # first, in order of self-confidence, then every other example in that order.
+    return _self_confidence(labels, probs) - find_label_issues(labels, probs)
+
+
 METHODS = {
     "self_confidence": _self_confidence,
     "normalized_margin": _normalized_margin,
+    "adjusted_self_confidence": _adjusted_self_confidence,
+    "confident_learning": _confident_learning,
 }
 DEFAULT_METHOD = "self_confidence"  # chosen by bench/detection.py; see the README
 

@@ -22,20 +22,22 @@ import io
 import json
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from ide.data import formats as ds
 from ide.data import predictions
-from ide.data.params import Params, parse_params
+from ide.data.params import AUTO, CNN, LITE0, Params, parse_params
 from ide.errors import IDEError, NotTrained
-from ide.learn import checkpoint, rank
+from ide.learn import checkpoint
+from ide.learn import choice as choice_
+from ide.learn import rank
 from ide.learn.embeddings import embed_version
 from ide.learn.incoming import KEY
-from ide.learn.train import (TRAIN_VERSION, image_side, predict_ensemble, standardise,
-                             train_version, trains_images)
+from ide.learn.train import (TRAIN_VERSION, check_trainable, image_side, predict_ensemble,
+                             standardise, train_version, trains_images)
 from ide.repo import dvcdir, images, state
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
@@ -191,15 +193,17 @@ def retrain(ws: Workspace, version: Version, *, full: bool = False, progress=Non
 
 def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device: str) -> None:
     """Train one version and store everything under RUN (metrics.json last)."""
-    labels, classes, params = version.labels, list(version.classes), version.params
+    labels, classes = version.labels, list(version.classes)
     start = time.time()  # the whole run: decoding or embedding the images is part of it
+    check_trainable(labels)  # before a comparison of models trains anything
+    prev = None if full else _previous_run(ws, version)
+    params, made, done = _resolve(ws, version, prev, device=device)
     if trains_images(params):
         ids, x = images.arrays(ws, version, image_side(params))
     else:
         ids, x = embed_version(ws, version, params, device=device, progress=progress)
         x = standardise(x)
     warm, warm_from = None, None
-    prev = None if full else _previous_run(ws, version)
     if prev is not None:
         info = state.read_json(prev / "run.json", {})
         old = dict(zip(info.get("ids", []), info.get("labels", [])))
@@ -210,19 +214,64 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
         if changed <= WARM_MAX_CHANGED * len(new):
             warm = checkpoint.load_states(prev / "model.pt")
             warm_from = info["commit"]
+            done = {}  # a compared fold was trained from scratch, not warm
     partial = run / "partial"
     blank = [n for n, i in enumerate(ids) if labels.get(i) == ""]
     blank_ids, blank_x = [ids[n] for n in blank], x[blank]
     ids, probs, states, metrics = train_version(
         ids, x, labels, classes, params, checked=version.checked, progress=progress,
-        device=device, warm=warm, done=checkpoint.load_folds(partial),
+        device=device, warm=warm, done={**done, **checkpoint.load_folds(partial)},
         on_fold=lambda k, fold, p: checkpoint.save_fold(partial, k, fold, p))
     blank_probs = predict_ensemble(states, blank_x, len(classes), params, device)
     seconds = time.time() - start
     checkpoint.save_model(run / "model.pt", states, classes, params, x.shape[1])
+    metrics = choice_.described(metrics, params.model, made)
     _write_results(run, version, ids, probs, metrics, seconds=round(seconds, 2),
-                   warm_start=warm_from, unlabelled=(blank_ids, blank_probs))
+                   warm_start=warm_from, unlabelled=(blank_ids, blank_probs), choice=made)
     shutil.rmtree(partial, ignore_errors=True)
+
+
+def _resolve(ws, version: Version, prev: Path | None, *, device: str):
+    """(params, choice, fold) of VERSION: its params with `model: auto` replaced by the model
+    chosen for its dataset (`ide.learn.choice`), the choice (None if the model was given),
+    and a fold the comparison trained that the training can keep ({} if none). The choice
+    is made on the dataset's first training and kept: a later version reuses that of the
+    run it warm-starts from (PREV), else of the newest run with the same params."""
+    params = version.params
+    if params.model != AUTO:
+        return params, None, {}
+    same = asdict(params)
+    for run in [prev] if prev else _runs_newest_first(ws, version.name):
+        info = state.read_json(run / "run.json", {})
+        made = info.get("choice")
+        if info.get("params") == same and isinstance(made, dict) and \
+                made.get("chosen") in choice_.candidates():
+            return replace(params, model=made["chosen"]), made, {}
+    labelled = sorted(i for i, lab in version.labels.items() if lab)
+    index = {c: j for j, c in enumerate(version.classes)}
+    y = np.array([index[version.labels[i]] for i in labelled])
+
+    def pictures(picked):
+        ids, x = images.arrays(ws, version, image_side(replace(params, model=CNN)))
+        at = {i: n for n, i in enumerate(ids)}
+        return x[[at[labelled[n]] for n in picked]]
+
+    def vectors(picked):
+        return embed_version(ws, version, replace(params, model=LITE0), device=device,
+                             only=[labelled[n] for n in picked])[1]
+    made, fold = choice_.compare(labelled, y, len(index), params, images=pictures,
+                                embeddings=vectors, device=device)
+    return replace(params, model=made["chosen"]), made, fold
+
+
+def _runs_newest_first(ws, name: str) -> list[Path]:
+    """The finished runs of dataset NAME, the newest first."""
+    found = []
+    for key in set(trained(ws, name).values()):
+        info = state.read_json(run_dir(ws, name, key) / "run.json", {})
+        if isinstance(info, dict) and isinstance(info.get("finished"), (int, float)):
+            found.append((info["finished"], run_dir(ws, name, key)))
+    return [run for _, run in sorted(found, reverse=True)]
 
 
 def _write_results(run: Path, version: Version, ids: list[str], probs: np.ndarray,
@@ -313,6 +362,16 @@ def commit_metrics(ws: Workspace, name: str, commit: str) -> dict | None:
     """The metrics of NAME's model trained on COMMIT (or on the same content), or None if
     it is not trained."""
     return run_metrics(ws, name, run_of(ws, name, commit))
+
+
+def trained_params(ws: Workspace, version: Version) -> Params:
+    """VERSION's params with the model its results were trained with (`auto` resolved);
+    NotTrained if it has none."""
+    params = version.params
+    if params.model != AUTO:
+        return params
+    made = state.read_json(finished_run(ws, version) / "run.json", {}).get("choice")
+    return replace(params, model=made["chosen"] if isinstance(made, dict) else CNN)
 
 
 def finished_run(ws: Workspace, version: Version) -> Path:

@@ -52,7 +52,7 @@ def _rows(version: Version, found) -> list[dict]:
 def embeddings(ws: Workspace, version: Version) -> tuple[list[str], np.ndarray]:
     """(ids, (N, D) unit-length embeddings) of every example of VERSION, in the space of its
     model. NotTrained if a network's features are needed and VERSION has no results."""
-    params = version.params
+    params = runs.trained_params(ws, version)
     if not trains_images(params):
         from ide.learn.embeddings import embed_version
 
@@ -74,8 +74,9 @@ def _network_features(ws, version: Version):
     if path is None:
         raise NotTrained(f"{version.name} at {version.commit[:10]} has no trained model: run "
                          f"`ide retrain {version.name}`")
-    ids, x = images.arrays(ws, version, image_side(version.params))
-    net = network(version.params, len(version.classes), x.shape[1], torch.device("cpu"))
+    params = runs.trained_params(ws, version)
+    ids, x = images.arrays(ws, version, image_side(params))
+    net = network(params, len(version.classes), x.shape[1], torch.device("cpu"))
     net.load_state_dict(checkpoint.load_states(path)[0])
     net.eval()
     out = []

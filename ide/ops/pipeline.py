@@ -18,11 +18,14 @@ asked, so that `dvc status` is clean (docs/TEAM.md).
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from ide.data import formats as ds
-from ide.data.params import parse_params
-from ide.learn import backbone, rank, train
+from ide.data.params import AUTO, CNN, LITE0, Params, parse_params
+from ide.learn import backbone, choice, rank, train
 from ide.learn.checkpoint import save_model
 from ide.repo.images import decode
 
@@ -70,6 +73,10 @@ def run(folder: Path, *, progress=None) -> dict:
     checked = ds.parse_checked(_read(folder / "checked.txt"))
     images = folder / "images"
     ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
+    made = None
+    if params.model == AUTO:
+        train.check_trainable(labels)
+        params, made = _choose(images, labels, classes, params)
     if train.trains_images(params):
         x = decode([images / i for i in ids], train.image_side(params))
     else:  # no embedding cache here: the stage sees only the working copy
@@ -79,8 +86,27 @@ def run(folder: Path, *, progress=None) -> dict:
     ids, probs, states, metrics = train.train_version(
         ids, x, labels, classes, params, checked=checked, progress=progress)
     save_model(folder / "model.pt", states, classes, params, x.shape[1])
+    metrics = choice.described(metrics, params.model, made)
     write_outputs(folder, ids, [labels[i] for i in ids], classes, probs, metrics)
     return metrics
+
+
+def _choose(images: Path, labels: dict, classes: list[str], params: Params):
+    """(PARAMS with `auto` replaced by the model `ide.learn.choice` picks, the choice), as
+    `ide retrain` chooses on a dataset's first training."""
+    labelled = sorted(i for i, lab in labels.items() if lab)
+    y = np.array([classes.index(labels[i]) for i in labelled])
+
+    def pictures(picked):
+        return decode([images / labelled[n] for n in picked],
+                      train.image_side(replace(params, model=CNN)))
+
+    def vectors(picked):
+        return backbone.embed(backbone.load(LITE0, None),
+                              decode([images / labelled[n] for n in picked], backbone.side(LITE0)))
+    made, _ = choice.compare(labelled, y, len(classes), params, images=pictures,
+                             embeddings=vectors)
+    return replace(params, model=made["chosen"]), made
 
 
 def results(ids: list[str], labels: list[str], classes: list[str], probs,

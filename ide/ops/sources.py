@@ -9,10 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ide.data import formats as ds
-from ide.data.params import Params, default_params
 from ide.errors import InvalidInput
 
 
@@ -202,16 +199,3 @@ def read_source(src: Path | str, csv_path: Path | str | None = None, *, verb: st
     if not source.files:
         raise InvalidInput(f"no readable images in {src}")
     return source
-
-
-def params_for(paths: list[Path], model: str | None = None) -> Params:
-    """Default parameters for these images (their median side, grey or colour)."""
-    from PIL import Image
-
-    sides, grey = [], True
-    for path in paths[:200]:
-        with Image.open(path) as im:
-            sides.append(max(im.size))
-            grey = grey and im.mode in ("1", "L", "LA", "I", "I;16", "F")
-    side = int(np.median(sides)) if sides else 28
-    return default_params(side, grey=grey, model=model)

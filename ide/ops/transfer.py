@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ide.data import formats as ds
 from ide.data import predictions
-from ide.data.params import check_model, used_fields
+from ide.data.params import check_model, default_params, used_fields
 from ide.errors import IDEError, InvalidInput
 from ide.learn import ranking
 from ide.ops import sources
@@ -63,7 +63,7 @@ def import_dataset(ws: Workspace, name: str, src, *, labels_csv=None, skip_bad: 
         _check_new(ws, name, folder)
         state.write_atomic(marker, f"{os.getpid()}\n")
         try:
-            params = sources.params_for(list(source.files.values()), model)
+            params = default_params(model)
             made = _build(ws, name, folder, source, classes, msg, author, params, say,
                           progress)
         finally:

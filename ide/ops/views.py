@@ -36,6 +36,16 @@ def status(ws: Workspace, name: str) -> dict:
             "unmerged": unmerged, "model": worker.model_status(ws, name, version.commit)}
 
 
+def model_text(metrics: dict) -> str:
+    """The model METRICS were trained with, and when `auto` chose it, each candidate's
+    out-of-fold log loss: "cnn (chosen: log loss cnn 0.038, efficientnet-lite0 0.377)"."""
+    model, compared = metrics.get("model", ""), metrics.get("compared") or {}
+    if len(compared) < 2:
+        return model
+    return f"{model} (chosen: log loss " + ", ".join(
+        f"{k} {v:.3f}" for k, v in sorted(compared.items(), key=lambda kv: kv[1])) + ")"
+
+
 def log(ws: Workspace, name: str, rev: str = "HEAD", *,
         version: Version | None = None) -> list[dict]:
     """Dataset commits reachable from REV (VERSION, if already resolved), newest first:

@@ -38,7 +38,8 @@ def _import(args):
 def _show_import(res):
     print(f"imported {res['examples']} examples in {len(res['classes'])} classes "
           f"as {res['commit'][:10]}; model {res['model']}" + (
-              " (chosen for these images: --model picks another)" if res["model_chosen"]
+              " (the first training compares the CNN with the pretrained backbone and keeps the "
+              "better; --model picks one)" if res["model_chosen"]
               else ""))
     for bad in res["skipped"]:
         print(f"skipped {bad}")

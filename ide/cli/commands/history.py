@@ -18,7 +18,8 @@ def _log(args):
 def _show_log(entries):
     for e in entries:
         m = e["metrics"]
-        score = (f"  acc {m['accuracy']:.4f}, {m['suspects']} suspects" if m else "")
+        score = (f"  acc {m['accuracy']:.4f}, {m['suspects']} suspects" if m else "") + (
+            f", model {views.model_text(m)}" if m and m.get("model") else "")
         grew = "".join(f", {e[k]} {k}" for k in ("added", "removed") if e.get(k))
         size = f", {e['examples']} examples" if e.get("examples") is not None else ""
         print(f"{e['commit'][:10]}  {e['date'][:16]}  {e['author']}  "

@@ -36,12 +36,15 @@ def _retrain(args):
 
 
 def _show_retrain(res):
+    from ide.ops import views
+
     m = res["metrics"]
     how = "cached" if res["cached"] else f"{res['seconds']:.1f} s" + (
         f", warm-started from {res['warm_start'][:10]}" if res["warm_start"] else "")
     print(f"{res['dataset']} at {res['commit'][:10]} ({how}): out-of-fold accuracy "
           f"{m['accuracy']:.4f}, mean loss {m['mean_loss']:.4f}, {m['suspects']} suspected "
-          f"errors in {m['examples']} examples")
+          f"errors in {m['examples']} examples" + (
+              f"; model {views.model_text(m)}" if m.get("model") else ""))
 
 
 RETRAIN = Command(
