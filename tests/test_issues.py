@@ -5,6 +5,7 @@ kind; measured once per image content."""
 import gzip
 import json
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -202,3 +203,13 @@ def test_the_apps_show_filter_lists_the_kinds_and_shows_the_flagged(digits, monk
         assert any(c.value.startswith("1 examples match") for c in at.caption)
         focus = next(m.value for m in at.markdown if " / " in m.value and "given" in m.value)
         assert f"`{PLANTED[kind]}`" in focus and focus.startswith("**1 / 1**")
+
+
+def test_the_kinds_complete_in_bash(run, tmp_path):
+    code, script, _ = run(None, "completion", "bash")
+    (tmp_path / "ide.bash").write_text(script)
+    out = subprocess.run(
+        ["bash", "-c", f'source {tmp_path / "ide.bash"}; COMP_WORDS=(ide issues d --kind o); '
+         "COMP_CWORD=4; _shtab_ide; printf '%s\\n' \"${COMPREPLY[@]}\""],
+        capture_output=True, text=True, check=True).stdout
+    assert set(out.split()) == {"odd_size", "odd_aspect_ratio"}

@@ -28,7 +28,9 @@ threshold (`THRESHOLDS`):
   Q3 + 3 IQR of the dataset's s, the score is 1 - min(1, |s - (lo + hi)/2| / (hi - lo)):
   flagged below 0.5, i.e. outside the fences. Where every size is the same but a few
   (hi = lo), the distance is divided by that common size instead and every image of
-  another size is flagged (threshold 1).
+  another size is flagged (threshold 1). s is one square root of w h: cleanvision
+  multiplies two roots, so there a 56 x 14 image among 28 x 28 ones scores 1 - 1e-16 and is
+  flagged although its s is the common one (bench/issues.py shows it).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ide.cli.command import Argument, Command, label_text, progress, workspace
-from ide.cli.options import DATASET, REV, TOP
+from ide.cli.options import DATASET, ISSUE_KINDS, REV, TOP
 from ide.learn import rank
 from ide.ops import duplicates, issues, suggest
 from ide.repo import versions
@@ -120,6 +120,7 @@ ISSUES = Command(
     "score) first, --top of each kind", _issues, _show_issues,
     (DATASET,
      # No `choices`: an unknown kind is a one-line error that lists the kinds.
-     Argument("--kind", help="only this kind: " + ", ".join(issues.KINDS)),
+     Argument("--kind", help="only this kind: " + ", ".join(issues.KINDS),
+              complete=ISSUE_KINDS),
      TOP,
      REV))
