@@ -106,7 +106,8 @@ def measurements(ws: Workspace, version: Version, *,
     return ids, md5s, props
 
 
-def flagged(ws: Workspace, version: Version, *, progress=None) -> dict[str, list[tuple[str, float]]]:
+def flagged(ws: Workspace, version: Version, *,
+            progress=None) -> dict[str, list[tuple[str, float]]]:
     """{kind: [(id, score), ...]} of every kind of KINDS: the flagged examples of VERSION,
     worst (lowest score) first, ties by id; exact duplicates group by group."""
     ids, md5s, props = measurements(ws, version, progress=progress)
