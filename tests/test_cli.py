@@ -316,6 +316,7 @@ def test_a_malformed_command_line_with_json(run):
     ["revert", "nosuch", "HEAD"], ["export", "nosuch", "{tmp}/out"],
     ["export", "nosuch", "{tmp}/p.csv", "--format", "predictions"],
     ["predictions", "nosuch", "{tmp}/p.csv"], ["retrain", "nosuch"], ["suspects", "nosuch"],
+    ["issues", "nosuch"],
 ])
 def test_an_unknown_dataset_is_said_so_by_every_command(toy, run, tmp_path, argv):
     before = snapshot(toy)
