@@ -189,7 +189,7 @@ def test_a_shared_option_means_the_same_everywhere_and_choices_are_their_owners(
                  "--host", "--port"):
         assert len({(a.default, a.type, a.help, a.choices)
                     for a in (option(name, flag) for name in takers(flag))}) == 1, flag
-    assert takers("--rev") == {"duplicates", "outliers", "log", "export", "retrain",
+    assert takers("--rev") == {"duplicates", "outliers", "issues", "log", "export", "retrain",
                                "suspects"}
     assert {option(name, "--rev").default for name in takers("--rev")} == {"HEAD"}
     assert {option(name, "--remote").default for name in ("push", "pull")} == {"origin"}
@@ -316,6 +316,7 @@ def test_a_malformed_command_line_with_json(run):
     ["revert", "nosuch", "HEAD"], ["export", "nosuch", "{tmp}/out"],
     ["export", "nosuch", "{tmp}/p.csv", "--format", "predictions"],
     ["predictions", "nosuch", "{tmp}/p.csv"], ["retrain", "nosuch"], ["suspects", "nosuch"],
+    ["issues", "nosuch"],
 ])
 def test_an_unknown_dataset_is_said_so_by_every_command(toy, run, tmp_path, argv):
     before = snapshot(toy)

@@ -1,5 +1,6 @@
 """The app's data, cached by what it depends on: a commit's ranking, image files, ids,
-duplicates and outliers, and the thumbnails of images (by their content's hash).
+duplicates, outliers and image issues (dark, blurry, ...), and the thumbnails of images
+(by their content's hash).
 
 The functions read only their arguments (the workspace by its root, a commit by its id),
 so a cached answer is always right for them. What a page asks for once per card (the
@@ -15,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from ide.app import thumbs
-from ide.learn import ranking
+from ide.learn import quality, ranking
 from ide.repo import images, versions
 from ide.repo.workspace import Workspace
 
@@ -46,12 +47,19 @@ def load_thumb(root: str, md5: str, path: str, big: bool = False) -> bytes | Non
     return thumbs.zoom(ws, md5, path) if big else thumbs.thumbnail(ws, md5, path)
 
 
+# What the Review page's "Show" offers besides "all": each is a `load_special` KIND.
+SPECIAL = ("duplicates", "outliers", *quality.KINDS)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_special(root: str, name: str, commit: str, kind: str) -> list[str]:
-    """Ids of the commit's duplicates (pair by pair) or its 50 worst outliers."""
-    from ide.ops import duplicates
+    """Ids of the commit's duplicates (pair by pair), its 50 worst outliers, or its images
+    flagged with an image issue KIND of `quality.KINDS` (worst first)."""
+    from ide.ops import duplicates, issues
 
     ws = Workspace(root)
+    if kind in quality.KINDS:
+        return [i for i, _ in issues.flagged(ws, versions.resolve(ws, name, commit))[kind]]
     if kind == "duplicates":
         return [i for r in duplicates.duplicates(ws, name, rev=commit) for i in (r["a"], r["b"])]
     return [r["id"] for r in duplicates.outliers(ws, name, rev=commit, top=50)]

@@ -78,7 +78,7 @@ def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
     pair = c3.selectbox("Confusion (given → predicted)", ["any", *pairs], key="f_pair")
     query = c4.text_input("Find id", key="f_id", placeholder=r.ids[0] if r.ids else "")
     only = c5.checkbox("Only suspects", key="f_only")
-    special = c6.selectbox("Show", ["all", "duplicates", "outliers"], key="f_special")
+    special = c6.selectbox("Show", ["all", *loaders.SPECIAL], key="f_special")
     shown = views.shown(r, given=given, predicted=predicted, pair=pairs.get(pair),
                         only_suspects=only)
     if special != "all":

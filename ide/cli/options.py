@@ -1,9 +1,10 @@
 """The arguments that several commands of `ide` take, each declared once, and the shell
-function that completes a dataset name.
+functions that complete a dataset name and an issue kind.
 """
 
 from ide.cli.command import Argument
 from ide.learn.train import DEVICES
+from ide.ops.issues import KINDS
 
 # Dataset names complete from the `datasets/` folder of the workspace around the current
 # directory (plain shell, so that a Tab does not start Python).
@@ -19,6 +20,13 @@ COMPLETE_PREAMBLE = {
   while [[ $d != / && ! -d $d/datasets ]]; do d=${d:h}; done
   compadd -- ${(f)"$(command ls $d/datasets 2>/dev/null)"}
 }'''}
+# `ide issues --kind`: no argparse `choices` (an unknown kind is a one-line error), so the
+# kinds complete from a shell function of their own.
+ISSUE_KINDS = {"bash": "_ide_issue_kinds", "zsh": "_ide_issue_kinds"}
+COMPLETE_PREAMBLE["bash"] += f'''
+_ide_issue_kinds() {{ compgen -W "{' '.join(KINDS)}" -- "$1"; }}'''
+COMPLETE_PREAMBLE["zsh"] += f'''
+_ide_issue_kinds() {{ compadd -- {' '.join(KINDS)}; }}'''
 
 DATASET = Argument("name", help="the dataset", complete=DATASETS)
 # status: every dataset when none is named; retrain: the only one there is

@@ -1,8 +1,9 @@
 """The workspace's local state under `.ide/`: its folders, atomic writes, and locks.
 
 `.ide/` is git-ignored and holds what is not versioned: staged edits, training runs, the
-worker's queue, caches (label changes per commit, decoded arrays, thumbnails) and lock
-files. Asking for a path creates nothing; a write creates the folders it needs.
+worker's queue, caches (label changes per commit, decoded arrays, image measurements,
+thumbnails) and lock files. Asking for a path creates nothing; a write creates the
+folders it needs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ CHANGES = "changes"    # ide.repo.history: what each commit changed, per dataset
 RUNS = "runs"          # ide.learn.runs: training results per dataset version
 ARRAYS = "arrays"      # ide.repo.images: decoded images, by the images' hash
 EMBEDDINGS = "embeddings"  # ide.learn.embeddings: a backbone's vector per image content
+ISSUES = "issues"      # ide.ops.issues: image measurements (dark, blurry, ...) by content
 THUMBS = "thumbs"      # ide.app.thumbs: thumbnails, by image content
 WORKER = "worker"      # ide.ops.worker: queue, status, errors
 TRAINER = "trainer"    # ide.ops.sync: the last commit a trainer trained, per remote branch

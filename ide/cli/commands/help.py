@@ -46,6 +46,7 @@ datasets/NAME/ (labels.csv in git, images in DVC).
 
   ide init work                        # make a workspace (then: cd work)
   ide import pets ~/photos             # ~/photos/<class>/<image>, as one commit
+  ide issues pets                      # dark, blurry, odd-sized ... images (no model needed)
   ide retrain pets                     # K-fold training of HEAD: out-of-sample probabilities
   ide suspects pets --top 10           # most suspicious labels first
   ide relabel pets cat/0042.jpg dog    # stage a fix (`ide check pets ID`: the label is right)

@@ -1,13 +1,14 @@
 """The commands that find what to review: `ide suspects` (the labels the model doubts),
-`suggest` (its labels for unlabelled examples), `duplicates` and `outliers`.
+`suggest` (its labels for unlabelled examples), `duplicates`, `outliers` and `issues`
+(dark, blurry, odd-sized ... images).
 """
 
 from __future__ import annotations
 
-from ide.cli.command import Argument, Command, label_text, workspace
-from ide.cli.options import DATASET, REV, TOP
+from ide.cli.command import Argument, Command, label_text, progress, workspace
+from ide.cli.options import DATASET, ISSUE_KINDS, REV, TOP
 from ide.learn import rank
-from ide.ops import duplicates, suggest
+from ide.ops import duplicates, issues, suggest
 from ide.repo import versions
 
 
@@ -93,3 +94,33 @@ def _show_outliers(rows):
 OUTLIERS = Command(
     "outliers", "the examples least like any class (in the model's embedding space), most "
     "unlike first", _outliers, _show_outliers, (DATASET, TOP, REV))
+
+
+def _issues(args):
+    issues.check_kind(args.kind)  # before any image is measured
+    with progress(args, logs=False) as bar:
+        if bar:
+            bar.say("measuring images")
+        return issues.issues(workspace(args), args.name, rev=args.rev, kind=args.kind,
+                             top=args.top, progress=bar)
+
+
+def _show_issues(rows):
+    if not rows:
+        print("no image issues")
+        return
+    print(f"{'id':<28} {'kind':<17} {'score':>7} {'label':>12}")
+    for r in rows:
+        print(f"{r['id']:<28} {r['kind']:<17} {r['score']:>7.4f} {label_text(r['label']):>12}")
+
+
+ISSUES = Command(
+    "issues", "images with issues beyond their labels: dark, light (overexposed), blurry, "
+    "low_information, odd_size, odd_aspect_ratio, exact_duplicates; the worst (lowest "
+    "score) first, --top of each kind", _issues, _show_issues,
+    (DATASET,
+     # No `choices`: an unknown kind is a one-line error that lists the kinds.
+     Argument("--kind", help="only this kind: " + ", ".join(issues.KINDS),
+              complete=ISSUE_KINDS),
+     TOP,
+     REV))
