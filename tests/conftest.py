@@ -68,6 +68,12 @@ def toy_template(tmp_path_factory):
     ws = commits.init(base / "ws")
     src = write_imagefolder(base / "src", rgb_jpeg_every=10)
     transfer.import_dataset(ws, "toy", src, author="Importer <imp@example.org>")
+    # Its model is `auto`: each test's first training compares the CNN with the backbone's
+    # head; the backbone's embeddings of these images are computed once, here, for them all.
+    from ide.data.params import LITE0, Params
+    from ide.learn.embeddings import embed_version
+
+    embed_version(ws, versions.resolve(ws, "toy"), Params(model=LITE0))
     return ws.root
 
 

@@ -39,13 +39,13 @@ class Params:
     weights: str = ""        # a backbone's weights file (default: the packaged weights)
     folds: int = 5
     epochs: int = 8
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 0.01
     image_size: int = 28     # the side images are resized to before the network
     seed: int = 0
     width: int = 16
     warm_epochs: int = 1     # epochs of fine-tuning after a small commit (warm start)
-    min_steps: int = 400     # small datasets get smaller batches, then more epochs
+    min_steps: int = 150     # small datasets get smaller batches, then more epochs
     decay: float = 0.03      # L2 penalty of a backbone's logistic-regression head
     finetune: int = 0        # 1: train a backbone whole per fold (for a GPU) instead of a head
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from ide.data import formats as ds
 from ide.data import predictions
-from ide.data.params import AUTO, CNN, LITE0, Params, parse_params
+from ide.data.params import AUTO, CNN, Params, parse_params
 from ide.errors import IDEError, NotTrained
 from ide.learn import checkpoint
 from ide.learn import choice as choice_
@@ -197,7 +197,10 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
     start = time.time()  # the whole run: decoding or embedding the images is part of it
     check_trainable(labels)  # before a comparison of models trains anything
     prev = None if full else _previous_run(ws, version)
-    params, made, done = _resolve(ws, version, prev, device=device)
+    partial = run / "partial"
+    params, made = choice_.resolve(
+        ws, version, [prev] if prev else _runs_newest_first(ws, version.name), partial,
+        device=device)
     if trains_images(params):
         ids, x = images.arrays(ws, version, image_side(params))
     else:
@@ -214,13 +217,11 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
         if changed <= WARM_MAX_CHANGED * len(new):
             warm = checkpoint.load_states(prev / "model.pt")
             warm_from = info["commit"]
-            done = {}  # a compared fold was trained from scratch, not warm
-    partial = run / "partial"
     blank = [n for n, i in enumerate(ids) if labels.get(i) == ""]
     blank_ids, blank_x = [ids[n] for n in blank], x[blank]
     ids, probs, states, metrics = train_version(
         ids, x, labels, classes, params, checked=version.checked, progress=progress,
-        device=device, warm=warm, done={**done, **checkpoint.load_folds(partial)},
+        device=device, warm=warm, done=checkpoint.load_folds(partial),
         on_fold=lambda k, fold, p: checkpoint.save_fold(partial, k, fold, p))
     blank_probs = predict_ensemble(states, blank_x, len(classes), params, device)
     seconds = time.time() - start
@@ -229,39 +230,6 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
     _write_results(run, version, ids, probs, metrics, seconds=round(seconds, 2),
                    warm_start=warm_from, unlabelled=(blank_ids, blank_probs), choice=made)
     shutil.rmtree(partial, ignore_errors=True)
-
-
-def _resolve(ws, version: Version, prev: Path | None, *, device: str):
-    """(params, choice, fold) of VERSION: its params with `model: auto` replaced by the model
-    chosen for its dataset (`ide.learn.choice`), the choice (None if the model was given),
-    and a fold the comparison trained that the training can keep ({} if none). The choice
-    is made on the dataset's first training and kept: a later version reuses that of the
-    run it warm-starts from (PREV), else of the newest run with the same params."""
-    params = version.params
-    if params.model != AUTO:
-        return params, None, {}
-    same = asdict(params)
-    for run in [prev] if prev else _runs_newest_first(ws, version.name):
-        info = state.read_json(run / "run.json", {})
-        made = info.get("choice")
-        if info.get("params") == same and isinstance(made, dict) and \
-                made.get("chosen") in choice_.candidates():
-            return replace(params, model=made["chosen"]), made, {}
-    labelled = sorted(i for i, lab in version.labels.items() if lab)
-    index = {c: j for j, c in enumerate(version.classes)}
-    y = np.array([index[version.labels[i]] for i in labelled])
-
-    def pictures(picked):
-        ids, x = images.arrays(ws, version, image_side(replace(params, model=CNN)))
-        at = {i: n for n, i in enumerate(ids)}
-        return x[[at[labelled[n]] for n in picked]]
-
-    def vectors(picked):
-        return embed_version(ws, version, replace(params, model=LITE0), device=device,
-                             only=[labelled[n] for n in picked])[1]
-    made, fold = choice_.compare(labelled, y, len(index), params, images=pictures,
-                                embeddings=vectors, device=device)
-    return replace(params, model=made["chosen"]), made, fold
 
 
 def _runs_newest_first(ws, name: str) -> list[Path]:
@@ -371,7 +339,7 @@ def trained_params(ws: Workspace, version: Version) -> Params:
     if params.model != AUTO:
         return params
     made = state.read_json(finished_run(ws, version) / "run.json", {}).get("choice")
-    return replace(params, model=made["chosen"] if isinstance(made, dict) else CNN)
+    return replace(params, model=made["chosen"] if choice_.is_choice(made) else CNN)
 
 
 def finished_run(ws: Workspace, version: Version) -> Path:

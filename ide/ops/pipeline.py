@@ -97,9 +97,8 @@ def _choose(images: Path, labels: dict, classes: list[str], params: Params):
     labelled = sorted(i for i, lab in labels.items() if lab)
     y = np.array([classes.index(labels[i]) for i in labelled])
 
-    def pictures(picked):
-        return decode([images / labelled[n] for n in picked],
-                      train.image_side(replace(params, model=CNN)))
+    def pictures():
+        return decode([images / i for i in labelled], train.image_side(replace(params, model=CNN)))
 
     def vectors(picked):
         return backbone.embed(backbone.load(LITE0, None),
