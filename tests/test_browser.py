@@ -250,3 +250,55 @@ def test_the_page_follows_a_burst_of_commits(served, page):
     viewing = page.get_by_label("Viewing the model of")
     sync_api.expect(viewing).to_have_value(re.compile(bob[:8]), timeout=30_000)
     page.get_by_text("Training HEAD failed").wait_for()
+
+
+def map_points(ws, box) -> dict:
+    """{id: (x, y) on the screen} of the Map page's dots, as `ide.app.map_canvas` draws
+    them in the canvas at BOX (its bounding box): the layout scaled to 0..65535, then to
+    the canvas less its padding."""
+    import numpy as np
+
+    from ide.app import map_canvas
+    from ide.ops import atlas
+    from ide.repo import versions
+
+    ids, xy = atlas.layout(ws, versions.resolve(ws, "toy"))  # the server made it: read back
+    q = np.round((xy - xy.min(0)) / np.ptp(xy, axis=0) * 65535) / 65535
+    pad = map_canvas.PAD
+    w, h = box["width"] - 2 * pad, map_canvas.HEIGHT - 2 * pad
+    return {i: (float(box["x"] + pad + qx * w), float(box["y"] + pad + (1 - qy) * h))
+            for i, (qx, qy) in zip(ids, q)}
+
+
+def test_the_map_shows_images_on_hover_and_a_box_is_the_gallery(served, page, tmp_path):
+    """On the Map page, the dot under the mouse shows its image; a box dragged around the
+    dots of one class makes the gallery exactly the dots inside it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ws, url = served
+    page.goto(url + "&name=Ada")
+    page.get_by_text("1 / 90", exact=True).wait_for()
+    page.get_by_text("Map", exact=True).click()
+    page.locator(".map[data-drawn]").wait_for()
+    ink = page.locator("canvas.ink")
+    where = map_points(ws, ink.bounding_box())
+    x, y = where["h/001.png"]
+    page.mouse.move(x, y)
+    tip = page.locator(".tip img")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 96",
+                           arg=tip.element_handle(), timeout=30_000)
+    assert "h/001.png" in page.locator(".tiptext").inner_text()
+    h = [p for i, p in where.items() if i.startswith("h/")]
+    x0, x1 = min(p[0] for p in h) - 3, max(p[0] for p in h) + 3
+    y0, y1 = min(p[1] for p in h) - 3, max(p[1] for p in h) + 3
+    inside = {i for i, (px, py) in where.items() if x0 <= px <= x1 and y0 <= py <= y1}
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    page.get_by_text(f"{len(inside)} examples match", exact=False).wait_for()
+    cards = page.locator("[data-testid=stCheckbox]").filter(has_text="select")
+    sync_api.expect(cards).to_have_count(len(inside))  # the cards are drawn after the caption
+    page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
+    shown = set(page.locator("[data-testid=stMarkdownContainer] code").all_inner_texts())
+    assert shown & set(where) == inside

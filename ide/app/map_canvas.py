@@ -20,6 +20,7 @@ from __future__ import annotations
 
 # The path of the server's thumbnail route (`ide.serve.backend`): ?dataset=&commit=&id=
 THUMB = "/ide-thumb"
+HEIGHT, PAD = 520, 8  # the canvas's height and the margin around the dots (JS below)
 
 HTML = """<div class="map">
  <div class="bar">
@@ -39,7 +40,7 @@ CSS = """
 .legend span { margin-right: 10px; white-space: nowrap; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 5px;
             margin-right: 4px; vertical-align: middle; }
-.stage { position: relative; }
+.stage { position: relative; border: 1px solid rgba(128,128,128,.3); border-radius: 4px; }
 .stage canvas { position: absolute; left: 0; top: 0; }
 .ink { cursor: crosshair; }
 .tip { position: absolute; display: none; pointer-events: none; padding: 4px;
@@ -50,7 +51,7 @@ CSS = """
 """
 
 JS = r"""
-const HEIGHT = 520, PAD = 8, CELL = 8, HIT = 6;
+const HEIGHT = %d, PAD = %d, CELL = 8, HIT = 6;
 
 function bytes(b64) {
   const s = atob(b64), out = new Uint8Array(s.length);
@@ -83,7 +84,7 @@ function load(data, width) {
 function draw(m, canvas, palette) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, m.width, HEIGHT);
-  const r = m.n > 20000 ? 1.5 : 3;
+  const r = m.n > 20000 ? 1.5 : m.n > 2000 ? 3 : 6;  // dots as big as the crowd allows
   // One path per colour (and dimmed pass for the unselected): few fill calls, high colour last.
   for (const dim of m.any ? [1, 0] : [0]) {
     for (let k = 0; k < palette.length; k++) {
@@ -199,4 +200,4 @@ export default function ({ data, parentElement, setStateValue }) {
   };
   root.querySelector(".clear").onclick = () => { m.picked.fill(0); m.any = false; draw(m, dots, data.palette); say(); send([]); };
 }
-"""
+""" % (HEIGHT, PAD)

@@ -38,7 +38,11 @@ def page(ws, name, author, head: Head) -> None:
         return
     commit = viewed["commit"]
     r = loaders.load_ranking(str(ws.root), name, commit)
-    colour = st.selectbox("Colour by", COLOURS, key="map_colour")
+    c1, c2 = st.columns([1, 3])
+    colour = c1.selectbox("Colour by", COLOURS, key="map_colour")
+    c2.caption("Each dot is an example; dots close together look alike to the model (its "
+               "embeddings, projected by UMAP). Hover a dot for its image; drag a box or a "
+               "lasso around a cluster to review it below.")
     try:
         with st.spinner(f"Projecting {len(r.ids):,} examples (once per version)…"):
             ids, xy = loaders.load_layout(str(ws.root), name, commit)
