@@ -253,21 +253,13 @@ def test_the_page_follows_a_burst_of_commits(served, page):
 
 
 def map_points(ws, box) -> dict:
-    """{id: (x, y) on the screen} of the Map page's dots, as `ide.app.map_canvas` draws
-    them in the canvas at BOX (its bounding box): the layout scaled to 0..65535, then to
-    the canvas less its padding."""
-    import numpy as np
-
+    """{id: (x, y) in the page} of the Map page's dots in the canvas at BOX."""
     from ide.app import map_canvas
     from ide.ops import atlas
     from ide.repo import versions
 
     ids, xy = atlas.layout(ws, versions.resolve(ws, "toy"))  # the server made it: read back
-    q = np.round((xy - xy.min(0)) / np.ptp(xy, axis=0) * 65535) / 65535
-    pad = map_canvas.PAD
-    w, h = box["width"] - 2 * pad, map_canvas.HEIGHT - 2 * pad
-    return {i: (float(box["x"] + pad + qx * w), float(box["y"] + pad + (1 - qy) * h))
-            for i, (qx, qy) in zip(ids, q)}
+    return {i: (float(x), float(y)) for i, (x, y) in zip(ids, map_canvas.on_screen(xy, box))}
 
 
 def test_the_map_shows_images_on_hover_and_a_box_is_the_gallery(served, page, tmp_path):
@@ -288,8 +280,9 @@ def test_the_map_shows_images_on_hover_and_a_box_is_the_gallery(served, page, tm
                            arg=tip.element_handle(), timeout=30_000)
     assert "h/001.png" in page.locator(".tiptext").inner_text()
     h = [p for i, p in where.items() if i.startswith("h/")]
-    x0, x1 = min(p[0] for p in h) - 3, max(p[0] for p in h) + 3
-    y0, y1 = min(p[1] for p in h) - 3, max(p[1] for p in h) + 3
+    # whole pixels: where the mouse lands (a point on the box's edge is in it, as in the page)
+    x0, x1 = int(min(p[0] for p in h)) - 3, int(max(p[0] for p in h)) + 3
+    y0, y1 = int(min(p[1] for p in h)) - 3, int(max(p[1] for p in h)) + 3
     inside = {i for i, (px, py) in where.items() if x0 <= px <= x1 and y0 <= py <= y1}
     page.mouse.move(x0, y0)
     page.mouse.down()

@@ -18,9 +18,28 @@ Python: `selected` = {"key", "ids"}, set when a drag ends or the selection is cl
 
 from __future__ import annotations
 
+import numpy as np
+
 # The path of the server's thumbnail route (`ide.serve.backend`): ?dataset=&commit=&id=
 THUMB = "/ide-thumb"
 HEIGHT, PAD = 520, 8  # the canvas's height and the margin around the dots (JS below)
+
+
+
+def quantised(xy: np.ndarray) -> np.ndarray:
+    """(N, 2) uint16 of the (N, 2) points XY scaled to 0..65535 each way: what `data` sends."""
+    span = np.ptp(xy, axis=0) if len(xy) else np.ones(2)
+    low = xy.min(0) if len(xy) else np.zeros(2)
+    return np.round((xy - low) / np.where(span > 0, span, 1) * 65535).astype("<u2")
+
+
+def on_screen(xy: np.ndarray, box: dict) -> np.ndarray:
+    """(N, 2) positions in the page of the dots of points XY, as the canvas at BOX (its
+    bounding box: x, y, width) draws them: for tests and benchmarks that aim the mouse."""
+    q = quantised(xy) / 65535
+    return np.stack([box["x"] + PAD + q[:, 0] * (box["width"] - 2 * PAD),
+                     box["y"] + PAD + (1 - q[:, 1]) * (HEIGHT - 2 * PAD)], 1)
+
 
 HTML = """<div class="map">
  <div class="bar">
@@ -62,7 +81,7 @@ function bytes(b64) {
 function load(data, width) {
   // Screen positions of the dots, and a grid of buckets over them for the hover search.
   const x = new Uint16Array(bytes(data.x).buffer), y = new Uint16Array(bytes(data.y).buffer);
-  const n = x.length, px = new Float32Array(n), py = new Float32Array(n);
+  const n = x.length, px = new Float64Array(n), py = new Float64Array(n);
   const w = width - 2 * PAD, h = HEIGHT - 2 * PAD;
   for (let i = 0; i < n; i++) { px[i] = PAD + x[i] / 65535 * w; py[i] = PAD + (1 - y[i] / 65535) * h; }
   const cols = Math.ceil(width / CELL), rows = Math.ceil(HEIGHT / CELL);

@@ -83,14 +83,12 @@ def points(root: str, name: str, commit: str, colour: str) -> dict:
     at = r.position
     keep = [n for n, i in enumerate(ids) if i in at]
     rows = np.array([at[ids[n]] for n in keep], dtype=int)
-    xy = xy[keep]
-    span = np.ptp(xy, axis=0) if len(xy) else np.ones(2)
-    q = np.round((xy - xy.min(0, initial=0)) / np.where(span > 0, span, 1) * 65535)
+    q = map_canvas.quantised(xy[keep])
     c, palette, legend = colours(r, rows, colour)
     text = np.stack([r.labels[rows], r.predicted[rows]], 1).astype(np.uint8)
     b64 = lambda a: base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()  # noqa: E731
-    return {"key": f"{commit}:{colour}", "x": b64(q[:, 0].astype("<u2")),
-            "y": b64(q[:, 1].astype("<u2")), "c": b64(c.astype(np.uint8)),
+    return {"key": f"{commit}:{colour}", "x": b64(q[:, 0]), "y": b64(q[:, 1]),
+            "c": b64(c.astype(np.uint8)),
             "palette": palette, "legend": legend, "ids": "\n".join(r.ids[n] for n in rows),
             "text": b64(text), "classes": r.classes,
             "thumb": f"{map_canvas.THUMB}?dataset={name}&commit={commit}&id="}
