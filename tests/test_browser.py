@@ -295,3 +295,20 @@ def test_the_map_shows_images_on_hover_and_a_box_is_the_gallery(served, page, tm
     page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
     shown = set(page.locator("[data-testid=stMarkdownContainer] code").all_inner_texts())
     assert shown & set(where) == inside
+    # A lasso around the v dots (traced along a rectangle): the same, for its own dots.
+    v = [p for i, p in where.items() if i.startswith("v/")]
+    x0, x1 = int(min(p[0] for p in v)) - 3, int(max(p[0] for p in v)) + 3
+    y0, y1 = int(min(p[1] for p in v)) - 3, int(max(p[1] for p in v)) + 3
+    inside = {i for i, (px, py) in where.items() if x0 < px < x1 and y0 < py < y1}
+    page.get_by_label("Lasso").check()
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)):
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+    code = page.locator("[data-testid=stMarkdownContainer] code")
+    gone = next(i for i in where if i.startswith("h/") and i not in inside)
+    sync_api.expect(code.filter(has_text=gone)).to_have_count(0)  # the box's gallery went
+    page.get_by_text(f"{len(inside)} examples match", exact=False).wait_for()
+    sync_api.expect(cards).to_have_count(len(inside))
+    assert set(code.all_inner_texts()) & set(where) == inside

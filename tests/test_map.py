@@ -3,6 +3,7 @@
 this" button in the app (AppTest; the real browser's selection is in tests/test_browser.py).
 """
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -64,7 +65,6 @@ def test_nearest_puts_the_example_first_even_beside_a_duplicate():
 def test_similar_finds_a_planted_mislabels_true_class(trained_ws, run):
     code, out, err = run(trained_ws, "similar", "toy", "h/003.png", "--json", "--top", "10")
     assert code == 0, err
-    import json
     rows = json.loads(out)
     assert len(rows) == 10 and rows[0]["id"] == "h/003.png" and rows[0]["label"] == FLIPPED[
         "h/003.png"] and rows[0]["similarity"] == 1.0

@@ -144,10 +144,10 @@ function inside(poly, x, y) {
   return yes;
 }
 
-function select(m, poly) {
+function select(m, poly, box) {
   const xs = poly.map(p => p[0]), ys = poly.map(p => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const box = poly.length === 4, ids = [];
+  const ids = [];
   m.picked.fill(0);
   for (let i = 0; i < m.n; i++) {
     const x = m.px[i], y = m.py[i];
@@ -208,11 +208,12 @@ export default function ({ data, parentElement, setStateValue }) {
     if (!drag) return;
     const [mx, my] = pos(e), [x0, y0] = drag[0];
     ink.getContext("2d").clearRect(0, 0, width, HEIGHT);
-    const moved = Math.abs(mx - x0) + Math.abs(my - y0) > 4;
     const poly = mode() === "lasso" ? drag.concat([[mx, my]]) : [[x0, y0], [mx, y0], [mx, my], [x0, my]];
     drag = null;
-    if (!moved || poly.length < 3) return;
-    const ids = select(m, poly);
+    // A click is no selection; a lasso ends where it began, so its size is what counts.
+    const xs = poly.map(p => p[0]), ys = poly.map(p => p[1]);
+    if (Math.max(...xs) - Math.min(...xs) + Math.max(...ys) - Math.min(...ys) <= 4) return;
+    const ids = select(m, poly, mode() === "box");
     draw(m, dots, data.palette);
     say();
     send(ids);
