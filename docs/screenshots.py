@@ -75,14 +75,16 @@ def main(workspace: str = "/tmp/ide-screenshots") -> None:
             page.get_by_text("Confusion matrix").wait_for(timeout=60_000)
             page.wait_for_timeout(4000)
             page.screenshot(path=str(HERE / "history.png"), full_page=True)
-            map_page(page, ws, head, r.rows(r.order[:1])[0]["id"])
+            map_page(page, ws, head, [row["id"] for row in r.rows(r.order[:50])
+                                      if row["label"] != row["predicted"]])
             browser.close()
     finally:
         os.killpg(server.pid, 15)
 
 
-def map_page(page, ws, head, example_id: str) -> None:
-    """docs/map.png: the Map page with the mouse on EXAMPLE_ID's dot, cut below the map."""
+def map_page(page, ws, head, candidates: list[str]) -> None:
+    """docs/map.png: the Map page with the mouse on the dot of the first of CANDIDATES (the
+    suspects, say) that no other dot hides, cut below the map."""
     from ide.app import map_canvas
     from ide.ops import atlas
 
@@ -90,8 +92,11 @@ def map_page(page, ws, head, example_id: str) -> None:
     page.locator(".map[data-drawn]").wait_for(timeout=300_000)
     box = page.locator("canvas.ink").bounding_box()
     ids, xy = atlas.layout(ws, head)  # the server made it: read back
-    x, y = map_canvas.on_screen(xy, box)[ids.index(example_id)]
-    page.mouse.move(float(x), float(y))
+    where = map_canvas.on_screen(xy, box)
+    for example_id in candidates:
+        page.mouse.move(*map(float, where[ids.index(example_id)]))
+        if example_id in page.locator(".tiptext").inner_text():
+            break
     page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                            arg=page.locator(".tip img").element_handle())
     page.screenshot(path=str(HERE / "map.png"),
