@@ -147,7 +147,7 @@ def focus_ui(ws, name, commit, r, shown, current, head: Head, marks: dict,
                                                                if checked else None),
                 on_click=actions.on_uncheck if checked else actions.on_check,
                 args=(ws, name, i))
-    b = right.columns(4)
+    b = right.columns([1, 1.3, 1.7])  # room for "More like this (M)" whole at 1280 pixels
     b[0].button("Remove (X)", key="k_remove", shortcut="X", on_click=actions.on_remove,
                 args=(ws, name, i), disabled=bool(why),
                 help=why or "stage the removal of this example")
