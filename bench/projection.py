@@ -9,8 +9,8 @@ unit-length vectors (here the digits' pixels reduced to 50 dimensions by PCA, a 
 for a network's features). 100,000 is those digits ten times, each copy shifted by a random
 pixel in x and y (distinct images, same labels). Candidates, each from a maintained library:
 PCA (scikit-learn), t-SNE (scikit-learn's Barnes-Hut; skipped at 100k, it would take most of
-an hour), openTSNE (FFT-accelerated t-SNE) and UMAP (umap-learn); the candidates not in
-pyproject.toml need `pip install umap-learn openTSNE` to be measured.
+an hour), openTSNE (FFT-accelerated t-SNE) and UMAP (umap-learn, the app's); openTSNE is
+not a dependency: `pip install openTSNE` to measure it (a row says n/a without it).
 
 Separation: the accuracy of a 10-nearest-neighbour classifier on the 2-D points (5-fold
 cross-validation; what a user sees as "each class is its own island") and the silhouette of

@@ -1,6 +1,6 @@
-"""The app's Map page: every example of the viewed commit (the Review page's) as a dot in a
-2-D projection of its embeddings (`ide.ops.atlas`), coloured by given label, suggested
-label or suspicion; the image of a dot shows on hover. A box or lasso selection is the
+"""The app's Map page: every labelled example of the viewed commit (the Review page's) as a
+dot in a 2-D projection of its embeddings (`ide.ops.atlas`), coloured by given label,
+suggested label or suspicion; the image of a dot shows on hover. A box or lasso selection is the
 gallery's filter below it (most suspicious first), with the Review page's focus, gallery
 and bulk assign: select a cluster, tick its cards, assign them a class.
 """
