@@ -70,6 +70,8 @@ def similar(ws: Workspace, name: str, example_id: str, *, rev: str = "HEAD",
         raise InvalidInput(f"unknown example id {example_id!r} in dataset {name!r}")
     r = ranking.load(ws, version)  # NotTrained first: the embeddings may need its model
     ids, z = duplicates.embeddings(ws, version)
+    if example_id not in ids:
+        raise InvalidInput(f"{example_id!r} has no embedding: its image is missing")
     picked, sims = nearest(z, ids.index(example_id), top)
     return rows(version, r, [ids[n] for n in picked], sims)
 
