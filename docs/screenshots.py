@@ -5,7 +5,8 @@
 Builds (or reuses) the demo workspace in /tmp/ide-screenshots, accepts the model's
 suggestion for its 40 most suspicious digits in a commit (as a reviewer would), stages one
 more edit for Ada and one for Grace, serves it, and saves the Review page (as Ada sees it)
-as docs/gallery.png and the History page as docs/history.png.
+as docs/gallery.png, the History page as docs/history.png and the Map page, with the
+mouse on the most suspicious digit (its image shown), as docs/map.png.
 """
 
 import os
@@ -74,9 +75,32 @@ def main(workspace: str = "/tmp/ide-screenshots") -> None:
             page.get_by_text("Confusion matrix").wait_for(timeout=60_000)
             page.wait_for_timeout(4000)
             page.screenshot(path=str(HERE / "history.png"), full_page=True)
+            map_page(page, ws, head, [row["id"] for row in r.rows(r.order[:50])
+                                      if row["label"] != row["predicted"]])
             browser.close()
     finally:
         os.killpg(server.pid, 15)
+
+
+def map_page(page, ws, head, candidates: list[str]) -> None:
+    """docs/map.png: the Map page with the mouse on the dot of the first of CANDIDATES (the
+    suspects, say) that no other dot hides, cut below the map."""
+    from ide.app import map_canvas
+    from ide.ops import atlas
+
+    page.get_by_text("Map", exact=True).click()
+    page.locator(".map[data-drawn]").wait_for(timeout=300_000)
+    box = page.locator("canvas.ink").bounding_box()
+    ids, xy = atlas.layout(ws, head)  # the server made it: read back
+    where = map_canvas.on_screen(xy, box)
+    for example_id in candidates:
+        page.mouse.move(*map(float, where[ids.index(example_id)]))
+        if example_id in page.locator(".tiptext").inner_text():
+            break
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=page.locator(".tip img").element_handle())
+    page.screenshot(path=str(HERE / "map.png"),
+                    clip={"x": 300, "y": 0, "width": 1100, "height": box["y"] + box["height"] + 12})
 
 
 if __name__ == "__main__":

@@ -250,3 +250,65 @@ def test_the_page_follows_a_burst_of_commits(served, page):
     viewing = page.get_by_label("Viewing the model of")
     sync_api.expect(viewing).to_have_value(re.compile(bob[:8]), timeout=30_000)
     page.get_by_text("Training HEAD failed").wait_for()
+
+
+def map_points(ws, box) -> dict:
+    """{id: (x, y) in the page} of the Map page's dots in the canvas at BOX."""
+    from ide.app import map_canvas
+    from ide.ops import atlas
+    from ide.repo import versions
+
+    ids, xy = atlas.layout(ws, versions.resolve(ws, "toy"))  # the server made it: read back
+    return {i: (float(x), float(y)) for i, (x, y) in zip(ids, map_canvas.on_screen(xy, box))}
+
+
+def test_the_map_shows_images_on_hover_and_a_box_is_the_gallery(served, page, tmp_path):
+    """On the Map page, the dot under the mouse shows its image; a box dragged around the
+    dots of one class makes the gallery exactly the dots inside it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ws, url = served
+    page.goto(url + "&name=Ada")
+    page.get_by_text("1 / 90", exact=True).wait_for()
+    page.get_by_text("Map", exact=True).click()
+    page.locator(".map[data-drawn]").wait_for()
+    ink = page.locator("canvas.ink")
+    where = map_points(ws, ink.bounding_box())
+    x, y = where["h/001.png"]
+    page.mouse.move(x, y)
+    tip = page.locator(".tip img")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 96",
+                           arg=tip.element_handle(), timeout=30_000)
+    assert "h/001.png" in page.locator(".tiptext").inner_text()
+    h = [p for i, p in where.items() if i.startswith("h/")]
+    # whole pixels: where the mouse lands (a point on the box's edge is in it, as in the page)
+    x0, x1 = int(min(p[0] for p in h)) - 3, int(max(p[0] for p in h)) + 3
+    y0, y1 = int(min(p[1] for p in h)) - 3, int(max(p[1] for p in h)) + 3
+    inside = {i for i, (px, py) in where.items() if x0 <= px <= x1 and y0 <= py <= y1}
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    page.get_by_text(f"{len(inside)} examples match", exact=False).wait_for()
+    cards = page.locator("[data-testid=stCheckbox]").filter(has_text="select")
+    sync_api.expect(cards).to_have_count(len(inside))  # the cards are drawn after the caption
+    page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
+    shown = set(page.locator("[data-testid=stMarkdownContainer] code").all_inner_texts())
+    assert shown & set(where) == inside
+    # A lasso around the v dots (traced along a rectangle): the same, for its own dots.
+    v = [p for i, p in where.items() if i.startswith("v/")]
+    x0, x1 = int(min(p[0] for p in v)) - 3, int(max(p[0] for p in v)) + 3
+    y0, y1 = int(min(p[1] for p in v)) - 3, int(max(p[1] for p in v)) + 3
+    inside = {i for i, (px, py) in where.items() if x0 < px < x1 and y0 < py < y1}
+    page.get_by_label("Lasso").check()
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)):
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+    code = page.locator("[data-testid=stMarkdownContainer] code")
+    gone = next(i for i in where if i.startswith("h/") and i not in inside)
+    sync_api.expect(code.filter(has_text=gone)).to_have_count(0)  # the box's gallery went
+    page.get_by_text(f"{len(inside)} examples match", exact=False).wait_for()
+    sync_api.expect(cards).to_have_count(len(inside))
+    assert set(code.all_inner_texts()) & set(where) == inside

@@ -135,7 +135,7 @@ def test_the_printed_url_sets_a_cookie_and_leaves_the_address_bar(server):
 
 
 @pytest.mark.parametrize("path", ["/", "/_stcore/health", "/media/abc.png", "/_stcore/stream",
-                                  "/static/js/index.js"])
+                                  "/static/js/index.js", "/ide-thumb?dataset=d&id=x"])
 def test_without_the_token_nothing_is_served(server, path):
     url, base = server
     status, _, body = get(base + path)
@@ -164,7 +164,7 @@ def test_the_app_port_answers_only_the_gate(served, cookie):
     private = f"http://127.0.0.1:{port}"
     token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
     for path in ("/", "/_stcore/health", "/media/abc.png", "/static/js/index.js",
-                 f"/?token={token}", "/_stcore/host-config"):
+                 f"/?token={token}", "/_stcore/host-config", "/ide-thumb?dataset=d&id=x"):
         for headers in ({}, {"Host": urllib.parse.urlsplit(base).netloc}, {"Cookie": cookie},
                         {"X-IDE-Gate": "guess"}):
             assert get(private + path, headers)[0] == 403, (path, headers)
@@ -176,6 +176,8 @@ def test_the_app_port_answers_only_the_gate(served, cookie):
     # Through the gate the same requests pass, and the app's session runs its script.
     assert get(base + "/_stcore/health", {"Cookie": cookie})[0] == 200
     assert "Dataset IDE" in asyncio.run(_first_run(base, cookie))
+    # the Map page's thumbnail route too (this workspace has no dataset: no such image)
+    assert get(base + "/ide-thumb?dataset=d&commit=x&id=y", {"Cookie": cookie})[0] == 404
 
 
 async def _first_run(base, cookie) -> str:

@@ -123,6 +123,30 @@ def on_page() -> None:
     st.session_state.cursor = (st.session_state.gallery_page - 1) * PAGE_SIZE
 
 
+def on_more_like(ws, name, commit: str, example_id: str) -> None:
+    """More like this: the Review page's gallery shows EXAMPLE_ID and its nearest
+    neighbours in COMMIT's embedding space (a page of them, itself first); the whole page
+    reruns, since the filters (`ide.app.review_page.filters_ui`) change."""
+    from ide.app import loaders
+    from ide.ops import atlas
+
+    try:
+        ids, z = loaders.load_embeddings(str(ws.root), name, commit)
+    except IDEError as exc:
+        st.session_state.flash = ("error", str(exc))
+        return
+    if example_id in ids:
+        picked, _ = atlas.nearest(z, ids.index(example_id), PAGE_SIZE)
+        st.session_state.like = {"commit": commit, "of": example_id,
+                                 "ids": [ids[n] for n in picked]}
+        st.session_state.page = "Review"  # from the Map page too
+    st.rerun()
+
+
+def on_all_examples() -> None:
+    st.session_state.pop("like", None)
+
+
 # -- staging, committing -----------------------------------------------------------------
 @edited
 def on_relabel(ws, name, edits: dict, seen: dict, then: int = 0) -> None:

@@ -1,6 +1,6 @@
 """The app's data, cached by what it depends on: a commit's ranking, image files, ids,
-duplicates, outliers and image issues (dark, blurry, ...), and the thumbnails of images
-(by their content's hash).
+duplicates, outliers and image issues (dark, blurry, ...), its map's layout and
+embeddings, and the thumbnails of images (by their content's hash).
 
 The functions read only their arguments (the workspace by its root, a commit by its id),
 so a cached answer is always right for them. What a page asks for once per card (the
@@ -69,3 +69,37 @@ def image_of(ws, name, commit, example_id, big: bool = False) -> bytes | None:
     """The thumbnail (BIG: the zoom) of EXAMPLE_ID at COMMIT; None where it has no image."""
     entry = load_images(str(ws.root), name, commit).get(example_id)
     return load_thumb(str(ws.root), entry[0], str(entry[1]), big) if entry else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_layout(root: str, name: str, commit: str) -> tuple[list[str], np.ndarray]:
+    """The map's (ids, (N, 2) points) of a commit (`ide.ops.atlas.layout`, kept on disk)."""
+    from ide.ops import atlas
+
+    ws = Workspace(root)
+    return atlas.layout(ws, versions.resolve(ws, name, commit))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def load_embeddings(root: str, name: str, commit: str) -> tuple[list[str], np.ndarray]:
+    """(ids, (N, D) unit-length embeddings) of a commit, for "More like this"."""
+    from ide.ops import duplicates
+
+    ws = Workspace(root)
+    return duplicates.embeddings(ws, versions.resolve(ws, name, commit))
+
+
+def thumbnail_png(root: str, name: str, commit: str, example_id: str) -> bytes | None:
+    """The gallery's thumbnail of EXAMPLE_ID at COMMIT, for the server's thumbnail route
+    (`ide.serve.backend`); None where there is no such dataset, commit or image."""
+    from ide.errors import IDEError
+
+    ws = Workspace(root)
+    # Only a full commit id and a dataset that exists reach git: the query is the browser's.
+    if not (len(commit) == 40 and all(ch in "0123456789abcdef" for ch in commit)) \
+            or name not in versions.datasets(ws):
+        return None
+    try:
+        return image_of(ws, name, commit, example_id)
+    except IDEError:
+        return None

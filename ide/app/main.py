@@ -2,9 +2,10 @@
 
 The script that Streamlit runs (`ide serve` runs it in `ide.serve.backend`, with the
 workspace in IDE_WORKSPACE): the sidebar (page, dataset, the reviewer's name and email)
-and the page picked there, one module each (`PAGES`): Review (`ide.app.review_page`),
-Label (`ide.app.label_page`) and History (`ide.app.history_page`). Each run resolves HEAD
-and reads the staged edits once (`ide.app.head`) and hands them to the page.
+and the page picked there, one module each (`PAGES`): Review (`ide.app.review_page`), Map
+(`ide.app.map_page`), Label (`ide.app.label_page`) and History (`ide.app.history_page`).
+Each run resolves HEAD and reads the staged edits once (`ide.app.head`) and hands them to
+the page.
 
 Each reviewer gives a name (kept in the URL, so a reload or a bookmark keeps it); their
 staged edits are theirs (`ide.repo.staged` owners): a commit takes only their own, and the
@@ -17,14 +18,15 @@ import os
 
 import streamlit as st
 
-from ide.app import actions, history_page, label_page, review_page
+from ide.app import actions, history_page, label_page, map_page, review_page
 from ide.app.head import Head
 from ide.errors import IDEError
 from ide.repo import versions
 from ide.repo.workspace import Workspace
 
 # Page name -> page(ws, name, author, head): a new page is one entry here.
-PAGES = {"Review": review_page.page, "Label": label_page.page, "History": history_page.page}
+PAGES = {"Review": review_page.page, "Map": map_page.page, "Label": label_page.page,
+         "History": history_page.page}
 
 
 def sidebar_ui(ws) -> tuple[str | None, str | None, str]:

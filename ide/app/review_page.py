@@ -1,7 +1,7 @@
 """The app's Review page: the model of HEAD (`ide.app.widgets.model_ui`), the most
 suspicious examples of the viewed commit with filters, the focused example driven by the
-keyboard (N/P move, A accepts the suggestion, K keeps the label, X removes, a class key
-relabels), the gallery with its bulk assign, and in the sidebar the staged edits and the
+keyboard (N/P move, A accepts the suggestion, K keeps the label, X removes, M shows more
+like it, a class key relabels), the gallery with its bulk assign, and in the sidebar the staged edits and the
 commit.
 """
 
@@ -87,12 +87,29 @@ def filters_ui(ws, name, r: ranking.Ranking) -> np.ndarray:
     if query.strip():
         ids = loaders.id_array(str(ws.root), name, r.commit)
         shown = shown[np.char.find(ids[shown], query.strip()) >= 0]
-    where = (r.commit, tuple(given), tuple(predicted), pair, only, special, query.strip())
+    like = more_like_ui(r, shown)
+    if like:
+        shown = views.only(r, shown, like["ids"])
+    where = (r.commit, tuple(given), tuple(predicted), pair, only, special, query.strip(),
+             like and like["of"])
     if st.session_state.get("where") != where:
         st.session_state.where = where
         st.session_state.cursor, st.session_state.gallery_page = 0, 1
     st.session_state.n_shown = len(shown)
     return shown
+
+
+def more_like_ui(r: ranking.Ranking, shown) -> dict | None:
+    """The "More like this" filter, if one is set for R's commit: {"of", "ids"}, and a line
+    that says so, with the button that drops it."""
+    like = st.session_state.get("like")
+    if not like or like["commit"] != r.commit:
+        return None
+    c1, c2 = st.columns([4, 1])
+    c1.caption(f"More like `{like['of']}`: it and its {len(like['ids']) - 1} nearest "
+               "neighbours in the model's embedding space, most alike first")
+    c2.button("Show all examples", key="like_clear", on_click=actions.on_all_examples)
+    return like
 
 
 def focus_ui(ws, name, commit, r, shown, current, head: Head, marks: dict,
@@ -132,9 +149,13 @@ def focus_ui(ws, name, commit, r, shown, current, head: Head, marks: dict,
                                                                if checked else None),
                 on_click=actions.on_uncheck if checked else actions.on_check,
                 args=(ws, name, i))
-    right.button("Remove (X)", key="k_remove", shortcut="X", on_click=actions.on_remove,
-                 args=(ws, name, i), disabled=bool(why),
-                 help=why or "stage the removal of this example")
+    b = right.columns([1, 1.3, 1.7])  # room for "More like this (M)" whole at 1280 pixels
+    b[0].button("Remove (X)", key="k_remove", shortcut="X", on_click=actions.on_remove,
+                args=(ws, name, i), disabled=bool(why),
+                help=why or "stage the removal of this example")
+    b[1].button("More like this (M)", key="k_like", shortcut="M", on_click=actions.on_more_like,
+                args=(ws, name, commit, i), help="the gallery shows this example and the "
+                "examples most like it (in the model's embedding space)")
     widgets.class_buttons(right, r.classes, "k_class", lambda cls: {
         "disabled": cls == now or bool(why), "help": why, "on_click": actions.on_relabel,
         "args": (ws, name, {i: cls}, {i: now}, 1)})

@@ -24,6 +24,7 @@ ARRAYS = "arrays"      # ide.repo.images: decoded images, by the images' hash
 EMBEDDINGS = "embeddings"  # ide.learn.embeddings: a backbone's vector per image content
 ISSUES = "issues"      # ide.ops.issues: image measurements (dark, blurry, ...) by content
 THUMBS = "thumbs"      # ide.app.thumbs: thumbnails, by image content
+ATLAS = "atlas"        # ide.ops.atlas: 2-D layouts of the map, per dataset and run
 WORKER = "worker"      # ide.ops.worker: queue, status, errors
 TRAINER = "trainer"    # ide.ops.sync: the last commit a trainer trained, per remote branch
 IMPORTS = "imports"    # ide.ops.transfer: a marker per import under way (a crash leaves it)

@@ -2,7 +2,8 @@
 
 It serves the app on loopback PORT (Streamlit's `st.App`) and answers 403 to every HTTP
 request and websocket that lacks the header `X-IDE-Gate: <secret>`: pages, `/static/`,
-`/media/`, `/_stcore/` and the app's websocket alike. The secret is this server run's,
+`/media/`, `/_stcore/`, the app's websocket and the Map page's thumbnail route
+(`ide.app.map_canvas.THUMB`: an example's thumbnail, for the image on hover) alike. The secret is this server run's,
 read from the first line of standard input (not the command line or the environment, which
 `ps` and /proc show); only the gate (`ide.serve.gate`) adds the header. So another local
 process that finds the port gets nothing from it.
@@ -48,14 +49,37 @@ class GateOnly:
         return len(given) == 1 and hmac.compare_digest(given[0], self.secret)
 
 
+async def thumbnail(request):
+    """GET THUMB?dataset=NAME&commit=COMMIT&id=ID: the example's thumbnail (PNG), or 404."""
+    import os
+
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+
+    from ide.app import loaders
+
+    q = request.query_params
+    png = await run_in_threadpool(loaders.thumbnail_png, os.environ.get("IDE_WORKSPACE", "."),
+                                  q.get("dataset", ""), q.get("commit", ""), q.get("id", ""))
+    if png is None:
+        return Response(b"no such image", status_code=404, media_type="text/plain")
+    # A commit's image never changes: the browser may keep it.
+    return Response(png, media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=86400"})
+
+
 def main(port: int) -> None:
     import streamlit as st
     from starlette.middleware import Middleware
+    from starlette.routing import Route
+
+    from ide.app.map_canvas import THUMB
 
     secret = sys.stdin.readline().strip()
     if not secret:  # without one, anyone who finds the port would be let in
         sys.exit("ide: error: no secret on standard input; run the app with `ide serve`")
-    app = st.App(SCRIPT, middleware=[Middleware(GateOnly, secret=secret)])
+    app = st.App(SCRIPT, routes=[Route(THUMB, thumbnail)],
+                 middleware=[Middleware(GateOnly, secret=secret)])
     app.run(config={**CONFIG, "server.port": port})
 
 

@@ -1,6 +1,6 @@
 """The commands that find what to review: `ide suspects` (the labels the model doubts),
-`suggest` (its labels for unlabelled examples), `duplicates`, `outliers` and `issues`
-(dark, blurry, odd-sized ... images).
+`suggest` (its labels for unlabelled examples), `duplicates`, `outliers`, `issues`
+(dark, blurry, odd-sized ... images) and `similar` (the examples most like one).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from ide.cli.command import Argument, Command, label_text, progress, workspace
 from ide.cli.options import DATASET, ISSUE_KINDS, REV, TOP
 from ide.learn import rank
-from ide.ops import duplicates, issues, suggest
+from ide.ops import atlas, duplicates, issues, suggest
 from ide.repo import versions
 
 
@@ -123,4 +123,23 @@ ISSUES = Command(
      Argument("--kind", help="only this kind: " + ", ".join(issues.KINDS),
               complete=ISSUE_KINDS),
      TOP,
+     REV))
+
+
+def _similar(args):
+    return atlas.similar(workspace(args), args.name, args.id, rev=args.rev, top=args.top)
+
+
+def _show_similar(rows):
+    print(f"{'id':<28} {'label':>12} {'predicted':>10} {'similarity':>10}")
+    for r in rows:
+        print(f"{r['id']:<28} {label_text(r['label']):>12} {r['predicted']:>10} "
+              f"{r['similarity']:>10.4f}")
+
+
+SIMILAR = Command(
+    "similar", "the examples most like one (cosine similarity in the model's embedding "
+    "space), itself first", _similar, _show_similar,
+    (DATASET, Argument("id", help="the example"),
+     Argument("--top", type=int, default=20, help="how many, itself included (default 20)"),
      REV))
