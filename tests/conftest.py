@@ -67,13 +67,10 @@ def toy_template(tmp_path_factory):
     base = tmp_path_factory.mktemp("template")
     ws = commits.init(base / "ws")
     src = write_imagefolder(base / "src", rgb_jpeg_every=10)
-    transfer.import_dataset(ws, "toy", src, author="Importer <imp@example.org>")
-    # Its model is `auto`: each test's first training compares the CNN with the backbone's
-    # head; the backbone's embeddings of these images are computed once, here, for them all.
-    from ide.data.params import LITE0, Params
-    from ide.learn.embeddings import embed_version
-
-    embed_version(ws, versions.resolve(ws, "toy"), Params(model=LITE0))
+    # The CNN, given: these tests are about what happens around a training, and on these
+    # simple patterns `auto` (the default) would pick the backbone's head; `auto` has tests
+    # of its own (test_choice.py) and is what the README test and user-style imports get.
+    transfer.import_dataset(ws, "toy", src, author="Importer <imp@example.org>", model="cnn")
     return ws.root
 
 

@@ -18,6 +18,15 @@ from conftest import FLIPPED
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 
 
+@pytest.fixture
+def toy(toy):
+    """The toy dataset with `model: auto`, the default of `ide import`."""
+    params = toy.root / "datasets/toy/params.yaml"
+    params.write_text(params.read_text().replace("model: cnn", "model: auto"))
+    toy.git("commit", "-qam", "model: auto")
+    return toy
+
+
 def _retrain(ws, name="toy"):
     return runs.retrain(ws, versions.resolve(ws, name))
 

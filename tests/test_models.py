@@ -37,7 +37,7 @@ def write_photos(root, per_class=16, seed=0):
 def photos_template(tmp_path_factory):
     base = tmp_path_factory.mktemp("photos")
     ws = commits.init(base / "ws")
-    transfer.import_dataset(ws, "photos", write_photos(base / "src"))
+    transfer.import_dataset(ws, "photos", write_photos(base / "src"), model=LITE0)
     return ws
 
 
@@ -51,7 +51,7 @@ def photos(photos_template, tmp_path):
 
 def test_backbone_ranks_planted_errors_first_and_embeds_each_image_once(photos, monkeypatch):
     version = versions.resolve(photos, "photos")
-    assert version.params.model == LITE0  # colour photos get the backbone
+    assert version.params.model == LITE0
     embedded = []
     real_embed = backbone.embed
     monkeypatch.setattr(backbone, "embed",
@@ -197,8 +197,8 @@ def test_a_backbone_can_be_fine_tuned_whole(photos, monkeypatch):
     assert res["metrics"]["examples"] == 48
     folds = version.params.folds
     assert len(trained_on) == folds and len(judged) >= folds
-    for seen, held in zip(trained_on, judged):
-        assert held and not seen & held
+    for held in judged[:folds]:  # folds train two at a time: pair them by content
+        assert held and any(not seen & held and len(seen | held) == 48 for seen in trained_on)
     everything = set().union(*trained_on)
     assert set().union(*judged[:folds]) == everything and \
         sum(map(len, judged[:folds])) == len(everything) == 48

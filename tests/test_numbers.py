@@ -60,10 +60,14 @@ def test_import_says_its_model_and_params_list_only_its_fields(ws, run, tmp_path
     src = write_imagefolder(tmp_path / "src", per_class=3)
     code, out, err = run(ws, "import", "grey", str(src))
     assert code == 0, err
-    assert "model cnn (chosen for these images" in out
+    assert "model auto (the first training compares the CNN with the pretrained backbone" in out
     code, out, err = run(ws, "import", "photos", str(src), "--model", "efficientnet-lite0")
-    assert code == 0 and "model efficientnet-lite0" in out and "chosen" not in out, err
-    for name, present, absent in [("grey", {"epochs", "width", "image_size"},
+    assert code == 0 and "model efficientnet-lite0" in out and "compares" not in out, err
+    code, out, err = run(ws, "import", "digits", str(src), "--model", "cnn")
+    assert code == 0 and "model cnn" in out and "compares" not in out, err
+    for name, present, absent in [("grey", {"epochs", "width", "image_size", "decay"},
+                                   {"finetune"}),
+                                  ("digits", {"epochs", "width", "image_size"},
                                    {"decay", "weights", "finetune"}),
                                   ("photos", {"decay", "weights", "finetune"},
                                    {"epochs", "width", "image_size", "min_steps"})]:

@@ -113,9 +113,6 @@ def test_a_burst_of_commits_is_coalesced(toy):
 
 
 def test_a_killed_worker_resumes_from_the_saved_folds(toy, monkeypatch):
-    params = toy.root / "datasets/toy/params.yaml"  # the CNN: folds that take a while
-    params.write_text(params.read_text().replace("model: auto", "model: cnn"))
-    toy.git("commit", "-qam", "the CNN")
     staged.relabel(toy, "toy", FLIPPED)
     commits.commit(toy, "toy", "noise")
     worker.scan(toy)
