@@ -79,3 +79,28 @@ def test_suspects_metrics_and_confusion_agree():
     assert counts.sum() == len(given)
     assert m["accuracy"] == np.trace(counts) / len(given)
     assert (rank.predicted(probs) == probs.argmax(1)).all()
+
+
+def test_the_filter_is_cleanlabs_prune_by_noise_rate():
+    """`find_label_issues` flags exactly what cleanlab's does (where cleanlab is installed:
+    `pip install -e .[bench]`), on uniform and on class-conditional noise."""
+    cleanlab = pytest.importorskip("cleanlab.filter")
+    rng = np.random.default_rng(0)
+    for concentration, n, k in [(0.3, 400, 4), (1.0, 1000, 10), (0.1, 50, 3)]:
+        probs = rng.dirichlet(np.ones(k) * concentration, n)
+        given = probs.argmax(1)
+        picked = rng.choice(n, n // 10, replace=False)
+        given[picked] = (given[picked] + (1 if concentration < 1 else
+                                          rng.integers(1, k, len(picked)))) % k
+        assert (rank.find_label_issues(given, probs) ==
+                cleanlab.find_label_issues(given, probs)).all()
+
+
+def test_confident_learning_puts_the_filters_issues_first():
+    given, probs, flipped = DATA
+    order = rank.review_order(given, probs, method="confident_learning")
+    issues = rank.find_label_issues(given, probs)
+    n = issues.sum()
+    assert issues[order[:n]].all() and not issues[order[n:]].any()
+    score = rank.label_quality(given, probs, method="confident_learning")
+    assert (np.diff(score[order[:n]]) >= 0).all()  # each group by self-confidence

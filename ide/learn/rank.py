@@ -81,20 +81,62 @@ def per_class_thresholds(labels, pred_probs) -> np.ndarray:
                      for j in range(k)])
 
 
-def find_label_issues(labels, pred_probs) -> np.ndarray:
-    """(N,) bool: the confident-learning filter (prune by noise rate's confident joint).
+def confident_joint(labels, pred_probs) -> np.ndarray:
+    """(K, K) calibrated confident joint: counts of (given label, confident true class).
 
-    An example is confidently of class j when p_j is at least class j's threshold (its mean
-    self-confidence); it is flagged when it confidently belongs to a class other than its
-    label, and its label's probability is below its own class threshold.
+    An example is confidently of class j when p_j reaches class j's threshold (its mean
+    self-confidence, `per_class_thresholds`), the most probable such class when several do.
+    Each row is then scaled to its class's count of given labels and rounded so that rows
+    keep their totals (confident learning, Northcutt et al. 2021, as cleanlab computes it).
     """
     labels, probs = _check(labels, pred_probs)
-    t = per_class_thresholds(labels, probs)
-    above = probs >= t[None, :] - 1e-9
-    masked = np.where(above, probs, -1.0)
-    confident = masked.argmax(axis=1)
-    has_confident = above.any(axis=1)
-    return has_confident & (confident != labels) & (_self_confidence(labels, probs) < t[labels])
+    k = probs.shape[1]
+    above = probs >= per_class_thresholds(labels, probs)[None, :] - 1e-6
+    confident = np.where(above, probs, -1.0).argmax(axis=1)
+    some = above.any(axis=1)
+    joint = np.bincount(labels[some] * k + confident[some], minlength=k * k).reshape(k, k)
+    counts = np.bincount(labels, minlength=k).astype(float)
+    rows = joint.sum(axis=1, keepdims=True)
+    scaled = np.where(rows > 0, joint / np.maximum(rows, 1) * counts[:, None], 0.0)
+    scaled[rows[:, 0] == 0] = np.diag(counts)[rows[:, 0] == 0]  # no confident example
+    return _round_keeping_rows(scaled)
+
+
+def _round_keeping_rows(m: np.ndarray) -> np.ndarray:
+    """M rounded to integers whose row sums equal M's rounded row sums (largest remainders
+    first)."""
+    floor = np.floor(m).astype(np.int64)
+    short = np.round(m.sum(axis=1)).astype(np.int64) - floor.sum(axis=1)
+    for r in range(len(m)):
+        order = np.argsort(-(m[r] - floor[r]), kind="stable")
+        floor[r, order[:max(short[r], 0)]] += 1
+    return floor
+
+
+def find_label_issues(labels, pred_probs) -> np.ndarray:
+    """(N,) bool: the confident-learning filter (`prune_by_noise_rate`, as cleanlab's).
+
+    For each given class k and other class j, the confident joint estimates how many
+    examples labelled k are truly j; that many examples labelled k with the largest margin
+    p_j - p_k are flagged (leaving at least one example of each class). An example whose
+    predicted class is its given label is never flagged.
+    """
+    labels, probs = _check(labels, pred_probs)
+    joint = confident_joint(labels, probs)
+    flagged = np.zeros(len(labels), dtype=bool)
+    for k in range(probs.shape[1]):
+        mine = np.flatnonzero(labels == k)
+        if len(mine) <= 1:
+            continue
+        wanted = joint[k].copy()
+        wanted[k] = 0
+        room = len(mine) - 1  # keep at least one example of the class
+        if wanted.sum() > room:  # scale down, as cleanlab's _keep_at_least_n_per_class
+            wanted = np.floor(wanted * room / wanted.sum()).astype(np.int64)
+        for j in np.flatnonzero(wanted):
+            margin = probs[mine, j] - probs[mine, k]
+            flagged[mine[np.argsort(-margin, kind="stable")[:wanted[j]]]] = True
+    return flagged & (probs.argmax(axis=1) != labels)
 
 
 def review_order(labels, pred_probs, *, method: str = DEFAULT_METHOD,
