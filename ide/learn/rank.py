@@ -85,32 +85,37 @@ def confident_joint(labels, pred_probs) -> np.ndarray:
     """(K, K) calibrated confident joint: counts of (given label, confident true class).
 
     An example is confidently of class j when p_j reaches class j's threshold (its mean
-    self-confidence, `per_class_thresholds`), the most probable such class when several do.
-    Each row is then scaled to its class's count of given labels and rounded so that rows
-    keep their totals (confident learning, Northcutt et al. 2021, as cleanlab computes it).
+    self-confidence, `per_class_thresholds`); of its most probable class when several do.
+    The diagonal counts at least 1; each row is then scaled to its class's count of given
+    labels, the whole to N, and rounded so that rows keep their totals (confident learning,
+    Northcutt et al. 2021, as cleanlab 2.x computes it).
     """
     labels, probs = _check(labels, pred_probs)
     k = probs.shape[1]
     above = probs >= per_class_thresholds(labels, probs)[None, :] - 1e-6
-    confident = np.where(above, probs, -1.0).argmax(axis=1)
-    some = above.any(axis=1)
-    joint = np.bincount(labels[some] * k + confident[some], minlength=k * k).reshape(k, k)
-    counts = np.bincount(labels, minlength=k).astype(float)
-    rows = joint.sum(axis=1, keepdims=True)
-    scaled = np.where(rows > 0, joint / np.maximum(rows, 1) * counts[:, None], 0.0)
-    scaled[rows[:, 0] == 0] = np.diag(counts)[rows[:, 0] == 0]  # no confident example
+    many = above.sum(axis=1)
+    guess = np.where(many > 1, probs.argmax(axis=1), above.argmax(axis=1))
+    some = many > 0
+    joint = np.bincount(labels[some] * k + guess[some], minlength=k * k).reshape(k, k)
+    np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
+    counts = np.bincount(labels, minlength=k)
+    scaled = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-6) * counts[:, None]
+    scaled = scaled / max(scaled.sum(), 1e-6) * len(labels)
     return _round_keeping_rows(scaled)
 
 
 def _round_keeping_rows(m: np.ndarray) -> np.ndarray:
-    """M rounded to integers whose row sums equal M's rounded row sums (largest remainders
-    first)."""
-    floor = np.floor(m).astype(np.int64)
-    short = np.round(m.sum(axis=1)).astype(np.int64) - floor.sum(axis=1)
-    for r in range(len(m)):
-        order = np.argsort(-(m[r] - floor[r]), kind="stable")
-        floor[r, order[:max(short[r], 0)]] += 1
-    return floor
+    """M rounded to integers whose row sums equal M's rounded row sums: each row rounded,
+    then the entries rounded furthest from their value moved by one (cleanlab's
+    `round_preserving_row_totals`, tie for tie)."""
+    out = np.round(m)
+    for r, row in enumerate(m):
+        while abs(out[r].sum().round() - row.sum().round()) > 1e-6:
+            diff = np.round(row.sum().round() - out[r].sum().round())
+            step = -1 if diff < 0 else 1
+            changes = min(int(abs(diff)), len(row))
+            out[r, np.argsort(row - out[r])[::-step][:changes]] += step
+    return out.astype(np.int64)
 
 
 def find_label_issues(labels, pred_probs) -> np.ndarray:
