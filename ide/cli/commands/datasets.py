@@ -54,8 +54,9 @@ IMPORT = Command(
               complete=shtab.FILE),
      Argument("--skip-bad", action="store_true", help="import the readable images, list the "
               "rest"),
-     Argument("--model", help="cnn, efficientnet-lite0, timm:ARCH or torchvision:ARCH "
-              "(default: cnn for small or grey images, efficientnet-lite0 for photos)")),
+     Argument("--model", help="auto, cnn, efficientnet-lite0, timm:ARCH or torchvision:ARCH "
+              "(default: auto, the better of the CNN and efficientnet-lite0 on the first "
+              "training)")),
     author=True)
 
 
