@@ -370,7 +370,8 @@ def test_progress_draws_bars_on_a_terminal_and_lines_elsewhere():
             for e in (1, 2, 3):
                 for b in range(1, 5):
                     bar({"fold": k, "folds": 2, "epoch": e, "epochs": 3, "rate": 500.0,
-                         "fraction": (k - 1 + ((e - 1) * 4 + b) / 12) / 2})
+                         "fraction": (k - 1 + ((e - 1) * 4 + b) / 12) / 2,
+                         "fold_fraction": ((e - 1) * 4 + b) / 12})
         bar.say("checking every image in SRC")
         for n in range(1, 101):
             bar({"done": n, "total": 100, "fraction": n / 100})

@@ -4,8 +4,10 @@ holds a few readable lines instead of hundreds of redrawn frames.
 
 A `Progress` is the `progress` callback the API takes. It is given plain dicts:
 - a training step, from `train.cross_validate`:
-  `{"fold", "folds", "epoch", "epochs", "fraction", "rate"}` (fraction of the whole run,
-  rate in examples/s); one line per epoch of a fold;
+  `{"fold", "folds", "epoch", "epochs", "fraction", "rate", "fold_fraction"}` (fraction of
+  the whole run and of the fold, rate in examples/s); one line per epoch of a fold, printed
+  when the fold's next epoch starts or the fold ends (folds train two at a time: their
+  reports interleave);
 - a count, from `embeddings` (images embedded) or `transfer` (files checked, copied):
   `{"done", "total", "fraction"}`, `"rate"` optional; one line per tenth of the total. No
   rate is shown ("?") until one is measured: the given one, or from the reports after the
@@ -70,6 +72,9 @@ class Progress:
         """End the current bar (a non-live step not yet printed is printed)."""
         if self.bar is not None:
             self.bar.close()
+        elif self.kind == "train":
+            for p in sorted((self.last or {}).values(), key=lambda p: p["fraction"]):
+                self._write(self._format(p))
         elif self.last is not None:
             self._write(self._format(self.last))
         self.bar = self.last = self.shown = self.kind = None
@@ -109,10 +114,14 @@ class Progress:
         # An epoch is printed when it ends (the next one starts, or the run ends), so its
         # line has its last rate and an ETA from the whole run so far; a count is printed
         # at each tenth.
-        if self.kind == "train":
-            if self.last is not None and self._step(p) != self._step(self.last):
-                self._write(self._format(self.last))
-            self.last = p
+        if self.kind == "train":  # the last report of each fold
+            self.last = self.last or {}
+            before = self.last.get(p["fold"])
+            if before is not None and before["epoch"] != p["epoch"]:
+                self._write(self._format(before))
+            self.last[p["fold"]] = p
+            if p.get("fold_fraction", 0) >= 1:
+                self._write(self._format(self.last.pop(p["fold"])))
         elif self._step(p) != self.shown:
             self.shown = self._step(p)
             self.last = None

@@ -289,7 +289,8 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
                 shown[k] = (epoch, epochs, fraction, rate)
                 if progress:
                     progress({"fold": k + 1, "folds": params.folds, "epoch": epoch,
-                              "epochs": epochs, "rate": sum(r for *_, r in shown.values()),
+                              "epochs": epochs, "fold_fraction": fraction,
+                              "rate": sum(r for *_, r in shown.values()),
                               "fraction": (len(states) + sum(f for _, _, f, _ in
                                                              shown.values())) / params.folds})
 
