@@ -110,11 +110,11 @@ def _head_loss(y, classes, params, embeddings, train_at, held_at, full: int, dev
 
 def resolve(ws, version, previous: list[Path], partial: Path, *, device: str = "cpu"):
     """(params, choice) of VERSION: its params with `model: auto` replaced by the model
-    chosen for its dataset (`ide.learn.choice`), and the choice (None if the model was
-    given). The choice is made on the dataset's first training and kept: a later version
-    reuses that of the first run in PREVIOUS (the run it warm-starts from, else the
-    dataset's runs, newest first) with the same params. A new choice is saved in PARTIAL with the fold its comparison trained, so a
-    killed run resumes without comparing again."""
+    chosen for its dataset, and the choice (None if the model was given). The choice is
+    made on the dataset's first training and kept: a later version reuses that of the
+    first run in PREVIOUS (the run it warm-starts from, else the dataset's runs, newest
+    first) with the same params. A new choice is saved in PARTIAL with the fold its
+    comparison trained, so a killed run resumes without comparing again."""
     params = version.params
     if params.model != AUTO:
         return params, None
