@@ -108,19 +108,18 @@ def _head_loss(y, classes, params, embeddings, train_at, held_at, full: int, dev
     return loss, (state, probs)
 
 
-def resolve(ws, version, previous: list[Path], partial: Path, *, device: str = "cpu"):
+def resolve(ws, version, earlier: list[dict], partial: Path, *, device: str = "cpu"):
     """(params, choice) of VERSION: its params with `model: auto` replaced by the model
     chosen for its dataset, and the choice (None if the model was given). The choice is
     made on the dataset's first training and kept: a later version reuses that of the
-    first run in PREVIOUS (the run it warm-starts from, else the dataset's runs, newest
-    first) with the same params. A new choice is saved in PARTIAL with the fold its
+    first run record (run.json) in EARLIER (the run it warm-starts from, else the dataset's
+    runs, newest first) with the same params. A new choice is saved in PARTIAL with the fold its
     comparison trained, so a killed run resumes without comparing again."""
     params = version.params
     if params.model != AUTO:
         return params, None
     same, saved = asdict(params), partial / "choice.json"
-    for run in previous:
-        info = state.read_json(run / "run.json", {})
+    for info in earlier:
         if info.get("params") == same and is_choice(info.get("choice")):
             return replace(params, model=info["choice"]["chosen"]), info["choice"]
     made = state.read_json(saved, None)

@@ -144,18 +144,11 @@ def _previous_run(ws, version: Version) -> Path | None:
     """The newest finished run to warm-start from: on the same classes and params (a class
     added, renamed or merged changes the models' outputs), and on images that differ from
     VERSION's only by examples added or removed (see `_same_images`)."""
-    found = []
-    for key in set(trained(ws, version.name).values()):
-        run = run_dir(ws, version.name, key)
-        info = state.read_json(run / "run.json", None, valid=lambda d: isinstance(d, dict)
-                               and {"images", "params", "finished"} <= d.keys())
+    for run, info in _runs_newest_first(ws, version.name):
         # A run of predictions brought from a file has no models to start from.
-        if info and (run / "model.pt").exists() and \
-                info["params"] == asdict(version.params) and \
-                info.get("classes") == list(version.classes):
-            found.append((info["finished"], str(info["images"]), run))
-    for _, images_hash, run in sorted(found, reverse=True):
-        if _same_images(ws, images_hash, version):
+        if (run / "model.pt").exists() and info["params"] == asdict(version.params) and \
+                info.get("classes") == list(version.classes) and \
+                _same_images(ws, str(info["images"]), version):
             return run
     return None
 
@@ -198,9 +191,9 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
     check_trainable(labels)  # before a comparison of models trains anything
     prev = None if full else _previous_run(ws, version)
     partial = run / "partial"
-    params, made = choice_.resolve(
-        ws, version, [prev] if prev else _runs_newest_first(ws, version.name), partial,
-        device=device)
+    earlier = [state.read_json(prev / "run.json", {})] if prev else \
+        [info for _, info in _runs_newest_first(ws, version.name)]
+    params, made = choice_.resolve(ws, version, earlier, partial, device=device)
     if trains_images(params):
         ids, x = images.arrays(ws, version, image_side(params))
     else:
@@ -232,14 +225,16 @@ def _train_run(ws, version: Version, run: Path, *, full: bool, progress, device:
     shutil.rmtree(partial, ignore_errors=True)
 
 
-def _runs_newest_first(ws, name: str) -> list[Path]:
-    """The finished runs of dataset NAME, the newest first."""
+def _runs_newest_first(ws, name: str) -> list[tuple[Path, dict]]:
+    """(folder, run.json) of the finished runs of dataset NAME, the newest first."""
     found = []
     for key in set(trained(ws, name).values()):
-        info = state.read_json(run_dir(ws, name, key) / "run.json", {})
-        if isinstance(info, dict) and isinstance(info.get("finished"), (int, float)):
-            found.append((info["finished"], run_dir(ws, name, key)))
-    return [run for _, run in sorted(found, reverse=True)]
+        run = run_dir(ws, name, key)
+        info = state.read_json(run / "run.json", None, valid=lambda d: isinstance(d, dict)
+                               and {"images", "params", "finished"} <= d.keys())
+        if info and isinstance(info["finished"], (int, float)):
+            found.append((info["finished"], str(run), run, info))
+    return [(run, info) for *_, run, info in sorted(found, reverse=True)]
 
 
 def _write_results(run: Path, version: Version, ids: list[str], probs: np.ndarray,
