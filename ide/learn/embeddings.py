@@ -2,16 +2,14 @@
 
 A backbone never sees a label, so an image's embedding depends only on its content (its DVC
 md5), the backbone and the input side. The cache keeps one folder per such setting under
-the workspace state (`ide.repo.state.EMBEDDINGS`), holding shards (`<hash>.npz`: md5s and
-float16 vectors), one per call that embedded something new. Nothing is rewritten: a crash
-loses at most the shard being written, and a grown or relabelled dataset embeds only
-images it has not seen.
+the workspace state (`ide.repo.state.EMBEDDINGS`), holding shards (`ide.repo.shards`: md5s
+and float16 vectors), one per call that embedded something new, so a grown or relabelled
+dataset embeds only images it has not seen.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 
@@ -21,29 +19,22 @@ from ide.data.params import Params
 from ide.learn import backbone
 from ide.learn.train import torch_device
 from ide.repo import images, state
+from ide.repo.shards import Shards
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
 
-class EmbeddingCache:
+class EmbeddingCache(Shards):
     """The vectors of one backbone setting, by image md5."""
 
     def __init__(self, ws: Workspace, params: Params):
         setting = json.dumps([params.model, params.weights, backbone.side(params.model)])
-        self.folder = state.path(ws, state.EMBEDDINGS,
-                                 hashlib.sha256(setting.encode()).hexdigest()[:16])
-        self.known: dict[str, np.ndarray] = {}
-        for shard in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
-            with np.load(shard) as z:
-                self.known.update(zip(z["md5"].tolist(), z["vectors"]))
+        super().__init__(state.path(ws, state.EMBEDDINGS,
+                                    hashlib.sha256(setting.encode()).hexdigest()[:16]),
+                         "vectors")
 
     def put(self, md5s: list[str], vectors: np.ndarray) -> None:
-        vectors = vectors.astype(np.float16)
-        buf = io.BytesIO()
-        np.savez(buf, md5=np.array(md5s), vectors=vectors)
-        name = hashlib.sha256("\n".join(md5s).encode()).hexdigest()[:16]
-        state.write_atomic(self.folder / f"{name}.npz", buf.getvalue())
-        self.known.update(zip(md5s, vectors))
+        super().put(md5s, vectors.astype(np.float16))
 
     def get(self, md5s: list[str]) -> np.ndarray:
         """(N, D) float32 vectors of MD5S, which must all be cached."""

@@ -14,7 +14,6 @@ images. Exact duplicates score 0 (every copy is flagged) and are listed group by
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import time
 from collections import defaultdict
@@ -24,6 +23,7 @@ import numpy as np
 from ide.errors import InvalidInput
 from ide.learn import quality
 from ide.repo import images, state, versions
+from ide.repo.shards import Shards
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
@@ -34,23 +34,13 @@ CHUNK = 512            # images measured and stored together: a kill loses one c
 PARALLEL_FROM = 2000   # new images; fewer are measured in this process (a pool takes a moment)
 
 
-class MeasurementCache:
+class MeasurementCache(Shards):
     """The measurements (`quality.PROPERTIES`) of images, by md5."""
 
     def __init__(self, ws: Workspace):
-        self.folder = state.path(ws, state.ISSUES,
-                                 hashlib.sha256(SETTING.encode()).hexdigest()[:16])
-        self.known: dict[str, np.ndarray] = {}
-        for shard in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
-            with np.load(shard) as z:
-                self.known.update(zip(z["md5"].tolist(), z["props"]))
-
-    def put(self, md5s: list[str], props: np.ndarray) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, md5=np.array(md5s), props=props)
-        name = hashlib.sha256("\n".join(md5s).encode()).hexdigest()[:16]
-        state.write_atomic(self.folder / f"{name}.npz", buf.getvalue())
-        self.known.update(zip(md5s, props))
+        super().__init__(state.path(ws, state.ISSUES,
+                                    hashlib.sha256(SETTING.encode()).hexdigest()[:16]),
+                         "props")
 
 
 def measure_file(path: str) -> np.ndarray:
