@@ -26,11 +26,11 @@ final check in bench/models.py, never a score to choose by.
 """
 
 import argparse
-import gzip
 import time
 from pathlib import Path
 
 import numpy as np
+from models import cleanlab_rank, flip, read_idx
 
 from ide.data.params import Params
 from ide.learn import rank, train
@@ -39,30 +39,10 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {"MNIST": "mnist-test", "Fashion-MNIST": "fashion-mnist"}
 
 
-def read_idx(path: Path) -> np.ndarray:
-    raw = gzip.open(path).read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 def test_set(folder: str, n: int):
     """(images (n, 1, 28, 28) uint8, labels (n,)) of a 10k test set in IDX format."""
     x = read_idx(DATA / folder / "t10k-images-idx3-ubyte.gz")[:n, None]
     return x, read_idx(DATA / folder / "t10k-labels-idx1-ubyte.gz")[:n].astype(np.int64)
-
-
-def flip(y, rate, classes, rng, *, conditional):
-    """Noisy labels and the flipped indices."""
-    picked = rng.choice(len(y), int(round(rate * len(y))), replace=False)
-    noisy = y.copy()
-    if conditional:
-        to = rng.permutation(classes)
-        to = np.where(to == np.arange(classes), (to + 1) % classes, to)
-        noisy[picked] = to[y[picked]]
-    else:
-        noisy[picked] = (y[picked] + rng.integers(1, classes, len(picked))) % classes
-    return noisy, picked
 
 
 def logistic(x, y):
@@ -74,15 +54,9 @@ def logistic(x, y):
                              y, cv=5, method="predict_proba")
 
 
-def cleanlab_order(y, probs):
-    from cleanlab.filter import find_label_issues
-
-    return find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
-
-
-def precision(order, flipped) -> float:
+def precision(order, flipped: set) -> float:
     k = len(flipped)
-    return len(set(np.asarray(order)[:k].tolist()) & set(flipped.tolist())) / max(k, 1)
+    return len(set(np.asarray(order)[:k].tolist()) & flipped) / max(k, 1)
 
 
 def kfold(x, noisy, seed: int, cache: Path | None, tag: str):
@@ -112,7 +86,7 @@ def one(x, y, conditional, rate, seed, cache, tag):
     probs, seconds = kfold(x, noisy, seed, cache, tag)
     out = {m: precision(rank.review_order(noisy, probs, method=m), flipped)
            for m in rank.METHODS}
-    out["cleanlab filter"] = precision(cleanlab_order(noisy, probs), flipped)
+    out["cleanlab filter"] = precision(cleanlab_rank(noisy, probs), flipped)
     out["logistic"] = precision(rank.review_order(noisy, logistic(x, noisy)), flipped)
     out["accuracy"] = float((probs.argmax(1) == y).mean())
     out["seconds"] = seconds

@@ -17,7 +17,6 @@ Timings are of one run on an otherwise idle machine; run it alone.
 """
 
 import argparse
-import gzip
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from models import read_idx
 from PIL import Image
 
 from ide.data.params import Params
@@ -35,11 +35,8 @@ MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 
 
 def mnist(n: int):
-    raw = gzip.open(MNIST / "t10k-images-idx3-ubyte.gz").read()
-    x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)[:n]
-    y = np.frombuffer(gzip.open(MNIST / "t10k-labels-idx1-ubyte.gz").read(), np.uint8,
-                      offset=8)[:n]
-    return x, y
+    return (read_idx(MNIST / "t10k-images-idx3-ubyte.gz")[:n],
+            read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")[:n])
 
 
 def first_retrain(n: int, root: Path) -> dict:
