@@ -129,19 +129,19 @@ def resolve(ws, version, earlier: list[dict], partial: Path, *, device: str = "c
     index = {c: j for j, c in enumerate(version.classes)}
     y = np.array([index[version.labels[i]] for i in labelled])
 
-    def pictures():
-        ids, x = images.arrays(ws, version, train.image_side(replace(params, model=CNN)))
-        at = {i: n for n, i in enumerate(ids)}
-        return x[[at[i] for i in labelled]]
+    ids, x = images.arrays(ws, version, train.image_side(replace(params, model=CNN)))
+    train.check_trainable(version.labels, ids)  # each labelled example has an image
+    at = {i: n for n, i in enumerate(ids)}
 
     def vectors(picked):
         wanted = [labelled[n] for n in picked]
-        ids, z = embed_version(ws, version, replace(params, model=LITE0), device=device,
+        got, z = embed_version(ws, version, replace(params, model=LITE0), device=device,
                                only=wanted)  # in id order
-        at = {i: n for n, i in enumerate(ids)}
-        return z[[at[i] for i in wanted]]
-    made, fold = compare(labelled, y, len(index), params, images=pictures,
-                         embeddings=vectors, device=device)
+        row = {i: n for n, i in enumerate(got)}
+        return z[[row[i] for i in wanted]]
+    made, fold = compare(labelled, y, len(index), params,
+                         images=lambda: x[[at[i] for i in labelled]], embeddings=vectors,
+                         device=device)
     for k, (state_k, probs) in fold.items():
         checkpoint.save_fold(partial, k, state_k, probs)
     state.write_json(saved, made)

@@ -332,10 +332,11 @@ def training_threads(device: str, folds: int):
         torch.set_num_threads(before)
 
 
-def check_trainable(labels: dict[str, str]) -> None:
+def check_trainable(labels: dict[str, str], ids=None) -> None:
     """Refuse LABELS ({id: class or ""}) that K-fold training cannot learn from: fewer than
     2 classes with labelled examples (an empty labels.csv trained to accuracy nan, a single
-    class to accuracy 1.0), or a class with one example (held out, no model saw its class)."""
+    class to accuracy 1.0), a class with one example (held out, no model saw its class),
+    or, given the IDS of the images, an example without an image."""
     counts = Counter(lab for lab in labels.values() if lab)
     if len(counts) < 2:
         raise InvalidInput(f"cannot train: {len(counts)} class(es) with labelled examples; "
@@ -344,6 +345,10 @@ def check_trainable(labels: dict[str, str]) -> None:
     if lone:
         raise InvalidInput(f"cannot train: class {lone[0]!r} has a single labelled example; "
                            "label at least 2 of each class that has any")
+    have = set(ids) if ids is not None else labels
+    missing = [i for i in labels if i not in have]
+    if missing:
+        raise IDEError(f"{len(missing)} labelled example(s) have no image, e.g. {missing[0]}")
 
 
 def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes: list[str],
@@ -354,11 +359,7 @@ def train_version(ids: list[str], x: np.ndarray, labels: dict[str, str], classes
     Returns (ids, probs, fold models, metrics) over the labelled images: unlabelled ones are
     never fitted (`predict_ensemble` gives their probabilities).
     """
-    check_trainable(labels)
-    have = set(ids)
-    missing = [i for i in labels if i not in have]
-    if missing:
-        raise IDEError(f"{len(missing)} labelled example(s) have no image, e.g. {missing[0]}")
+    check_trainable(labels, ids)
     keep = [n for n, i in enumerate(ids) if labels.get(i)]
     ids, x = [ids[n] for n in keep], x[keep]
     index = {c: j for j, c in enumerate(classes)}

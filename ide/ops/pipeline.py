@@ -16,6 +16,7 @@ asked, so that `dvc status` is clean (docs/TEAM.md).
 """
 
 import csv
+import functools
 import io
 import json
 from dataclasses import replace
@@ -73,12 +74,14 @@ def run(folder: Path, *, progress=None) -> dict:
     checked = ds.parse_checked(_read(folder / "checked.txt"))
     images = folder / "images"
     ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
+    # Decoded once: the comparison of `auto` and then the CNN's training read the same.
+    pixels = functools.cache(lambda side: decode([images / i for i in ids], side))
     made = None
     if params.model == AUTO:
-        train.check_trainable(labels)
-        params, made = _choose(images, labels, classes, params)
+        train.check_trainable(labels, ids)
+        params, made = _choose(images, ids, pixels, labels, classes, params)
     if train.trains_images(params):
-        x = decode([images / i for i in ids], train.image_side(params))
+        x = pixels(train.image_side(params))
     else:  # no embedding cache here: the stage sees only the working copy
         embedder = backbone.load(params.model, params.weights or None)
         x = train.standardise(backbone.embed(
@@ -91,14 +94,17 @@ def run(folder: Path, *, progress=None) -> dict:
     return metrics
 
 
-def _choose(images: Path, labels: dict, classes: list[str], params: Params):
+def _choose(images: Path, ids: list[str], pixels, labels: dict, classes: list[str],
+            params: Params):
     """(PARAMS with `auto` replaced by the model `ide.learn.choice` picks, the choice), as
-    `ide retrain` chooses on a dataset's first training."""
+    `ide retrain` chooses on a dataset's first training. IDS: every image; PIXELS(side):
+    them all, decoded at SIDE."""
     labelled = sorted(i for i, lab in labels.items() if lab)
     y = np.array([classes.index(labels[i]) for i in labelled])
+    at = {i: n for n, i in enumerate(ids)}
 
     def pictures():
-        return decode([images / i for i in labelled], train.image_side(replace(params, model=CNN)))
+        return pixels(train.image_side(replace(params, model=CNN)))[[at[i] for i in labelled]]
 
     def vectors(picked):
         return backbone.embed(backbone.load(LITE0, None),
