@@ -105,6 +105,26 @@ def trained_ws(trained_template, tmp_path):
 
 
 @pytest.fixture
+def app(monkeypatch):
+    def _open(ws, password=None, name="Ada Lovelace", email=None, timeout=60):
+        """A browser session of the app (AppTest) on WS; NAME (and EMAIL) as a reviewer's
+        URL remembers them; TIMEOUT: seconds a run may take."""
+        from streamlit.testing.v1 import AppTest
+
+        from ide.app import SCRIPT
+
+        monkeypatch.setenv("IDE_WORKSPACE", str(ws.root))
+        if password:
+            monkeypatch.setenv("IDE_PASSWORD", password)
+        at = AppTest.from_file(SCRIPT, default_timeout=timeout)
+        at.query_params.update({k: v for k, v in (("name", name), ("email", email)) if v})
+        at.run()
+        assert not at.exception, at.exception
+        return at
+    return _open
+
+
+@pytest.fixture
 def run(capsys):
     """Run the CLI in-process: run(ws, "log", "toy") -> (exit code, stdout, stderr)."""
     def _run(ws, *argv):

@@ -7,9 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
-from streamlit.testing.v1 import AppTest
 
-from ide.app import SCRIPT
 from ide.errors import IDEError
 from ide.learn import runs
 from ide.ops import worker
@@ -20,23 +18,7 @@ from ide.serve.server import app_command, check_host
 
 from conftest import FLIPPED
 
-APP = SCRIPT
 ADA = "Ada Lovelace"
-
-
-@pytest.fixture
-def app(monkeypatch):
-    def _open(ws, password=None, name=ADA, email=None):
-        """A browser session; NAME (and EMAIL) as a reviewer's URL remembers them."""
-        monkeypatch.setenv("IDE_WORKSPACE", str(ws.root))
-        if password:
-            monkeypatch.setenv("IDE_PASSWORD", password)
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.query_params.update({k: v for k, v in (("name", name), ("email", email)) if v})
-        at.run()
-        assert not at.exception, at.exception
-        return at
-    return _open
 
 
 def texts(elements) -> str:

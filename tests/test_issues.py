@@ -10,9 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
-from streamlit.testing.v1 import AppTest
 
-from ide.app import SCRIPT
 from ide.learn import quality, runs
 from ide.ops import add, issues, transfer
 from ide.repo import commits, versions
@@ -190,12 +188,8 @@ def test_agrees_with_cleanvision_where_it_is_installed(tmp_path):
         assert m["grey_std"] == pytest.approx(blur["blurriness_grayscale_std"])
 
 
-def test_the_apps_show_filter_lists_the_kinds_and_shows_the_flagged(digits, monkeypatch):
-    monkeypatch.setenv("IDE_WORKSPACE", str(digits.root))
-    at = AppTest.from_file(SCRIPT, default_timeout=60)
-    at.query_params["name"] = "Ada Lovelace"
-    at.run()
-    assert not at.exception, at.exception
+def test_the_apps_show_filter_lists_the_kinds_and_shows_the_flagged(digits, app):
+    at = app(digits)
     assert set(quality.KINDS) <= set(at.selectbox(key="f_special").options)
     for kind in ("dark", "odd_aspect_ratio"):
         at.selectbox(key="f_special").set_value(kind).run()

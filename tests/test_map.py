@@ -8,9 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from ide.app import SCRIPT
 from ide.learn import projection
 from ide.ops import atlas, duplicates
 from ide.repo import versions
@@ -95,17 +93,8 @@ def test_similar_on_an_untrained_version_is_one_line(toy, run):
     assert len(err.strip().splitlines()) == 1
 
 
-def open_app(ws, monkeypatch):
-    monkeypatch.setenv("IDE_WORKSPACE", str(ws.root))
-    at = AppTest.from_file(SCRIPT, default_timeout=120)
-    at.query_params["name"] = "Ada"
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def test_the_map_page_and_its_selection(trained_ws, monkeypatch):
-    at = open_app(trained_ws, monkeypatch)
+def test_the_map_page_and_its_selection(trained_ws, app):
+    at = app(trained_ws, name="Ada", timeout=120)
     at.sidebar.radio(key="page").set_value("Map").run()
     assert not at.exception, at.exception
     assert "Drag a box" in " ".join(i.value for i in at.info)
@@ -126,8 +115,8 @@ def test_the_map_page_and_its_selection(trained_ws, monkeypatch):
     assert "Drag a box" in " ".join(i.value for i in at.info)
 
 
-def test_more_like_this_filters_the_gallery(trained_ws, monkeypatch):
-    at = open_app(trained_ws, monkeypatch)
+def test_more_like_this_filters_the_gallery(trained_ws, app):
+    at = app(trained_ws, name="Ada", timeout=120)
     at.text_input(key="f_id").set_value("h/003.png").run()
     at.button(key="k_like").click().run()
     at.text_input(key="f_id").set_value("").run()
