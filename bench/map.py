@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's `ide`, whatever is pip-installed
@@ -59,12 +58,7 @@ ROWS = [("map_first", "first Map page of a version (projection made)"),
 def ready(ws: Workspace, name: str, vectors) -> None:
     """Switch NAME to the backbone, cache VECTORS(md5s, labels) as its embeddings, and give
     HEAD out-of-fold probabilities with `ide predictions` (no training)."""
-    params_file = ws.root / "datasets" / name / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    params["model"] = "efficientnet-lite0"
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    ws.git("commit", "-qm", "Backbone", "--", str(params_file))
-    version = versions.resolve(ws, name)
+    version = scale.use_backbone(ws, name)
     files = images.image_files(ws, version)
     ids = sorted(version.labels)
     EmbeddingCache(ws, version.params).put([files[i][0] for i in ids],

@@ -273,20 +273,25 @@ def embed_rate(sample: int = 256) -> float:
     return sample / timed(backbone.embed, embedder, x)[0]
 
 
-def head_times(ws: Workspace, out: dict) -> None:
-    """Switch the dataset to the backbone (a commit of params.yaml), fill the embedding cache
-    with vectors for every image, retrain, commit 10 edits, retrain again."""
+def use_backbone(ws: Workspace, name: str):
+    """Switch dataset NAME to the backbone (a commit of params.yaml): its version now."""
     import yaml
 
+    params_file = ws.root / "datasets" / name / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["model"] = LITE0
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    ws.git("commit", "-qm", "Backbone", "--", str(params_file))
+    return versions.resolve(ws, name)
+
+
+def head_times(ws: Workspace, out: dict) -> None:
+    """Switch the dataset to the backbone, fill the embedding cache with vectors for every
+    image, retrain, commit 10 edits, retrain again."""
     from ide.learn.embeddings import EmbeddingCache
     from ide.repo import images
 
-    params_file = ws.root / "datasets" / NAME / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    params["model"] = "efficientnet-lite0"
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    ws.git("commit", "-qm", "Backbone", "--", str(params_file))
-    version = versions.resolve(ws, NAME)
+    version = use_backbone(ws, NAME)
     files = images.image_files(ws, version)
     md5s = sorted({m for m, _ in files.values()})
     label_of = {files[i][0]: CLASSES.index(lab) for i, lab in version.labels.items()}
