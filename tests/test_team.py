@@ -166,14 +166,20 @@ def test_a_rebase_loses_no_label_edit(team, run):
     assert ann.git("rev-parse", "HEAD~1").strip() == bob.head() and ann.head() != mine
 
 
-def test_a_cherry_pick_conflict_is_settled_by_resolve(toy, run):
+def cherry_pick_conflict(toy) -> str:
+    """Cherry-pick onto master a side branch's label of h/002 (d) that master changed too
+    (v); git's output."""
     toy.git("checkout", "-q", "-b", "side")
     staged.relabel(toy, "toy", {"h/002.png": "d"})
     picked = commits.commit(toy, "toy", "Side: h/002 is d")
     toy.git("checkout", "-q", "master")
     staged.relabel(toy, "toy", {"h/002.png": "v"})
     commits.commit(toy, "toy", "Master: h/002 is v")
-    assert toy.git("cherry-pick", picked, check=False) == "" or toy.operation()
+    return toy.git("cherry-pick", picked, check=False)
+
+
+def test_a_cherry_pick_conflict_is_settled_by_resolve(toy, run):
+    assert cherry_pick_conflict(toy) == "" or toy.operation()
     assert toy.operation() == "cherry-pick"
     assert [c["theirs"] for c in conflicts.unsettled(toy, "toy")] == ["d"]
     code, out, err = run(toy, "resolve", "toy", "h/002.png", "d")
@@ -182,13 +188,7 @@ def test_a_cherry_pick_conflict_is_settled_by_resolve(toy, run):
 
 
 def test_publish_is_refused_during_a_cherry_pick(toy, run):
-    toy.git("checkout", "-q", "-b", "side")
-    staged.relabel(toy, "toy", {"h/002.png": "d"})
-    picked = commits.commit(toy, "toy", "Side")
-    toy.git("checkout", "-q", "master")
-    staged.relabel(toy, "toy", {"h/002.png": "v"})
-    commits.commit(toy, "toy", "Master")
-    toy.git("cherry-pick", picked, check=False)
+    cherry_pick_conflict(toy)
     code, _, err = run(toy, "publish", "toy")
     assert code == 1 and "a git cherry-pick is unfinished" in err and err.count("\n") == 1
 
