@@ -38,8 +38,8 @@ class Params:
     model: str = CNN         # cnn, a pretrained backbone (ide.learn.backbone) + K-fold head, or
     #                          auto: the better of the two on the first training (ide.learn.choice)
     weights: str = ""        # a backbone's weights file (default: the packaged weights)
-    folds: int = 5
-    epochs: int = 8
+    folds: int = 4
+    epochs: int = 16
     batch_size: int = 64
     lr: float = 0.01
     image_size: int = 28     # the side images are resized to before the network

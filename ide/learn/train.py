@@ -77,6 +77,13 @@ def _shift(x, gen):
                   torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
 
 
+def _fast(dev):
+    import torch
+    if os.environ.get("IDE_BF16", "1") == "1" and dev.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def batch_size(params: Params, n: int) -> int:
     """The batch size for N training examples: PARAMS' own, smaller for a small dataset so
     that it still takes about MIN_STEPS steps without many more epochs (300 images used to
@@ -129,7 +136,8 @@ def fit(x: np.ndarray, y: np.ndarray, classes: int, params: Params, *, seed: int
             if len(idx) > 1:  # batch norm needs two examples
                 xb = _shift(xt[idx].float() / 255, gen).contiguous(
                     memory_format=torch.channels_last)
-                _, loss = net(xb, yt[idx])
+                with _fast(dev):
+                    _, loss = net(xb, yt[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
