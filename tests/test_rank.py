@@ -38,6 +38,43 @@ def test_lower_score_means_more_suspicious(method):
     assert score[1] < score[0]
 
 
+def systematic(n=2000, k=4, seed=0):
+    """Class-conditional noise, as annotators make it: a fifth of class 0 given label 1, and
+    a model that, trained on those labels, half-learned to say 1 for a 0."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), true] += rng.uniform(1.5, 5, n)
+    logits[true == 0, 1] += 1.5
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    given = true.copy()
+    zeros = np.flatnonzero(true == 0)
+    flipped = rng.choice(zeros, len(zeros) // 5, replace=False)
+    given[flipped] = 1
+    return given, probs, set(flipped.tolist())
+
+
+def test_the_posterior_finds_systematic_flips_that_self_confidence_misses():
+    given, probs, flipped = systematic()
+    found = {m: len(set(rank.review_order(given, probs, method=m)[:len(flipped)].tolist())
+                    & flipped) / len(flipped)
+             for m in ("posterior", "self_confidence", "confident_learning")}
+    assert found["posterior"] >= found["self_confidence"] + 0.1
+    assert found["posterior"] >= found["confident_learning"] + 0.05
+
+
+def test_the_noise_matrix_names_the_confused_pair():
+    given, probs, _ = systematic()
+    t = rank.noise_matrix(given, probs, shrink=0)
+    assert np.allclose(t.sum(axis=0), 1)
+    off = t - np.diag(np.diag(t))
+    assert np.unravel_index(off.argmax(), t.shape) == (1, 0)  # given 1, truly 0
+    assert 0.12 <= t[1, 0] <= 0.28  # a fifth of the zeros
+    even = rank.noise_matrix(given, probs, shrink=1)  # the same rate, spread evenly
+    assert np.isclose(np.diag(even).mean(), np.diag(t).mean())
+    assert np.allclose(even - np.diag(np.diag(even)), off.sum() / (4 * 3) * (1 - np.eye(4)))
+
+
 def test_confident_learning_filter_finds_the_planted_errors():
     given, probs, flipped = DATA
     found = set(np.flatnonzero(rank.find_label_issues(given, probs)).tolist())

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from ide.data import formats as ds
+from ide.data.params import Params
 from ide.errors import Conflict, IDEError, NotAWorkspace, NothingToDo
 from ide.ops import transfer, views
 from ide.repo import commits, history, images, staged, state, versions
@@ -285,7 +286,7 @@ def test_a_version_is_resolved_once_from_any_rev(toy):
     assert v == versions.resolve(toy, "toy", toy.head())
     assert v != versions.resolve(toy, "toy", "v1~1")
     assert v.classes == ("d", "h", "v") and v.images_hash.endswith(".dir")
-    assert v.params.folds == 5 and v.checked == frozenset()
+    assert v.params.folds == Params().folds and v.checked == frozenset()
     with pytest.raises(IDEError, match="unknown revision"):
         versions.resolve(toy, "toy", "nope")
     with pytest.raises(IDEError, match="unknown dataset"):
