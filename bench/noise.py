@@ -11,7 +11,8 @@ the IDE's K-fold model on the noisy labels with that seed (which also sets the f
 spread covers fold assignments), and scores every ranking on the same out-of-fold
 probabilities by precision@k, k the number of flips:
 
-- the IDE's scores (`ide.learn.rank.METHODS`): self-confidence, normalised margin,
+- the IDE's scores (`ide.learn.rank.METHODS`): the posterior under the estimated noise
+  matrix (the default), self-confidence, normalised margin,
   self-confidence of class-adjusted probabilities, and confident learning (the suspects,
   i.e. the confident-learning filter's issues, first, then the rest, each by
   self-confidence);

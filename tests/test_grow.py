@@ -359,3 +359,19 @@ def test_accept_counts_only_what_it_staged(grown, run):
     assert {e["id"] for e in json.loads(out)["staged"]}.isdisjoint({first, second, third})
     assert len(staged.read(grown, "toy", versions.resolve(grown, "toy"))["labels"]) == \
         3 + len(json.loads(out)["staged"])
+
+
+def test_an_outlier_is_far_from_its_nearest_examples():
+    """Of two tight classes and one point far from both, the point is the outlier, far
+    above any member; the search's blocks change nothing."""
+    from ide.ops import duplicates
+
+    rng = np.random.default_rng(0)
+    a = rng.normal([1, 0, 0], 0.05, (40, 3))
+    b = rng.normal([0, 1, 0], 0.05, (40, 3))
+    z = np.vstack([a, b, [[0, 0, 1]]])
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    score = duplicates.outlier_scores(z)
+    assert score.argmax() == 80 and score[80] > 0.9 > 0.1 > np.delete(score, 80).max()
+    assert np.allclose(score, duplicates.outlier_scores(z, block=7))
+    assert duplicates.outlier_scores(z[:1]).tolist() == [0.0]  # nothing to compare with

@@ -1,15 +1,16 @@
 """Duplicates and outliers of a version: the same image twice (perhaps with two labels),
-and the examples least like any class.
+and the examples least like any other.
 
 Exact duplicates are examples whose images have the same md5 in the DVC manifest (nothing
 is read or trained). Near-duplicates and outliers are found in the model's embedding
 space: the backbone's cached embeddings for a head-on-embeddings model, else the input of
 the final linear layer of the version's first fold model (one network, so one feature
 space), over every example, labelled or not. Two examples are near-duplicates when their
-cosine similarity is at least a threshold; an example's outlier score is its cosine
-distance to the nearest class centroid (the mean embedding of a class's labelled
-examples): high means it is like no class. The search is exact, in blocks: O(N^2 D) for
-near-duplicates, fine for tens of thousands of examples.
+cosine similarity is at least a threshold; an example's outlier score is its mean cosine
+distance to its nearest neighbours: high means nothing is like it. (The distance to the
+nearest class centroid, before, let a checkerboard among stripes pass as a mix of two
+classes once the network trained longer.) Both searches are exact, in blocks: O(N^2 D),
+fine for tens of thousands of examples.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ide.repo.versions import Version
 from ide.repo.workspace import Workspace
 
 NEAR = 0.98  # default cosine similarity at and above which two examples are near-duplicates
+NEIGHBOURS = 5  # an outlier's score is its distance to this many nearest examples
 
 
 def exact(ws: Workspace, version: Version) -> list[dict]:
@@ -120,27 +122,27 @@ def duplicates(ws: Workspace, name: str, *, rev: str = "HEAD", threshold: float 
     return rows
 
 
-def outlier_scores(version: Version, ids: list[str], z: np.ndarray) -> np.ndarray:
-    """(N,) cosine distance of each embedding to the nearest class centroid (labelled
-    examples only make the centroids); higher is less like any class."""
-    labels = np.array([version.labels[i] for i in ids])
-    centroids = []
-    for c in version.classes:
-        members = z[labels == c]
-        if len(members):
-            m = members.mean(0)
-            centroids.append(m / (np.linalg.norm(m) + 1e-8))
-    if not centroids:
-        return np.zeros(len(ids))
-    return 1 - (z @ np.stack(centroids).T).max(axis=1)
+def outlier_scores(z: np.ndarray, *, neighbours: int = NEIGHBOURS,
+                   block: int = 1024) -> np.ndarray:
+    """(N,) mean cosine distance of each unit-length embedding to its NEIGHBOURS nearest
+    others; higher is less like anything in the dataset."""
+    k = min(neighbours, len(z) - 1)
+    if k < 1:
+        return np.zeros(len(z))
+    out = np.empty(len(z))
+    for start in range(0, len(z), block):
+        sims = z[start:start + block] @ z.T
+        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf  # itself
+        out[start:start + block] = 1 - np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
+    return out
 
 
 def outliers(ws: Workspace, name: str, *, rev: str = "HEAD", top: int | None = 20) -> list[dict]:
-    """The examples least like any class, most unlike first: [{"id", "label", "score"}]
-    (score: cosine distance to the nearest class centroid)."""
+    """The examples least like any other, most unlike first: [{"id", "label", "score"}]
+    (score: `outlier_scores`)."""
     version = versions.resolve(ws, name, rev)
     ids, z = embeddings(ws, version)
-    score = outlier_scores(version, ids, z)
+    score = outlier_scores(z)
     order = np.argsort(-score, kind="stable")
     rows = [{"id": ids[n], "label": version.labels[ids[n]], "score": round(float(score[n]), 4)}
             for n in order]

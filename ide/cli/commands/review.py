@@ -92,7 +92,7 @@ def _show_outliers(rows):
 
 
 OUTLIERS = Command(
-    "outliers", "the examples least like any class (in the model's embedding space), most "
+    "outliers", "the examples least like any other (in the model's embedding space), most "
     "unlike first", _outliers, _show_outliers, (DATASET, TOP, REV))
 
 
