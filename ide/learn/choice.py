@@ -5,8 +5,8 @@ packaged EfficientNet-Lite0 with a logistic-regression head where its weights ar
 installed) are scored by log loss on the same held-out examples of fold 1, each trained on
 the rest of the dataset's own labels; the lower loss wins.
 
-The CNN's fold 1 is the real one, handed back to the training (never trained twice). The
-head needs each image embedded (slow: about 45 images/s per core), so on a dataset larger
+The CNN's fold 1 is the real one, trained beside its fold 2 (two cores) and both handed
+back to the training (never trained twice). The head needs each image embedded (slow: about 45 images/s per core), so on a dataset larger
 than TRAIN + HELD it is measured on a sample instead: trained on TRAIN examples of fold 1's
 training part (and on half of them, for its learning curve) and scored on HELD examples of
 fold 1, and its loss with all of fold 1's training part is extrapolated along that curve
@@ -60,22 +60,21 @@ def _loss(y, probs) -> float:
 
 def compare(ids: list[str], y: np.ndarray, classes: int, params: Params, *, images,
             embeddings, device: str = "cpu") -> tuple[dict, dict]:
-    """(choice, fold) for labelled examples IDS with labels Y under PARAMS (model auto).
+    """(choice, folds) for labelled examples IDS with labels Y under PARAMS (model auto).
 
     IMAGES() -> (N, C, S, S) uint8 of all IDS at the CNN's side; EMBEDDINGS(indices) ->
     (n, D) of the backbone. CHOICE: {"chosen", "log_loss": {model: loss}, "examples",
-    "held_out", "sampled"}. FOLD: {0: (state, fold 1's probabilities)} of the chosen model,
-    for the training to keep ({} where the head was measured on a sample).
+    "held_out", "sampled"}. FOLDS: {fold: (state, its held-out probabilities)} of the chosen
+    model, for the training to keep: folds 1 and 2 of the CNN, fold 1 of the head ({} where
+    the head was measured on a sample).
     """
     assert params.model == AUTO
     held = train.fold_of(ids, params.folds, params.seed) == 0
     cnn = replace(params, model=CNN)
-    x = images()
-    with train.training_threads(device, 1):
-        state = train.fit(x[~held], y[~held], classes, cnn, seed=params.seed * 1000,
-                          epochs=cnn.epochs, lr=cnn.lr, min_steps=cnn.min_steps, device=device)
-    probs = train.predict([state], x[held], classes, cnn, device)
-    folds = {CNN: {0: (state, probs)}}
+    # Folds 1 and 2 train together (two cores): fold 1 is measured; if the CNN wins, both
+    # are kept, and the training is left an even number of folds to pair up.
+    folds = {CNN: train.train_folds(ids, images(), y, classes, cnn, [0, 1], device=device)}
+    probs = folds[CNN][0][1]
     train_at = sample(np.flatnonzero(~held), ids, TRAIN, params.seed)
     held_at = sample(np.flatnonzero(held), ids, HELD, params.seed)
     sampled = len(train_at) < (~held).sum() or len(held_at) < held.sum()
@@ -113,8 +112,8 @@ def resolve(ws, version, earlier: list[dict], partial: Path, *, device: str = "c
     chosen for its dataset, and the choice (None if the model was given). The choice is
     made on the dataset's first training and kept: a later version reuses that of the
     first run record (run.json) in EARLIER (the run it warm-starts from, else the dataset's
-    runs, newest first) with the same params. A new choice is saved in PARTIAL with the fold its
-    comparison trained, so a killed run resumes without comparing again."""
+    runs, newest first) with the same params. A new choice is saved in PARTIAL with the
+    folds its comparison trained, so a killed run resumes without comparing again."""
     params = version.params
     if params.model != AUTO:
         return params, None
@@ -139,10 +138,10 @@ def resolve(ws, version, earlier: list[dict], partial: Path, *, device: str = "c
                                only=wanted)  # in id order
         row = {i: n for n, i in enumerate(got)}
         return z[[row[i] for i in wanted]]
-    made, fold = compare(labelled, y, len(index), params,
+    made, kept = compare(labelled, y, len(index), params,
                          images=lambda: x[[at[i] for i in labelled]], embeddings=vectors,
                          device=device)
-    for k, (state_k, probs) in fold.items():
+    for k, (state_k, probs) in kept.items():
         checkpoint.save_fold(partial, k, state_k, probs)
     state.write_json(saved, made)
     return replace(params, model=made["chosen"]), made

@@ -3,9 +3,8 @@ model, no IO. Everything the IDE says about probabilities is defined here, once.
 
 The functions take `labels`, an (N,) integer array of given labels in [0, K), and
 `pred_probs`, an (N, K) array of out-of-fold predicted probabilities (rows sum to 1);
-`predicted` takes the probabilities only.
-Label quality scores are in [0, 1] for self-confidence, [-1, 1] for the margin:
-lower means more likely mislabelled.
+`predicted` takes the probabilities only. Label quality scores are in [0, 1] for the
+posterior and self-confidence, [-1, 1] for the margin: lower means more likely mislabelled.
 """
 
 from __future__ import annotations

@@ -285,13 +285,27 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
     trained (a killed run resumes from them); ON_FOLD(fold, state, probs) is called as each
     new fold finishes, to save it.
     """
+    folds = fold_of(ids, params.folds, params.seed)
+    trained = dict(done or {})
+    todo = [k for k in range(params.folds) if k not in trained]
+    trained.update(train_folds(ids, x, y, classes, params, todo, progress=progress,
+                               device=device, warm=warm, on_fold=on_fold, before=len(trained)))
+    probs = np.zeros((len(ids), classes), dtype=np.float32)
+    for k, (_, held_probs) in trained.items():
+        probs[folds == k] = held_probs
+    return probs, [trained[k][0] for k in range(params.folds)]
+
+
+def train_folds(ids, x, y, classes: int, params: Params, todo: list[int], *, progress=None,
+                device="cpu", warm: list[dict] | None = None, on_fold=None,
+                before: int = 0) -> dict:
+    """{fold: (state, probabilities of its held-out examples)} for the folds in TODO, trained
+    two at a time on a 2-core CPU (`training_threads`). BEFORE: folds already trained, for
+    the progress reported; the other arguments are `cross_validate`'s."""
     fit_one, predict_one = (fit, predict) if trains_images(params) else (fit_head, predict_head)
     folds = fold_of(ids, params.folds, params.seed)
-    probs = np.zeros((len(ids), classes), dtype=np.float32)
-    states: dict[int, dict] = {}
     epochs = params.warm_epochs if warm else params.epochs
-    for k, (state, held_probs) in (done or {}).items():
-        states[k], probs[folds == k] = state, held_probs
+    trained: dict[int, tuple] = {}
     shown, told = {}, threading.Lock()
 
     def one(k):
@@ -305,8 +319,8 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
                     progress({"fold": k + 1, "folds": params.folds, "epoch": epoch,
                               "epochs": epochs, "fold_fraction": fraction,
                               "rate": sum(r for *_, r in shown.values()),
-                              "fraction": (len(states) + sum(f for _, _, f, _ in
-                                                             shown.values())) / params.folds})
+                              "fraction": (before + len(trained) + sum(
+                                  f for _, _, f, _ in shown.values())) / params.folds})
 
         state = fit_one(x[train_idx], y[train_idx], classes, params,
                         seed=params.seed * 1000 + k, epochs=epochs,
@@ -315,15 +329,14 @@ def cross_validate(ids, x, y, classes: int, params: Params, *, progress=None, de
                         state=warm[k] if warm else None, device=device, on_step=on_step)
         return k, state, predict_one([state], x[held], classes, params, device)
 
-    todo = [k for k in range(params.folds) if k not in states]
     with training_threads(device, len(todo)) as workers, ThreadPoolExecutor(workers) as pool:
         for k, state, held_probs in pool.map(one, todo):
             with told:
-                states[k], probs[folds == k] = state, held_probs
+                trained[k] = (state, held_probs)
                 shown.pop(k, None)
             if on_fold:
                 on_fold(k, state, held_probs)
-    return probs, [states[k] for k in range(params.folds)]
+    return trained
 
 
 @contextlib.contextmanager
