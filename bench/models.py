@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ide.data.params import LITE0, Params
-from ide.learn import backbone, rank, ranking, train
+from ide.learn import backbone, head, rank, ranking, train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 # MNIST test indices whose given label at most 2 of 5 MTurk reviewers kept (the 15 errors
@@ -203,7 +203,7 @@ def digits_at(size: int, rgb: bool, decoded: int) -> np.ndarray:
 def lite0_head(x, y) -> float:
     """Precision@k of EfficientNet-Lite0 embeddings + the K-fold head, first seed's flips."""
     params = Params(model=LITE0)
-    z = train.standardise(backbone.embed(backbone.load(LITE0), x))
+    z = head.standardise(backbone.embed(backbone.load(LITE0), x))
     noisy, flipped = flip(y, 0.08, 10, np.random.default_rng(100))
     probs, _, _ = ide_kfold([f"{n:04d}" for n in range(len(y))], z, noisy, params)
     return precision_at_k(noisy, probs, flipped)

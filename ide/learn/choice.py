@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ide.data.params import AUTO, CNN, LITE0, Params
-from ide.learn import checkpoint, rank, train
+from ide.learn import checkpoint, head, rank, train
 from ide.learn.embeddings import embed_version
 from ide.repo import images, state
 
@@ -94,14 +94,14 @@ def compare(ids: list[str], y: np.ndarray, classes: int, params: Params, *, imag
 def _head_loss(y, classes, params, embeddings, train_at, held_at, full: int, device):
     """(the head's log loss on HELD_AT when trained on FULL examples, (state, probs)): exact
     when TRAIN_AT has FULL examples, else extrapolated from TRAIN_AT and half of it."""
-    z = train.standardise(embeddings(np.concatenate([train_at, held_at])))
+    z = head.standardise(embeddings(np.concatenate([train_at, held_at])))
     zt, zh = z[:len(train_at)], z[len(train_at):]
-    state = train.fit_head(zt, y[train_at], classes, params, device=device)
-    probs = train.predict_head([state], zh, classes, params, device)
+    state = head.fit_head(zt, y[train_at], classes, params, device=device)
+    probs = head.predict_head([state], zh, classes, params, device)
     loss = _loss(y[held_at], probs)
     if len(train_at) < full and len(train_at) >= 4:
-        half = train.fit_head(zt[::2], y[train_at][::2], classes, params, device=device)
-        halved = _loss(y[held_at], train.predict_head([half], zh, classes, params, device))
+        half = head.fit_head(zt[::2], y[train_at][::2], classes, params, device=device)
+        halved = _loss(y[held_at], head.predict_head([half], zh, classes, params, device))
         b = math.log(max(halved, 1e-6) / max(loss, 1e-6)) / math.log(len(zt) / len(zt[::2]))
         loss *= (len(train_at) / full) ** min(max(b, 0.0), 1.0)
     return loss, (state, probs)

@@ -35,9 +35,10 @@ from ide.learn import checkpoint
 from ide.learn import choice as choice_
 from ide.learn import rank
 from ide.learn.embeddings import embed_version
+from ide.learn.head import standardise
 from ide.learn.incoming import KEY
 from ide.learn.train import (TRAIN_VERSION, check_trainable, image_side, predict_ensemble,
-                             standardise, train_version, trains_images)
+                             train_version, trains_images)
 from ide.repo import dvcdir, images, state
 from ide.repo.versions import Version
 from ide.repo.workspace import Workspace

@@ -26,7 +26,7 @@ import numpy as np
 
 from ide.data import formats as ds
 from ide.data.params import AUTO, CNN, LITE0, Params, parse_params
-from ide.learn import backbone, choice, rank, train
+from ide.learn import backbone, choice, head, rank, train
 from ide.learn.checkpoint import save_model
 from ide.repo.images import decode
 
@@ -84,7 +84,7 @@ def run(folder: Path, *, progress=None) -> dict:
         x = pixels(train.image_side(params))
     else:  # no embedding cache here: the stage sees only the working copy
         embedder = backbone.load(params.model, params.weights or None)
-        x = train.standardise(backbone.embed(
+        x = head.standardise(backbone.embed(
             embedder, decode([images / i for i in ids], backbone.side(params.model))))
     ids, probs, states, metrics = train.train_version(
         ids, x, labels, classes, params, checked=checked, progress=progress)
