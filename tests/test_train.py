@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from ide.data import params
@@ -167,6 +168,21 @@ def test_dvc_repro_gives_the_same_metrics(trained, trained_ws):
                           capture_output=True, text=True, check=True)
     diff = json.loads(proc.stdout)["datasets/toy/metrics.json"]
     assert diff["suspects"]["old"] == got["suspects"] and "new" in diff["accuracy"]
+
+
+def test_the_dvc_stage_keeps_the_folds_its_model_comparison_trained(toy, monkeypatch):
+    """With `model: auto` the stage compares the models first; the CNN's folds trained for
+    that are handed to the training, not trained again."""
+    from ide.ops import pipeline
+
+    folder = toy.root / "datasets/toy"
+    data = yaml.safe_load((folder / "params.yaml").read_text())
+    (folder / "params.yaml").write_text(yaml.safe_dump({**data, "model": "auto"}))
+    real_fit, calls = train.fit, []
+    monkeypatch.setattr(train, "fit", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
+    metrics = pipeline.run(folder)
+    folds = params.Params().folds
+    assert len(calls) == (folds if metrics["model"] == "cnn" else 2), metrics
 
 
 def test_images_of_any_size_and_mode(ws, tmp_path):

@@ -6,12 +6,12 @@ installed) are scored by log loss on the same held-out examples of fold 1, each 
 the rest of the dataset's own labels; the lower loss wins.
 
 The CNN's fold 1 is the real one, trained beside its fold 2 (two cores) and both handed
-back to the training (never trained twice). The head needs each image embedded (slow: about 45 images/s per core), so on a dataset larger
-than TRAIN + HELD it is measured on a sample instead: trained on TRAIN examples of fold 1's
-training part (and on half of them, for its learning curve) and scored on HELD examples of
-fold 1, and its loss with all of fold 1's training part is extrapolated along that curve
-(loss ~ examples^-b, b from the two sizes, between 0 and 1); the CNN is scored on the same
-HELD examples. So the comparison costs at most TRAIN + HELD embeddings (cached: a head
+back to the training (never trained twice). The head needs each image embedded (slow:
+about 45 images/s per core), so on a dataset larger than TRAIN + HELD it is measured on a
+sample instead: trained on TRAIN examples of fold 1's training part (and on half of them,
+for its learning curve) and scored on HELD examples of fold 1, and its loss with all of
+fold 1's training part is extrapolated along that curve (loss ~ examples^-b, b from the
+two sizes, between 0 and 1); the CNN is scored on the same HELD examples. So the comparison costs at most TRAIN + HELD embeddings (cached: a head
 trained afterwards reuses them) and a few small fits. Samples are picked by a hash of the
 ids, so a dataset always gets the same choice.
 

@@ -132,8 +132,9 @@ def noise_matrix(labels, pred_probs, *, shrink: float = 0.5, iters: int = 100) -
         resp = joint / np.clip(joint.sum(axis=1, keepdims=True), EPS, None)  # P(true j | x, y)
         counts = np.zeros((k, k))
         np.add.at(counts, labels, resp)
-        new = counts / np.clip(counts.sum(axis=0, keepdims=True), EPS, None)
-        new[:, counts.sum(axis=0) <= EPS] = np.eye(k)[:, counts.sum(axis=0) <= EPS]
+        seen = counts.sum(axis=0)
+        new = counts / np.clip(seen, EPS, None)[None, :]
+        new[:, seen <= EPS] = np.eye(k)[:, seen <= EPS]  # a class no example may be: kept
         done = np.abs(new - t).max() < 1e-7
         t = new
         if done:

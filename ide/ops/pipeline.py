@@ -76,10 +76,10 @@ def run(folder: Path, *, progress=None) -> dict:
     ids = sorted(str(p.relative_to(images).as_posix()) for p in images.rglob("*") if p.is_file())
     # Decoded once: the comparison of `auto` and then the CNN's training read the same.
     pixels = functools.cache(lambda side: decode([images / i for i in ids], side))
-    made = None
+    made, done = None, {}
     if params.model == AUTO:
         train.check_trainable(labels, ids)
-        params, made = _choose(images, ids, pixels, labels, classes, params)
+        params, made, done = _choose(images, ids, pixels, labels, classes, params)
     if train.trains_images(params):
         x = pixels(train.image_side(params))
     else:  # no embedding cache here: the stage sees only the working copy
@@ -87,7 +87,7 @@ def run(folder: Path, *, progress=None) -> dict:
         x = head.standardise(backbone.embed(
             embedder, decode([images / i for i in ids], backbone.side(params.model))))
     ids, probs, states, metrics = train.train_version(
-        ids, x, labels, classes, params, checked=checked, progress=progress)
+        ids, x, labels, classes, params, checked=checked, progress=progress, done=done)
     save_model(folder / "model.pt", states, classes, params, x.shape[1])
     metrics = choice.described(metrics, params.model, made)
     write_outputs(folder, ids, [labels[i] for i in ids], classes, probs, metrics)
@@ -96,9 +96,9 @@ def run(folder: Path, *, progress=None) -> dict:
 
 def _choose(images: Path, ids: list[str], pixels, labels: dict, classes: list[str],
             params: Params):
-    """(PARAMS with `auto` replaced by the model `ide.learn.choice` picks, the choice), as
-    `ide retrain` chooses on a dataset's first training. IDS: every image; PIXELS(side):
-    them all, decoded at SIDE."""
+    """(PARAMS with `auto` replaced by the model `ide.learn.choice` picks, the choice, the
+    CNN's folds the comparison trained if it chose the CNN), as `ide retrain` chooses on a
+    dataset's first training. IDS: every image; PIXELS(side): them all, decoded at SIDE."""
     labelled = sorted(i for i, lab in labels.items() if lab)
     y = np.array([classes.index(labels[i]) for i in labelled])
     at = {i: n for n, i in enumerate(ids)}
@@ -109,9 +109,12 @@ def _choose(images: Path, ids: list[str], pixels, labels: dict, classes: list[st
     def vectors(picked):
         return backbone.embed(backbone.load(LITE0, None),
                               decode([images / labelled[n] for n in picked], backbone.side(LITE0)))
-    made, _ = choice.compare(labelled, y, len(classes), params, images=pictures,
-                             embeddings=vectors)
-    return replace(params, model=made["chosen"]), made
+    made, kept = choice.compare(labelled, y, len(classes), params, images=pictures,
+                                embeddings=vectors)
+    # The head's fold was fitted on embeddings standardised over the sample; the stage
+    # standardises over every image, so only the CNN's folds are reused.
+    return (replace(params, model=made["chosen"]), made,
+            kept if made["chosen"] == CNN else {})
 
 
 def results(ids: list[str], labels: list[str], classes: list[str], probs,
