@@ -75,6 +75,28 @@ def test_the_noise_matrix_names_the_confused_pair():
     assert np.allclose(even - np.diag(np.diag(even)), off.sum() / (4 * 3) * (1 - np.eye(4)))
 
 
+def test_held_out_labels_choose_how_far_to_trust_the_noise_matrix():
+    # Uniform flips: no pair of classes is confused more in one half than chance says,
+    # so the matrix is spread evenly and the order is self-confidence's, tie for tie.
+    given, probs, _ = DATA
+    assert rank.noise_matrix(given, probs).round(12).tolist() == \
+        rank.noise_matrix(given, probs, shrink=1).round(12).tolist()
+    assert (rank.review_order(given, probs) ==
+            rank.review_order(given, probs, method="self_confidence")).all()
+    # A habit of annotators recurs in the other half: the fitted matrix is kept.
+    given, probs, _ = systematic()
+    t = rank.noise_matrix(given, probs)
+    assert t[1, 0] >= 0.8 * rank.noise_matrix(given, probs, shrink=0)[1, 0]
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_the_posterior_of_a_handful_of_examples_is_self_confidence(n):
+    probs = np.random.default_rng(0).dirichlet(np.ones(5), n)
+    given = np.arange(n) % 5
+    assert (rank.review_order(given, probs) ==
+            rank.review_order(given, probs, method="self_confidence")).all()
+
+
 def test_confident_learning_filter_finds_the_planted_errors():
     given, probs, flipped = DATA
     found = set(np.flatnonzero(rank.find_label_issues(given, probs)).tolist())
