@@ -58,10 +58,10 @@ def load(ws: Workspace, version: Version, *, method: str = rank.DEFAULT_METHOD) 
     checked = version.checked
     is_checked = np.array([i in checked for i in info["ids"]], dtype=bool) if checked \
         else np.zeros(len(y), dtype=bool)
+    score = rank.label_quality(y, probs, method=method)
     return Ranking(version.commit, classes, info["ids"], y, probs, rank.predicted(probs),
-                   rank.label_quality(y, probs, method=method), rank.per_example_loss(y, probs),
-                   rank.is_suspect(y, probs, checked=is_checked),
-                   rank.review_order(y, probs, method=method, checked=is_checked))
+                   score, rank.per_example_loss(y, probs),
+                   rank.is_suspect(y, probs, checked=is_checked), rank.order(score, is_checked))
 
 
 def suspects(ws: Workspace, version: Version, *, top: int | None = 20,
