@@ -120,11 +120,11 @@ def noise_matrix(labels, pred_probs, *, shrink: float | None = None) -> np.ndarr
     to one with the same noise rate spread evenly over the other classes. By default SHRINK
     is the one of 0, 0.1, ..., 1 whose matrix best predicts labels it was not fitted on:
     the examples are split in two by position, each half's labels scored by the matrix
-    fitted on the other. The fitted matrix also holds the model's own confusions of similar
-    classes (pullover and coat), which are not label noise and predict the other half no
-    better than an even spread, while annotators' habits do: on uniform flips this picks
-    0.7 to 1, mostly 1 (the order of self-confidence), on class-conditional flips 0 to 0.3
-    (bench/noise.py's 72 trainings).
+    fitted on the other; 1 unless a mixture gains EVIDENCE nats over it. The fitted matrix
+    also holds the model's own confusions of similar classes (pullover and coat), which are
+    not label noise and predict the other half no better than an even spread, while
+    annotators' habits do: on uniform flips this picks 1 (the order of self-confidence), on
+    class-conditional flips 0 to 0.3 (bench/noise.py's 72 trainings).
     """
     labels, probs = _check(labels, pred_probs)
     if shrink is None:
@@ -134,6 +134,10 @@ def noise_matrix(labels, pred_probs, *, shrink: float | None = None) -> np.ndarr
 
 SHRINKS = np.linspace(0, 1, 11)
 PSEUDO = 10  # imaginary examples a class in the noise matrix's fit (`_fit_noise`)
+# Nats of held-out log-likelihood a fitted matrix must gain over the even one to be used: on
+# bench/noise.py's 36 runs of uniform flips the gain was at most 2.9 (mostly 0), on its 36
+# of class-conditional flips at least 14.9; a likelihood ratio of e^3 = 20 is strong evidence.
+EVIDENCE = 3.0
 
 
 def _held_out_shrink(labels, probs) -> float:
@@ -145,8 +149,9 @@ def _held_out_shrink(labels, probs) -> float:
         for i, s in enumerate(SHRINKS):
             given = (p * _shrunk(t, s)[y]).sum(axis=1)  # P(the given label | x)
             loglik[i] += np.log(np.clip(given, EPS, None)).sum()
-    # Of equals, the most shrinking: with too few examples to tell, self-confidence's order.
-    return float(SHRINKS[len(SHRINKS) - 1 - np.argmax(loglik[::-1])])
+    if loglik.max() - loglik[-1] < EVIDENCE:
+        return 1.0  # no habit the labels show beyond chance: self-confidence's order
+    return float(SHRINKS[np.argmax(loglik)])
 
 
 def _shrunk(t: np.ndarray, shrink: float) -> np.ndarray:
