@@ -166,8 +166,8 @@ def _fit_noise(labels, probs, iters: int = 100) -> np.ndarray:
     # Expectation-maximisation of the given labels' likelihood, sum_j p_j(x) T[y, j], with
     # each example's out-of-fold probabilities p(x) as its prior over true classes. Each
     # class also counts PSEUDO imaginary examples whose labels are spread as even noise:
-    # with tens of examples a class, a fitted column is mostly sampling noise (300 MNIST
-    # digits with 20% class-conditional flips: precision 0.81 without, 0.90 with).
+    # with tens of examples a class, a fitted column is mostly sampling noise (subsets of 300
+    # of bench/noise.py's digits, 20% class-conditional flips: precision 0.81 without, 0.90).
     k = probs.shape[1]
     order = np.argsort(labels, kind="stable")  # sorted once, each label's rows summed fast
     labels, probs = labels[order], probs[order]
