@@ -11,9 +11,10 @@ about 45 images/s per core), so on a dataset larger than TRAIN + HELD it is meas
 sample instead: trained on TRAIN examples of fold 1's training part (and on half of them,
 for its learning curve) and scored on HELD examples of fold 1, and its loss with all of
 fold 1's training part is extrapolated along that curve (loss ~ examples^-b, b from the
-two sizes, between 0 and 1); the CNN is scored on the same HELD examples. So the comparison costs at most TRAIN + HELD embeddings (cached: a head
-trained afterwards reuses them) and a few small fits. Samples are picked by a hash of the
-ids, so a dataset always gets the same choice.
+two sizes, between 0 and 1); the CNN is scored on the same HELD examples. So the
+comparison costs at most TRAIN + HELD embeddings (cached: a head trained afterwards reuses
+them) and a few small fits. Samples are picked by a hash of the ids, so a dataset always
+gets the same choice.
 
 `compare` is arrays in, a choice out (the images and the embeddings come through
 callables), so the DVC stage (`ide.ops.pipeline`) uses it too; `resolve` gives a version of
