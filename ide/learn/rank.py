@@ -140,7 +140,7 @@ def _noise_model(labels, probs) -> tuple[np.ndarray, np.ndarray]:
     # class flipped to one other, every 1 is given about 0.2 of a 7. Taken as the chance
     # that the image is a 7, that mass explains the flips by itself: the fitted matrix says
     # no 1 is ever labelled 7, and each 1 labelled 7 looks right (precision 0.85-0.96 there,
-    # below cleanlab's filter; 0.98-0.99 with this). So the prior is the probabilities with
+    # below cleanlab's filter; 0.98-0.995 with this). So the prior is the probabilities with
     # part of the model's learned noise taken out (`_unlearn`), unless the held-out labels
     # show no habit: then the noise is even and the order self-confidence's.
     unlearned = _unlearn(probs)
@@ -153,7 +153,8 @@ SHRINKS = np.linspace(0, 1, 11)
 PSEUDO = 10  # imaginary examples a class in the noise matrix's fit (`_fit_noise`)
 # Nats of held-out log-likelihood a fitted matrix must gain over the even one to be used: on
 # bench/noise.py's 36 runs of uniform flips the gain was at most 2.9 (mostly 0), on its 36
-# of class-conditional flips at least 14.9; a likelihood ratio of e^3 = 20 is strong evidence.
+# of class-conditional flips at least 16.7 (14.9 before `_unlearn`); a likelihood ratio of
+# e^3 = 20 is strong evidence.
 EVIDENCE = 3.0
 
 
